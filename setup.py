@@ -1,0 +1,61 @@
+"""Extension modules of slide_fast (everything else is in setup.cfg).
+
+The build targets the x86-64-v2 baseline; faster instruction sets are used only
+inside functions that carry their own ``target`` attribute and are chosen at
+run time (see ``slide_fast/_simd/dispatch.h``).  ``SLIDE_DEBUG_CYTHON=1``
+turns the Cython bound and wraparound checks back on.
+"""
+import os
+import platform
+from glob import glob
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("SLIDE_DEBUG_CYTHON", "0") == "1"
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "nonecheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+is_x86 = platform.machine().lower() in ("x86_64", "amd64")
+compile_args = ["-O3", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-g0", "-std=gnu11",
+                "-Wno-maybe-uninitialized", "-Wno-unused-function"]
+if is_x86:
+    compile_args.append("-march=x86-64-v2")
+link_args = ["-fopenmp"]
+
+
+def extension(name):
+    src = name.replace(".", "/") + ".pyx"
+    return Extension(
+        name,
+        [src],
+        include_dirs=[np.get_include(), "slide_fast/_simd"],
+        depends=glob("slide_fast/_simd/*.h"),
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+
+
+modules = [
+    "slide_fast._kernels._cpu",
+    "slide_fast._kernels.rng",
+    "slide_fast._kernels.hashing",
+    "slide_fast._kernels.tables",
+]
+
+setup(
+    ext_modules=cythonize(
+        [extension(m) for m in modules],
+        compiler_directives=DIRECTIVES,
+        nthreads=2,
+    ),
+)

@@ -1,0 +1,1 @@
+cdef int get_level() noexcept nogil

@@ -1,0 +1,171 @@
+# cython: freethreading_compatible = True
+"""Compact LSH tables; twin of ``slide_ref._kernels.tables`` (same layout and results)."""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport malloc, calloc, free, qsort
+from libc.string cimport memset
+
+cnp.import_array()
+
+cdef extern from "rng.h" nogil:
+    int64_t slide_counter_randint(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t n)
+
+
+def build_tables(const int32_t[:, ::1] buckets, int range_pow, int capacity, bint reservoir,
+                 uint64_t seed, uint64_t build_id, int n_threads=1):
+    """Group items by bucket in every table (counting sort per table, tables in parallel)."""
+    cdef Py_ssize_t n = buckets.shape[0], t, b, i
+    cdef int n_tables = buckets.shape[1], failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    cdef Py_ssize_t n_buckets = (<Py_ssize_t>1) << range_pow
+    offsets_a = np.empty((n_tables, n_buckets + 1), dtype=np.int32)
+    cdef int32_t[:, ::1] offsets = offsets_a
+    sizes_a = np.zeros(n_tables, dtype=np.int64)
+    cdef int64_t[::1] sizes = sizes_a
+    cdef int32_t *count
+    cdef int64_t acc, kept, r, j, skip, base
+
+    # pass 1: kept items per bucket, as relative offsets
+    with nogil, parallel(num_threads=n_threads):
+        count = <int32_t *>malloc(n_buckets * sizeof(int32_t))
+        if count == NULL:
+            failp[0] = 1
+        else:
+            for t in prange(n_tables, schedule="dynamic"):
+                memset(count, 0, n_buckets * sizeof(int32_t))
+                for i in range(n):
+                    count[buckets[i, t]] += 1
+                acc = 0
+                for b in range(n_buckets):
+                    offsets[t, b] = <int32_t>acc
+                    kept = count[b]
+                    if capacity > 0 and kept > capacity:
+                        kept = capacity
+                    acc = acc + kept
+                offsets[t, n_buckets] = <int32_t>acc
+                sizes[t] = acc
+            free(count)
+    if failed:
+        raise MemoryError("build_tables: could not allocate per-thread counters")
+    starts = np.zeros(n_tables, dtype=np.int64)
+    np.cumsum(sizes_a[:-1], out=starts[1:])
+    cdef const int64_t[::1] start = starts
+    members_a = np.empty(int(sizes_a.sum()), dtype=np.int32)
+    cdef int32_t[::1] members = members_a
+    cdef int32_t *seen
+    cdef int32_t *total
+
+    # pass 2: place the items, applying FIFO or reservoir per bucket
+    with nogil, parallel(num_threads=n_threads):
+        seen = <int32_t *>malloc(n_buckets * sizeof(int32_t))
+        total = <int32_t *>malloc(n_buckets * sizeof(int32_t))
+        if seen == NULL or total == NULL:
+            failp[0] = 1
+        else:
+            for t in prange(n_tables, schedule="dynamic"):
+                memset(seen, 0, n_buckets * sizeof(int32_t))
+                memset(total, 0, n_buckets * sizeof(int32_t))
+                for i in range(n):
+                    total[buckets[i, t]] += 1
+                for i in range(n):
+                    b = buckets[i, t]
+                    r = seen[b]
+                    seen[b] += 1
+                    base = start[t] + offsets[t, b]
+                    if capacity == 0 or total[b] <= capacity:
+                        members[base + r] = <int32_t>i
+                    elif not reservoir:
+                        skip = total[b] - capacity
+                        if r >= skip:
+                            members[base + r - skip] = <int32_t>i
+                    elif r < capacity:
+                        members[base + r] = <int32_t>i
+                    else:
+                        j = slide_counter_randint(seed, t, build_id, i, r + 1)
+                        if j < capacity:
+                            members[base + j] = <int32_t>i
+                for b in range(n_buckets + 1):
+                    offsets[t, b] = <int32_t>(offsets[t, b] + start[t])
+        free(seen)
+        free(total)
+    if failed:
+        raise MemoryError("build_tables: could not allocate per-thread counters")
+    return offsets_a, members_a
+
+
+cdef int _cmp_int32(const void *a, const void *b) noexcept nogil:
+    cdef int32_t x = (<const int32_t *>a)[0], y = (<const int32_t *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline Py_ssize_t _union(const int32_t[:, ::1] buckets, Py_ssize_t q,
+                              const int32_t[:, ::1] offsets, const int32_t[::1] members,
+                              int32_t *count, int32_t *touched) noexcept nogil:
+    """Count the members of query q's buckets into `count`; list distinct ids in `touched`."""
+    cdef Py_ssize_t size = 0, t, k
+    cdef int32_t b, m
+    for t in range(buckets.shape[1]):
+        b = buckets[q, t]
+        for k in range(offsets[t, b], offsets[t, b + 1]):
+            m = members[k]
+            if count[m] == 0:
+                touched[size] = m
+                size += 1
+            count[m] += 1
+    return size
+
+
+def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
+                 const int32_t[::1] members, Py_ssize_t n_items, int n_threads=1):
+    """Union of each query's buckets over all tables, sorted by id, with table counts."""
+    cdef Py_ssize_t n_queries = buckets.shape[0], q, s, size
+    cdef int failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    indptr_a = np.zeros(n_queries + 1, dtype=np.int64)
+    cdef int64_t[::1] indptr = indptr_a
+    cdef int32_t *count
+    cdef int32_t *touched
+
+    # pass 1: union sizes
+    with nogil, parallel(num_threads=n_threads):
+        count = <int32_t *>calloc(n_items + 1, sizeof(int32_t))
+        touched = <int32_t *>malloc((n_items + 1) * sizeof(int32_t))
+        if count == NULL or touched == NULL:
+            failp[0] = 1
+        else:
+            for q in prange(n_queries, schedule="dynamic", chunksize=16):
+                size = _union(buckets, q, offsets, members, count, touched)
+                indptr[q + 1] = size
+                for s in range(size):
+                    count[touched[s]] = 0
+        free(count)
+        free(touched)
+    if failed:
+        raise MemoryError("query_tables: could not allocate per-thread scratch")
+    np.cumsum(indptr_a, out=indptr_a)
+    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
+    counts_a = np.empty(indptr_a[-1], dtype=np.int32)
+    cdef int32_t[::1] ids = ids_a, counts = counts_a
+    cdef int32_t *dst
+
+    # pass 2: write sorted ids and their counts
+    with nogil, parallel(num_threads=n_threads):
+        count = <int32_t *>calloc(n_items + 1, sizeof(int32_t))
+        if count == NULL:
+            failp[0] = 1
+        else:
+            for q in prange(n_queries, schedule="dynamic", chunksize=16):
+                if indptr[q + 1] == indptr[q]:
+                    continue
+                dst = &ids[indptr[q]]
+                size = _union(buckets, q, offsets, members, count, dst)
+                qsort(dst, size, sizeof(int32_t), _cmp_int32)
+                for s in range(size):
+                    counts[indptr[q] + s] = count[dst[s]]
+                    count[dst[s]] = 0
+        free(count)
+    if failed:
+        raise MemoryError("query_tables: could not allocate per-thread scratch")
+    return indptr_a, ids_a, counts_a

@@ -1,0 +1,54 @@
+"""``show_config()``: what the fast backend runs with."""
+import platform
+import sys
+
+import numpy as np
+
+from . import _simd_config
+from ._kernels import _cpu
+
+
+def config_info():
+    """The facts ``show_config`` prints, as a dict."""
+    from threadpoolctl import threadpool_info
+
+    import scipy
+    info = {
+        "slide": _version(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "simd_level": _simd_config.simd_level(),
+        "simd_available": _simd_config.available_simd_levels(),
+        "openmp_max_threads": _cpu.openmp_max_threads(),
+        "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
+                                               "version", "filepath")}
+                        for p in threadpool_info()],
+    }
+    return info
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+        return version("slide")
+    except Exception:  # not installed as a distribution (for example run from a checkout)
+        return "unknown"
+
+
+def show_config(file=None):
+    """Print the SIMD level, OpenMP threads, BLAS and library versions."""
+    info = config_info()
+    out = file or sys.stdout
+    print("slide_fast configuration", file=out)
+    for key in ("slide", "python", "platform", "numpy", "scipy"):
+        print(f"  {key:<20}{info[key]}", file=out)
+    print(f"  {'simd_level':<20}{info['simd_level']} "
+          f"(available: {', '.join(info['simd_available'])}; override with "
+          f"{_simd_config.ENV_VAR})", file=out)
+    print(f"  {'openmp threads':<20}{info['openmp_max_threads']}", file=out)
+    for pool in info["threadpools"]:
+        print(f"  {pool['user_api']:<20}{pool['internal_api']} {pool['version']}, "
+              f"{pool['num_threads']} threads ({pool['filepath']})", file=out)

@@ -1,0 +1,20 @@
+"""slide_ref: the readable NumPy reference of slide's randomized training algorithms.
+
+Modules
+-------
+lsh
+    Hash families (DWTA, WTA, SimHash, densified MinHash, p-stable) and
+    compact LSH tables (SLIDE section 2).
+datasets
+    Extreme-classification files and synthetic data.
+metrics
+    P@k, nDCG@k and their propensity-scored versions.
+
+``slide_fast`` has the same API on compiled kernels; change the import to
+switch.
+"""
+__version__ = "0.1.0"
+
+from . import datasets, lsh, metrics
+
+__all__ = ["lsh", "datasets", "metrics", "__version__"]

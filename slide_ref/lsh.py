@@ -1,0 +1,536 @@
+"""Locality-sensitive hash families and compact LSH tables.
+
+The hash families follow the SLIDE code (research notes, slide.md section 2),
+with its known defects fixed and documented per class.  Every family hashes
+dense arrays and CSR matrices into ``int32`` codes ``[n, K * L]`` (``K`` codes
+per table, ``L`` tables) and packs each table's ``K`` codes into a bucket id.
+
+The random parameters of a family are plain NumPy arrays drawn at
+construction (and again by :meth:`redraw`), so a family built by one backend
+hashes identically in the other, and saves with :meth:`get_state`.
+"""
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._kernels import hashing as _hashing
+from ._kernels import tables as _tables
+from ._validation import (check_choice, check_float, check_int, check_matrix,
+                          check_random_state, effective_n_threads, seed_from)
+
+__all__ = ["DWTAHash", "WTAHash", "SimHash", "DensifiedMinHash", "PStableHash", "LSHTables",
+           "hash_family_from_state"]
+
+MAX_RANGE_POW = 30
+
+
+class _HashFamily:
+    """Common machinery: validation, dense/CSR dispatch, packing, state.
+
+    Subclasses set ``_param_names`` (the arrays :meth:`_draw` creates) and
+    implement ``_hash_dense`` / ``_hash_csr`` on top of the kernels.
+    """
+
+    _kernels = _hashing
+    _param_names = ()
+
+    def __init__(self, n_features, K, L, random_state=None):
+        self.n_features = check_int(n_features, "n_features", low=1)
+        self.K = check_int(K, "K", low=1, high=64)
+        self.L = check_int(L, "L", low=1)
+        self.random_state = random_state
+        self._rng = check_random_state(random_state)
+        self.redraw()
+
+    @property
+    def n_hashes(self):
+        """Total number of hash functions, ``K * L``."""
+        return self.K * self.L
+
+    def redraw(self):
+        """Draw new hash functions (SLIDE's "rebuild"); returns ``self``."""
+        for name, value in self._draw(self._rng).items():
+            setattr(self, name, value)
+        return self
+
+    # ----------------------------------------------------------------- hashing
+    def hash(self, X, n_threads=None):
+        """Hash the rows of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray [n, n_features] or CSR matrix
+            Dense rows use every coordinate; CSR rows use only the listed ones.
+        n_threads : int, optional
+            Threads of the fast kernels; ``None`` follows ``OMP_NUM_THREADS``.
+
+        Returns
+        -------
+        codes : ndarray [n, K * L], int32
+        """
+        X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
+        n_threads = effective_n_threads(n_threads)
+        if X.shape[0] == 0:
+            return np.empty((0, self.n_hashes), dtype=np.int32)
+        if sparse:
+            return self._hash_csr(X, n_threads)
+        return self._hash_dense(X, n_threads)
+
+    def pack(self, codes, range_pow, n_threads=None):
+        """Combine each table's K codes into a bucket id in ``[0, 2**range_pow)``.
+
+        Returns
+        -------
+        buckets : ndarray [n, L], int32
+        """
+        range_pow = check_int(range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != self.n_hashes:
+            raise ValueError(f"codes must have shape (n, {self.n_hashes}), got {codes.shape}")
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
+        codes = np.ascontiguousarray(codes, dtype=np.int32)
+        return self._pack(codes, range_pow, effective_n_threads(n_threads))
+
+    def buckets(self, X, range_pow, n_threads=None):
+        """``pack(hash(X), range_pow)``: the bucket of every row in every table."""
+        return self.pack(self.hash(X, n_threads), range_pow, n_threads)
+
+    def _pack(self, codes, range_pow, n_threads):
+        return self._kernels.pack_mix(codes, self.L, self.K, self.table_seeds, range_pow,
+                                      n_threads)
+
+    # ----------------------------------------------------------------- state
+    def _hyperparams(self):
+        return {"n_features": self.n_features, "K": self.K, "L": self.L}
+
+    def get_state(self):
+        """Hyper-parameters and parameter arrays, enough to rebuild the same family.
+
+        Returns
+        -------
+        dict
+            ``{"family": class name, "params": {...}, "arrays": {...}}``.
+        """
+        return {"family": type(self).__name__, "params": self._hyperparams(),
+                "arrays": {name: getattr(self, name) for name in self._param_names}}
+
+    @classmethod
+    def from_state(cls, state, random_state=None):
+        """Rebuild a family saved by :meth:`get_state` (of either backend)."""
+        if state.get("family") != cls.__name__:
+            raise ValueError(f"state is for {state.get('family')!r}, not {cls.__name__}")
+        obj = cls(**state["params"], random_state=random_state)
+        for name in cls._param_names:
+            saved = np.asarray(state["arrays"][name])
+            current = getattr(obj, name)
+            if saved.shape != np.shape(current):
+                raise ValueError(f"state array {name!r} has shape {saved.shape}, "
+                                 f"expected {np.shape(current)}")
+            setattr(obj, name, saved.astype(np.asarray(current).dtype))
+        return obj
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _probe_seed(rng):
+    """An odd 32-bit multiplier for the densification probes."""
+    return int(rng.integers(0, 2**31)) * 2 + 1
+
+
+class WTAHash(_HashFamily):
+    """Winner-take-all hash (Yagnik et al. 2011) of dense vectors.
+
+    ``P = ceil(K * L * bin_size / n_features)`` random permutations of the
+    coordinates are concatenated and cut into ``K * L`` bins of ``bin_size``;
+    a hash is the position of the largest value in its bin.  CSR rows are
+    treated as dense with zeros.  SLIDE's version compared permuted values but
+    stored unpermuted ones and returned coordinate ids; this one is correct.
+
+    Parameters
+    ----------
+    n_features : int
+    K, L : int
+        Codes per table and number of tables.
+    bin_size : int, default 8
+    packing : {"slide", "concat"}, default "slide"
+        How K codes make a bucket id: "slide" shifts by ``floor(ln bin_size)``
+        bits per code and adds, overlapping (SLIDE's packing, which its authors
+        kept after trying log2); "concat" shifts by ``ceil(log2 bin_size)``
+        bits, an exact concatenation.  Both are masked to the table range.
+    random_state : int, Generator or None
+    """
+
+    _param_names = ("slots", "table_seeds")
+
+    def __init__(self, n_features, K=6, L=50, bin_size=8, packing="slide", random_state=None):
+        self.bin_size = check_int(bin_size, "bin_size", low=2, high=2**16)
+        self.packing = check_choice(packing, "packing", {"slide", "concat"})
+        super().__init__(n_features, K, L, random_state)
+
+    def _hyperparams(self):
+        return {**super()._hyperparams(), "bin_size": self.bin_size, "packing": self.packing}
+
+    def _draw(self, rng):
+        d, width = self.n_features, self.n_hashes * self.bin_size
+        n_perm = -(-width // d)
+        perms = np.concatenate([rng.permutation(d) for _ in range(n_perm)])
+        return {"slots": perms[:width].reshape(self.n_hashes, self.bin_size).astype(np.int32),
+                "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
+
+    @property
+    def shift(self):
+        """Bits per code in the bucket id (see ``packing``)."""
+        if self.packing == "slide":
+            return max(1, int(math.floor(math.log(self.bin_size))))
+        return int(math.ceil(math.log2(self.bin_size)))
+
+    def _pack(self, codes, range_pow, n_threads):
+        return self._kernels.pack_shift(codes, self.L, self.K, self.shift, range_pow, n_threads)
+
+    def _hash_dense(self, X, n_threads):
+        return self._kernels.wta_dense(X, self.slots, n_threads)
+
+    def _hash_csr(self, X, n_threads):
+        return self._kernels.wta_csr(X.indptr, X.indices, X.data, self.n_features, self.slots,
+                                     n_threads)
+
+
+class DWTAHash(WTAHash):
+    """Densified winner-take-all hash (Chen & Shrivastava 2018), SLIDE's default.
+
+    Same bins as :class:`WTAHash`, but a CSR row offers only its listed
+    coordinates, so bins can be empty; an empty bin copies the code of a probed
+    non-empty bin (SLIDE's densification, up to 100 probes).  A bin whose probes
+    all fail gets code 0, so bucket ids always stay in range (SLIDE issue #45).
+    Dense rows list every coordinate and hash exactly as :class:`WTAHash`.
+
+    Parameters are those of :class:`WTAHash`.
+    """
+
+    _param_names = ("slots", "table_seeds", "probe_seed")
+
+    def _draw(self, rng):
+        params = super()._draw(rng)
+        params["probe_seed"] = _probe_seed(rng)
+        return params
+
+    def redraw(self):
+        super().redraw()
+        self._inverse = None
+        return self
+
+    def _inverse_slots(self):
+        """CSR over coordinates of (bin, position) pairs, the inverse of ``slots``."""
+        if getattr(self, "_inverse", None) is None or self._inverse[0] is not self.slots:
+            flat = self.slots.ravel()
+            order = np.argsort(flat, kind="stable")
+            ptr = np.zeros(self.n_features + 1, dtype=np.int64)
+            np.cumsum(np.bincount(flat, minlength=self.n_features), out=ptr[1:])
+            bins, pos = np.divmod(order, self.bin_size)
+            self._inverse = (self.slots, ptr, bins.astype(np.int32), pos.astype(np.int32))
+        return self._inverse[1:]
+
+    def _hash_csr(self, X, n_threads):
+        ptr, bins, pos = self._inverse_slots()
+        return self._kernels.dwta_csr(X.indptr, X.indices, X.data, ptr, bins, pos,
+                                      self.n_hashes, self.probe_seed, n_threads)
+
+
+class SimHash(_HashFamily):
+    """Signed random projection with sparse +-1 vectors (SLIDE's SRP).
+
+    Each of the ``K * L`` functions reads ``ceil(n_features / ratio)`` random
+    coordinates (without replacement) with random signs; its bit is 0 when the
+    signed sum is >= 0 and 1 otherwise.  Two vectors at angle theta collide with
+    probability close to ``1 - theta / pi`` (exactly so for dense projections).
+
+    Parameters
+    ----------
+    n_features : int
+    K, L : int
+    ratio : int, default 3
+        Sparsity of the projections (SLIDE's ``Ratio``); 1 gives dense +-1.
+    random_state : int, Generator or None
+    """
+
+    _param_names = ("idx", "sign", "table_seeds")
+
+    def __init__(self, n_features, K=6, L=50, ratio=3, random_state=None):
+        self.ratio = check_int(ratio, "ratio", low=1)
+        super().__init__(n_features, K, L, random_state)
+
+    def _hyperparams(self):
+        return {**super()._hyperparams(), "ratio": self.ratio}
+
+    def _draw(self, rng):
+        d = self.n_features
+        m = -(-d // self.ratio)
+        idx = np.argsort(rng.random((self.n_hashes, d)), axis=1)[:, :m] if m < d else \
+            np.tile(np.arange(d), (self.n_hashes, 1))
+        return {"idx": np.sort(idx, axis=1).astype(np.int32),
+                "sign": rng.choice(np.array([-1, 1], dtype=np.int8), size=(self.n_hashes, m)),
+                "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
+
+    def _pack(self, codes, range_pow, n_threads):
+        # one bit per code, most significant first (SLIDE's packing), masked
+        return self._kernels.pack_shift(codes, self.L, self.K, 1, range_pow, n_threads)
+
+    def _hash_dense(self, X, n_threads):
+        return self._kernels.simhash_dense(X, self.idx, self.sign, n_threads)
+
+    def _hash_csr(self, X, n_threads):
+        return self._kernels.simhash_csr(X.indptr, X.indices, X.data, self.n_features,
+                                         self.idx, self.sign, n_threads)
+
+
+class DensifiedMinHash(_HashFamily):
+    """Densified one-permutation MinHash of each vector's ``topk`` largest coordinates.
+
+    Coordinates are mapped to the ``K * L`` bins by a random function and
+    carry a random rank; a bin's code is the id of its member with the smallest
+    rank, and empty bins are densified as in :class:`DWTAHash`.  SLIDE's bin map
+    shifted by the layer width instead of ``log2`` of the range; this one draws
+    the map uniformly.
+
+    Parameters
+    ----------
+    n_features : int
+    K, L : int
+    topk : int, default 30
+        Coordinates kept per vector (SLIDE's ``TOPK``).
+    random_state : int, Generator or None
+    """
+
+    _param_names = ("coord_bin", "coord_rank", "probe_seed", "table_seeds")
+
+    def __init__(self, n_features, K=6, L=50, topk=30, random_state=None):
+        self.topk = check_int(topk, "topk", low=1)
+        super().__init__(n_features, K, L, random_state)
+
+    def _hyperparams(self):
+        return {**super()._hyperparams(), "topk": self.topk}
+
+    def _draw(self, rng):
+        d = self.n_features
+        return {"coord_bin": rng.integers(0, self.n_hashes, size=d).astype(np.int32),
+                "coord_rank": rng.integers(0, 2**32, size=d, dtype=np.uint32),
+                "probe_seed": _probe_seed(rng),
+                "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
+
+    def _hash_dense(self, X, n_threads):
+        return self._kernels.minhash_dense(X, self.coord_bin, self.coord_rank, self.n_hashes,
+                                           self.topk, self.probe_seed, n_threads)
+
+    def _hash_csr(self, X, n_threads):
+        return self._kernels.minhash_csr(X.indptr, X.indices, X.data, self.coord_bin,
+                                         self.coord_rank, self.n_hashes, self.topk,
+                                         self.probe_seed, n_threads)
+
+
+class PStableHash(_HashFamily):
+    """L2 LSH with Gaussian projections (Datar et al. 2004).
+
+    ``h(x) = floor((a . x + b) / w)`` with ``a ~ N(0, I)`` and ``b ~ U[0, w)``;
+    points at distance ``r`` collide more often the smaller ``r / w`` is.
+
+    Parameters
+    ----------
+    n_features : int
+    K, L : int
+    width : float, default 1.0
+        Bucket width ``w``; choose it near the distances that should collide.
+    random_state : int, Generator or None
+    """
+
+    _param_names = ("A", "offset", "table_seeds")
+
+    def __init__(self, n_features, K=4, L=16, width=1.0, random_state=None):
+        self.width = check_float(width, "width", low=0.0, low_open=True)
+        super().__init__(n_features, K, L, random_state)
+
+    def _hyperparams(self):
+        return {**super()._hyperparams(), "width": self.width}
+
+    def _draw(self, rng):
+        return {"A": rng.standard_normal((self.n_features, self.n_hashes)),
+                "offset": rng.uniform(0.0, self.width, size=self.n_hashes),
+                "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
+
+    def _hash_dense(self, X, n_threads):
+        return self._kernels.pstable_dense(X, self.A, self.offset, self.width, n_threads)
+
+    def _hash_csr(self, X, n_threads):
+        return self._kernels.pstable_csr(X.indptr, X.indices, X.data, self.A, self.offset,
+                                         self.width, n_threads)
+
+
+_FAMILIES = {cls.__name__: cls for cls in (WTAHash, DWTAHash, SimHash, DensifiedMinHash,
+                                           PStableHash)}
+
+
+def hash_family_from_state(state, module=None, random_state=None):
+    """Rebuild any hash family from :meth:`get_state` output.
+
+    ``module`` is the ``lsh`` module whose classes to use (this one by default,
+    ``slide_fast.lsh`` to get fast kernels).
+    """
+    classes = vars(module) if module is not None else _FAMILIES
+    name = state.get("family")
+    if name not in _FAMILIES:
+        raise ValueError(f"unknown hash family {name!r}; known: {sorted(_FAMILIES)}")
+    return classes[name].from_state(state, random_state=random_state)
+
+
+class LSHTables:
+    """``L`` hash tables of ``2**range_pow`` buckets with a capacity per bucket.
+
+    Items (for example the weight rows of a layer) are hashed by ``family``
+    and grouped by bucket in compact CSR form (see
+    ``slide_ref._kernels.tables``), so memory grows with
+    ``L * (2**range_pow + n_items)`` rather than with
+    ``L * 2**range_pow * capacity``.
+
+    Parameters
+    ----------
+    family : hash family
+        Any family of this module (``family.L`` tables).
+    range_pow : int, default 14
+        log2 of the number of buckets per table.
+    capacity : int, default 128
+        Items kept per bucket (SLIDE's ``BUCKETSIZE``); 0 for no limit.
+    policy : {"fifo", "reservoir"}, default "fifo"
+        What a full bucket does with a new item: "fifo" drops the oldest,
+        "reservoir" keeps a uniform sample of all arrivals.
+    random_state : int, Generator or None
+        Seeds the reservoir draws.
+
+    Attributes
+    ----------
+    n_items : int
+        Items inserted by the last build.
+    offsets, members : ndarray
+        The tables (see the kernels module).
+    """
+
+    _kernels = _tables
+
+    def __init__(self, family, range_pow=14, capacity=128, policy="fifo", random_state=None):
+        if not isinstance(family, _HashFamily):
+            raise TypeError(f"family must be a hash family of slide's lsh module, got "
+                            f"{type(family).__name__}")
+        self.family = family
+        self.range_pow = check_int(range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
+        self.capacity = check_int(capacity, "capacity", low=0)
+        self.policy = check_choice(policy, "policy", {"fifo", "reservoir"})
+        self.random_state = random_state
+        self._seed = seed_from(check_random_state(random_state))
+        self.n_builds = 0
+        self.n_items = 0
+        self.offsets = None
+        self.members = None
+
+    @property
+    def L(self):
+        """Number of tables."""
+        return self.family.L
+
+    @property
+    def n_buckets(self):
+        return 1 << self.range_pow
+
+    def build(self, items, n_threads=None):
+        """Hash ``items`` with the current functions and fill the tables from scratch.
+
+        Parameters
+        ----------
+        items : ndarray [n_items, n_features] or CSR matrix
+            Item ``i`` is stored under id ``i``.
+        n_threads : int, optional
+
+        Returns
+        -------
+        self
+        """
+        X, _ = check_matrix(items, "items", n_features=self.family.n_features)
+        return self.build_from_buckets(self.family.buckets(X, self.range_pow, n_threads),
+                                       n_threads)
+
+    def rehash(self, items, n_threads=None):
+        """Re-insert updated items with the same hash functions (SLIDE's rehash)."""
+        return self.build(items, n_threads)
+
+    def rebuild(self, items, n_threads=None):
+        """Draw new hash functions, then re-insert the items (SLIDE's rebuild)."""
+        self.family.redraw()
+        return self.build(items, n_threads)
+
+    def build_from_buckets(self, buckets, n_threads=None):
+        """Fill the tables from precomputed bucket ids ``[n_items, L]``."""
+        buckets = self._check_buckets(buckets)
+        if buckets.shape[0] * self.L >= 2**31:
+            raise ValueError(f"{buckets.shape[0]} items in {self.L} tables exceed the int32 "
+                             "positions of the compact tables")
+        self.offsets, self.members = self._kernels.build_tables(
+            buckets, self.range_pow, self.capacity, self.policy == "reservoir", self._seed,
+            self.n_builds, effective_n_threads(n_threads))
+        self.n_items = buckets.shape[0]
+        self.n_builds += 1
+        return self
+
+    def query(self, X, n_threads=None):
+        """Items sharing a bucket with each query row, in any table.
+
+        Parameters
+        ----------
+        X : ndarray [n_queries, n_features] or CSR matrix
+
+        Returns
+        -------
+        csr_matrix [n_queries, n_items] of int32
+            Row ``q`` holds the union of the query's buckets over the ``L``
+            tables, sorted by id, with the number of tables that returned each id.
+        """
+        X, _ = check_matrix(X, "X", n_features=self.family.n_features, allow_empty=True)
+        return self.query_buckets(self.family.buckets(X, self.range_pow, n_threads), n_threads)
+
+    def query_buckets(self, buckets, n_threads=None):
+        """:meth:`query` from precomputed bucket ids ``[n_queries, L]``."""
+        if self.offsets is None:
+            raise RuntimeError("the tables are empty: call build(items) first")
+        buckets = self._check_buckets(buckets, allow_empty=True)
+        indptr, ids, counts = self._kernels.query_tables(
+            buckets, self.offsets, self.members, self.n_items, effective_n_threads(n_threads))
+        return sp.csr_matrix((counts, ids, indptr), shape=(buckets.shape[0], self.n_items))
+
+    def bucket_sizes(self):
+        """Items stored per bucket, ``[L, 2**range_pow]``."""
+        if self.offsets is None:
+            raise RuntimeError("the tables are empty: call build(items) first")
+        return np.diff(self.offsets, axis=1)
+
+    @property
+    def nbytes(self):
+        """Memory held by the tables' arrays."""
+        if self.offsets is None:
+            return 0
+        return self.offsets.nbytes + self.members.nbytes
+
+    def _check_buckets(self, buckets, allow_empty=False):
+        buckets = np.asarray(buckets)
+        if buckets.ndim != 2 or buckets.shape[1] != self.L:
+            raise ValueError(f"buckets must have shape (n, {self.L}), got {buckets.shape}")
+        if not np.issubdtype(buckets.dtype, np.integer):
+            raise TypeError(f"buckets must be integers, got dtype {buckets.dtype}")
+        if buckets.shape[0] == 0 and not allow_empty:
+            raise ValueError("no items to insert")
+        if buckets.size and (buckets.min() < 0 or buckets.max() >= self.n_buckets):
+            raise ValueError(f"bucket ids must lie in [0, {self.n_buckets})")
+        return np.ascontiguousarray(buckets, dtype=np.int32)
+
+    def __repr__(self):
+        return (f"LSHTables({self.family!r}, range_pow={self.range_pow}, "
+                f"capacity={self.capacity}, policy={self.policy!r})")
