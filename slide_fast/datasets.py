@@ -1,3 +1,5 @@
 """Re-export of :mod:`slide_ref.datasets` (pure Python; no kernels to bind)."""
-from slide_ref.datasets import *  # noqa: F401,F403
-from slide_ref.datasets import __all__  # noqa: F401
+from slide_ref import datasets as _ref
+
+__all__ = list(_ref.__all__)
+globals().update({_name: getattr(_ref, _name) for _name in __all__})

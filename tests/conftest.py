@@ -1,0 +1,33 @@
+"""Shared fixtures: the two backends and the SIMD levels of the fast one."""
+import numpy as np
+import pytest
+
+import slide_fast
+import slide_ref
+
+BACKENDS = {"ref": slide_ref, "fast": slide_fast}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request):
+    """Each backend module in turn (``slide_ref`` and ``slide_fast``)."""
+    return BACKENDS[request.param]
+
+
+@pytest.fixture(params=slide_fast.available_simd_levels())
+def simd_level(request):
+    """Force each SIMD level this CPU has, restoring the previous one afterwards."""
+    previous = slide_fast.simd_level()
+    slide_fast.set_simd_level(request.param)
+    yield request.param
+    slide_fast.set_simd_level(previous)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def assert_allclose_f32(actual, desired, rtol=2e-5, atol=1e-6):
+    """The one float tolerance used to compare float32 kernels across backends."""
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)

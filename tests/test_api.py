@@ -1,0 +1,47 @@
+"""slide_ref and slide_fast export the same names with the same signatures."""
+import inspect
+
+import pytest
+
+import slide_fast
+import slide_ref
+
+FAST_ONLY = {"simd_level", "set_simd_level", "available_simd_levels", "show_config"}
+
+
+def public(obj):
+    names = getattr(obj, "__all__", None)
+    if names is None:
+        names = [n for n in dir(obj) if not n.startswith("_")]
+    return set(names)
+
+
+def test_same_top_level_names():
+    assert public(slide_fast) - FAST_ONLY == public(slide_ref)
+    assert FAST_ONLY <= public(slide_fast)
+
+
+@pytest.mark.parametrize("module", sorted(public(slide_ref) - {"__version__"}))
+def test_same_module_api(module):
+    ref_mod, fast_mod = getattr(slide_ref, module), getattr(slide_fast, module)
+    assert public(ref_mod) == public(fast_mod)
+    for name in public(ref_mod):
+        ref_obj, fast_obj = getattr(ref_mod, name), getattr(fast_mod, name)
+        assert type(ref_obj) is type(fast_obj), name
+        if inspect.isclass(ref_obj):
+            for attr in public(ref_obj):
+                r, f = getattr(ref_obj, attr), getattr(fast_obj, attr)
+                if callable(r):
+                    assert inspect.signature(r) == inspect.signature(f), f"{name}.{attr}"
+            assert inspect.signature(ref_obj) == inspect.signature(fast_obj), name
+            assert fast_obj.__doc__ == ref_obj.__doc__, name
+        elif callable(ref_obj):
+            assert inspect.signature(ref_obj) == inspect.signature(fast_obj), name
+
+
+def test_fast_classes_use_compiled_kernels():
+    for name in slide_ref.lsh.__all__:
+        cls = getattr(slide_fast.lsh, name)
+        if inspect.isclass(cls):
+            assert cls._kernels.__name__.startswith("slide_fast._kernels"), name
+            assert getattr(slide_ref.lsh, name)._kernels.__name__.startswith("slide_ref._kernels")
