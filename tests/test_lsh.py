@@ -362,3 +362,14 @@ def test_integer_and_readonly_inputs_are_accepted(backend, rng):
     S = sp.csr_matrix(ro)
     S.data.setflags(write=False)
     fam.hash(S)
+
+
+def test_simhash_gather_path_equals_reference(simd_level, rng, monkeypatch):
+    # large inputs project by gathering per function instead of a dense sign matrix
+    from slide_fast._kernels import hashing
+    monkeypatch.setattr(hashing, "DENSE_SIGNS_MAX", 0)
+    X = sparse_inputs(rng, n=50, d=61)
+    ref = make_family(slide_ref, "SimHash", 61, K=5, L=7)
+    fast = make_family(slide_fast, "SimHash", 61, K=5, L=7)
+    for kind, inp in input_variants(X).items():
+        np.testing.assert_array_equal(fast.hash(inp), ref.hash(inp), err_msg=kind)

@@ -146,15 +146,53 @@ def dwta_csr(const index_t[::1] indptr, const index_t[::1] indices, const floati
 
 
 # --------------------------------------------------------------------------- SimHash
+# a dense sign matrix [d, n_hashes] of doubles up to this many entries (32 MB)
+DENSE_SIGNS_MAX = 1 << 22
+
+
 def simhash_dense(const floating[:, ::1] X, const int32_t[:, ::1] idx, const int8_t[:, ::1] sign,
                   int n_threads=1):
-    """Sign bits of sparse +-1 projections of dense rows."""
-    cdef Py_ssize_t n = X.shape[0], i
-    cdef int n_hashes = idx.shape[0], m = idx.shape[1]
-    cdef const int32_t[:, ::1] idx_t = np.ascontiguousarray(np.asarray(idx).T)
-    cdef const int8_t[:, ::1] sign_t = np.ascontiguousarray(np.asarray(sign).T)
+    """Sign bits of sparse +-1 projections of dense rows.
+
+    Every path sums each function's terms in ascending coordinate order, the
+    order of the reference, so the bits are identical.  When the sign matrix is
+    small it is expanded to a dense ``[d, n_hashes]`` array and each row is
+    projected by contiguous AXPYs over its non-zero coordinates (SIMD, and
+    zeros skipped); otherwise each function gathers its coordinates.
+    """
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, c
+    cdef int n_hashes = idx.shape[0], m = idx.shape[1], h, failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
     codes = np.empty((n, n_hashes), dtype=np.int32)
     cdef int32_t[:, ::1] out = codes
+    cdef const double[:, ::1] signs
+    cdef slide_axpy_f64_fn axpy = slide_axpy_f64_for_level(get_level())
+    cdef double *acc
+    cdef double v
+    if d * n_hashes <= DENSE_SIGNS_MAX:
+        dense = np.zeros((d, n_hashes), dtype=np.float64)
+        dense[np.asarray(idx), np.arange(n_hashes)[:, None]] = np.asarray(sign)
+        signs = dense
+        with nogil, parallel(num_threads=n_threads):
+            acc = <double *>malloc(n_hashes * sizeof(double))
+            if acc == NULL:
+                failp[0] = 1
+            else:
+                for i in prange(n, schedule="static"):
+                    for h in range(n_hashes):
+                        acc[h] = 0.0
+                    for c in range(d):
+                        v = X[i, c]
+                        if v != 0.0:
+                            axpy(v, &signs[c, 0], acc, n_hashes)
+                    for h in range(n_hashes):
+                        out[i, h] = acc[h] < 0.0
+                free(acc)
+        if failed:
+            raise MemoryError("simhash_dense: could not allocate per-thread scratch")
+        return codes
+    cdef const int32_t[:, ::1] idx_t = np.ascontiguousarray(np.asarray(idx).T)
+    cdef const int8_t[:, ::1] sign_t = np.ascontiguousarray(np.asarray(sign).T)
     cdef slide_simhash_f32_fn fn = slide_simhash_f32_for_level(get_level())
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
         if floating is float:

@@ -4,7 +4,7 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport malloc, calloc, free, qsort
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
 
 cnp.import_array()
@@ -95,20 +95,23 @@ def build_tables(const int32_t[:, ::1] buckets, int range_pow, int capacity, bin
     return offsets_a, members_a
 
 
-cdef int _cmp_int32(const void *a, const void *b) noexcept nogil:
-    cdef int32_t x = (<const int32_t *>a)[0], y = (<const int32_t *>b)[0]
-    return (x > y) - (x < y)
+cdef extern from "sort.h" nogil:
+    void slide_sort_i32(int32_t *a, int64_t n)
 
 
-cdef inline Py_ssize_t _union(const int32_t[:, ::1] buckets, Py_ssize_t q,
-                              const int32_t[:, ::1] offsets, const int32_t[::1] members,
-                              int32_t *count, int32_t *touched) noexcept nogil:
-    """Count the members of query q's buckets into `count`; list distinct ids in `touched`."""
-    cdef Py_ssize_t size = 0, t, k
+cdef inline Py_ssize_t _union(const int32_t *bucket_row, int n_tables, const int32_t *offsets,
+                              Py_ssize_t stride, const int32_t *members, int32_t *count,
+                              int32_t *touched) noexcept nogil:
+    """Count the members of one query's buckets into `count`; list distinct ids in `touched`.
+
+    Raw pointers, not memoryviews: passing memoryview slices to a helper costs
+    an atomic reference-count update per call."""
+    cdef Py_ssize_t size = 0, k
+    cdef int t
     cdef int32_t b, m
-    for t in range(buckets.shape[1]):
-        b = buckets[q, t]
-        for k in range(offsets[t, b], offsets[t, b + 1]):
+    for t in range(n_tables):
+        b = bucket_row[t]
+        for k in range(offsets[t * stride + b], offsets[t * stride + b + 1]):
             m = members[k]
             if count[m] == 0:
                 touched[size] = m
@@ -121,6 +124,9 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                  const int32_t[::1] members, Py_ssize_t n_items, int n_threads=1):
     """Union of each query's buckets over all tables, sorted by id, with table counts."""
     cdef Py_ssize_t n_queries = buckets.shape[0], q, s, size
+    cdef Py_ssize_t stride = offsets.shape[1]
+    cdef int n_tables = buckets.shape[1]
+    cdef const int32_t *mem = &members[0] if members.shape[0] > 0 else NULL
     cdef int failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     indptr_a = np.zeros(n_queries + 1, dtype=np.int64)
@@ -136,7 +142,8 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
             failp[0] = 1
         else:
             for q in prange(n_queries, schedule="dynamic", chunksize=16):
-                size = _union(buckets, q, offsets, members, count, touched)
+                size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem, count,
+                              touched)
                 indptr[q + 1] = size
                 for s in range(size):
                     count[touched[s]] = 0
@@ -160,8 +167,8 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                 if indptr[q + 1] == indptr[q]:
                     continue
                 dst = &ids[indptr[q]]
-                size = _union(buckets, q, offsets, members, count, dst)
-                qsort(dst, size, sizeof(int32_t), _cmp_int32)
+                size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem, count, dst)
+                slide_sort_i32(dst, size)
                 for s in range(size):
                     counts[indptr[q] + s] = count[dst[s]]
                     count[dst[s]] = 0
