@@ -1,0 +1,46 @@
+# slide: `make demo` and `make test` do all set-up themselves (a virtualenv in .venv,
+# build of the Cython extensions, install), then run.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SOURCES := setup.py setup.cfg pyproject.toml $(wildcard slide_fast/_kernels/*.pyx) \
+           $(wildcard slide_fast/_kernels/*.pxd) $(wildcard slide_fast/_simd/*.h)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all bench bench-quick clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python $(SOURCES)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "setuptools>=68" wheel "Cython>=3.0" "numpy>=2.0"
+	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test,plots,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/slide demo
+
+# the fast selection (every module, both backends, every SIMD level); slow tests: make test-all
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	cd asv_bench && ../$(BIN)/asv check -E existing:../$(BIN)/python
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# run every benchmark once against the installed package (a smoke test, not a measurement)
+bench-quick: $(STAMP)
+	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null && \
+	  ../$(BIN)/asv run -E existing:../$(BIN)/python --quick --show-stderr
+
+bench: $(STAMP)
+	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null && \
+	  ../$(BIN)/asv run -E existing:../$(BIN)/python --show-stderr
+
+clean:
+	rm -rf $(VENV) build *.egg-info slide_fast/_kernels/*.c slide_fast/_kernels/*.so
