@@ -50,6 +50,8 @@ modules = [
     "slide_fast._kernels.rng",
     "slide_fast._kernels.hashing",
     "slide_fast._kernels.tables",
+    "slide_fast._kernels.network",
+    "slide_fast._kernels.active",
 ]
 
 setup(

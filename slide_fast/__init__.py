@@ -11,12 +11,12 @@ variable ``SLIDE_FAST_SIMD`` picks the level at import.
 from ._simd_config import available_simd_levels, set_simd_level, simd_level
 from ._simd_config import _init_from_env
 from ._sysinfo import show_config
-from . import datasets, lsh, metrics
+from . import datasets, lsh, metrics, network
 
 from slide_ref import __version__
 
 _init_from_env()
 del _init_from_env
 
-__all__ = ["lsh", "datasets", "metrics", "simd_level", "set_simd_level",
+__all__ = ["lsh", "network", "datasets", "metrics", "simd_level", "set_simd_level",
            "available_simd_levels", "show_config", "__version__"]

@@ -15,6 +15,6 @@ switch.
 """
 __version__ = "0.1.0"
 
-from . import datasets, lsh, metrics
+from . import datasets, lsh, metrics, network
 
-__all__ = ["lsh", "datasets", "metrics", "__version__"]
+__all__ = ["lsh", "network", "datasets", "metrics", "__version__"]

@@ -1,0 +1,254 @@
+# cython: freethreading_compatible = True
+"""Active-set selection of sampled layers; twin of ``slide_ref._kernels.active``.
+
+Two passes over the batch (OpenMP over samples): the first sizes each
+sample's set, the second writes it, sorted.  Per-thread scratch: a mark per
+neuron and a list of the marked ones, cleared after each sample.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
+from libc.stdlib cimport malloc, calloc, free
+
+cnp.import_array()
+
+UNION, THRESHOLD, TOPK = 0, 1, 2
+
+cdef extern from "rng.h" nogil:
+    int64_t slide_counter_randint(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t n)
+
+cdef extern from "sort.h" nogil:
+    void slide_sort_i32(int32_t *a, int64_t n)
+
+
+cdef inline Py_ssize_t _add(int32_t j, uint8_t *mark, int32_t *out, Py_ssize_t size) noexcept nogil:
+    if not mark[j]:
+        mark[j] = 1
+        out[size] = j
+        size += 1
+    return size
+
+
+cdef inline Py_ssize_t _pad(uint8_t *mark, int32_t *out, Py_ssize_t size, Py_ssize_t n_outputs,
+                            Py_ssize_t min_active, Py_ssize_t fill_below,
+                            const int32_t *fill_perm, uint64_t seed, uint64_t step,
+                            Py_ssize_t sample) noexcept nogil:
+    """Random padding from ``fill_perm`` (same walk as the reference)."""
+    cdef Py_ssize_t target = min_active if min_active < n_outputs else n_outputs, t, start
+    if size >= fill_below or size >= target:
+        return size
+    start = slide_counter_randint(seed, step, sample, 0, n_outputs)
+    t = 0
+    while size < target and t < n_outputs:
+        size = _add(fill_perm[(start + t) % n_outputs], mark, out, size)
+        t += 1
+    return size
+
+
+cdef Py_ssize_t _select_one(Py_ssize_t i, const int64_t *cand_indptr, const int32_t *cand_ids,
+                            const int32_t *cand_counts, const int64_t *label_indptr,
+                            const int32_t *label_ids, Py_ssize_t n_outputs, int method,
+                            Py_ssize_t param, Py_ssize_t min_active, Py_ssize_t fill_below,
+                            const int32_t *fill_perm, uint64_t seed, uint64_t step,
+                            uint8_t *mark, int32_t *out, Py_ssize_t *hist) noexcept nogil:
+    cdef Py_ssize_t size = 0, k, lo = cand_indptr[i], hi = cand_indptr[i + 1], c, above, need
+    cdef int32_t cut
+    if method == 0:
+        for k in range(lo, hi):
+            size = _add(cand_ids[k], mark, out, size)
+    elif method == 1:
+        for k in range(lo, hi):
+            if cand_counts[k] >= param:
+                size = _add(cand_ids[k], mark, out, size)
+    else:
+        if hi - lo <= param:
+            for k in range(lo, hi):
+                size = _add(cand_ids[k], mark, out, size)
+        else:
+            # counts are small integers: find the count at the k-th place, keep all above
+            # it and, in ascending id order, as many at it as still fit
+            c = 0
+            for k in range(lo, hi):
+                if cand_counts[k] > c:
+                    c = cand_counts[k]
+            for k in range(c + 1):
+                hist[k] = 0
+            for k in range(lo, hi):
+                hist[cand_counts[k]] += 1
+            above = 0
+            cut = <int32_t>c
+            while cut > 0 and above + hist[cut] < param:
+                above = above + hist[cut]
+                cut -= 1
+            need = param - above
+            for k in range(lo, hi):
+                if cand_counts[k] > cut:
+                    size = _add(cand_ids[k], mark, out, size)
+                elif cand_counts[k] == cut and need > 0:
+                    size = _add(cand_ids[k], mark, out, size)
+                    need -= 1
+    for k in range(label_indptr[i], label_indptr[i + 1]):
+        size = _add(label_ids[k], mark, out, size)
+    return _pad(mark, out, size, n_outputs, min_active, fill_below, fill_perm, seed, step, i)
+
+
+def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
+                  const int32_t[::1] cand_counts, const int64_t[::1] label_indptr,
+                  const int32_t[::1] label_ids, Py_ssize_t n_outputs, int method,
+                  Py_ssize_t param, Py_ssize_t min_active, Py_ssize_t fill_below,
+                  const int32_t[::1] fill_perm, uint64_t seed, uint64_t step, int n_threads=1):
+    """Active neurons of every sample (see ``slide_ref._kernels.active.select_active``)."""
+    cdef Py_ssize_t B = cand_indptr.shape[0] - 1, i, s, size, max_count = 1, k
+    cdef int failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    for k in range(cand_counts.shape[0]):
+        if cand_counts[k] > max_count:
+            max_count = cand_counts[k]
+    indptr_a = np.zeros(B + 1, dtype=np.int64)
+    cdef int64_t[::1] indptr = indptr_a
+    cdef const int32_t *cids = &cand_ids[0] if cand_ids.shape[0] else NULL
+    cdef const int32_t *ccnt = &cand_counts[0] if cand_counts.shape[0] else NULL
+    cdef const int32_t *lids = &label_ids[0] if label_ids.shape[0] else NULL
+    cdef uint8_t *mark
+    cdef int32_t *out
+    cdef Py_ssize_t *hist
+
+    # pass 1: set sizes
+    with nogil, parallel(num_threads=n_threads):
+        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        out = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
+        hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
+        if mark == NULL or out == NULL or hist == NULL:
+            failp[0] = 1
+        else:
+            for i in prange(B, schedule="dynamic", chunksize=4):
+                size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
+                                   n_outputs, method, param, min_active, fill_below,
+                                   &fill_perm[0], seed, step, mark, out, hist)
+                for s in range(size):
+                    mark[out[s]] = 0
+                indptr[i + 1] = size
+        free(mark)
+        free(out)
+        free(hist)
+    if failed:
+        raise MemoryError("select_active: could not allocate per-thread scratch")
+    np.cumsum(indptr_a, out=indptr_a)
+    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
+    if B == 0 or ids_a.shape[0] == 0:
+        return indptr_a, ids_a
+    cdef int32_t[::1] ids = ids_a
+
+    # pass 2: the same sets, written in place and sorted
+    with nogil, parallel(num_threads=n_threads):
+        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
+        if mark == NULL or hist == NULL:
+            failp[0] = 1
+        else:
+            for i in prange(B, schedule="dynamic", chunksize=4):
+                if indptr[i + 1] == indptr[i]:
+                    continue
+                out = &ids[indptr[i]]
+                size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
+                                   n_outputs, method, param, min_active, fill_below,
+                                   &fill_perm[0], seed, step, mark, out, hist)
+                for s in range(size):
+                    mark[out[s]] = 0
+                slide_sort_i32(out, size)
+        free(mark)
+        free(hist)
+    if failed:
+        raise MemoryError("select_active: could not allocate per-thread scratch")
+    return indptr_a, ids_a
+
+
+cdef Py_ssize_t _vanilla_one(Py_ssize_t i, const int32_t[:, ::1] buckets,
+                             const int32_t[:, ::1] offsets, const int32_t *members,
+                             const int64_t *label_indptr, const int32_t *label_ids,
+                             Py_ssize_t n_outputs, Py_ssize_t budget, Py_ssize_t min_active,
+                             Py_ssize_t fill_below, const int32_t *fill_perm, uint64_t seed,
+                             uint64_t step, uint8_t *mark, int32_t *out,
+                             int32_t *order) noexcept nogil:
+    cdef Py_ssize_t L = buckets.shape[1], t, j, k, size = 0
+    cdef int32_t tmp, b
+    for t in range(L):
+        order[t] = <int32_t>t
+    for t in range(L - 1):
+        j = t + slide_counter_randint(seed, step, i, 1 + t, L - t)
+        tmp = order[t]
+        order[t] = order[j]
+        order[j] = tmp
+    for k in range(label_indptr[i], label_indptr[i + 1]):
+        size = _add(label_ids[k], mark, out, size)
+    for t in range(L):
+        if size >= budget:
+            break
+        b = buckets[i, order[t]]
+        for k in range(offsets[order[t], b], offsets[order[t], b + 1]):
+            size = _add(members[k], mark, out, size)
+    return _pad(mark, out, size, n_outputs, min_active, fill_below, fill_perm, seed, step, i)
+
+
+def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
+                   const int32_t[::1] members, const int64_t[::1] label_indptr,
+                   const int32_t[::1] label_ids, Py_ssize_t n_outputs, Py_ssize_t budget,
+                   Py_ssize_t min_active, Py_ssize_t fill_below, const int32_t[::1] fill_perm,
+                   uint64_t seed, uint64_t step, int n_threads=1):
+    """SLIDE's vanilla sampling (see ``slide_ref._kernels.active.select_vanilla``)."""
+    cdef Py_ssize_t B = buckets.shape[0], L = buckets.shape[1], i, s, size
+    cdef int failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    indptr_a = np.zeros(B + 1, dtype=np.int64)
+    cdef int64_t[::1] indptr = indptr_a
+    cdef const int32_t *mem = &members[0] if members.shape[0] else NULL
+    cdef const int32_t *lids = &label_ids[0] if label_ids.shape[0] else NULL
+    cdef uint8_t *mark
+    cdef int32_t *out
+    cdef int32_t *order
+    with nogil, parallel(num_threads=n_threads):
+        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        out = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
+        order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
+        if mark == NULL or out == NULL or order == NULL:
+            failp[0] = 1
+        else:
+            for i in prange(B, schedule="dynamic", chunksize=4):
+                size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids, n_outputs,
+                                    budget, min_active, fill_below, &fill_perm[0], seed, step,
+                                    mark, out, order)
+                for s in range(size):
+                    mark[out[s]] = 0
+                indptr[i + 1] = size
+        free(mark)
+        free(out)
+        free(order)
+    if failed:
+        raise MemoryError("select_vanilla: could not allocate per-thread scratch")
+    np.cumsum(indptr_a, out=indptr_a)
+    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
+    if B == 0 or ids_a.shape[0] == 0:
+        return indptr_a, ids_a
+    cdef int32_t[::1] ids = ids_a
+    with nogil, parallel(num_threads=n_threads):
+        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
+        if mark == NULL or order == NULL:
+            failp[0] = 1
+        else:
+            for i in prange(B, schedule="dynamic", chunksize=4):
+                if indptr[i + 1] == indptr[i]:
+                    continue
+                out = &ids[indptr[i]]
+                size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids, n_outputs,
+                                    budget, min_active, fill_below, &fill_perm[0], seed, step,
+                                    mark, out, order)
+                for s in range(size):
+                    mark[out[s]] = 0
+                slide_sort_i32(out, size)
+        free(mark)
+        free(order)
+    if failed:
+        raise MemoryError("select_vanilla: could not allocate per-thread scratch")
+    return indptr_a, ids_a

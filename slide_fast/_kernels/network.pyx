@@ -1,0 +1,337 @@
+# cython: freethreading_compatible = True
+"""Cython kernels of the training engine; twin of ``slide_ref._kernels.network``.
+
+Parallel over samples (OpenMP) wherever each sample writes its own output.
+Gradient accumulation is parallel over *output rows* instead: the active
+pairs (or the input's non-zeros) are regrouped by row with a counting sort, so
+each thread owns its rows.  There are no races, and the result does not
+depend on the number of threads: the summation order per row is the
+reference's (samples in ascending order).  Dense-input layers use BLAS
+(scipy's sgemm).
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport malloc, free
+from libc.math cimport expf, logf, log
+from scipy.linalg.cython_blas cimport sgemm
+
+from slide_fast._kernels._cpu cimport get_level
+
+cnp.import_array()
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+cdef extern from "dense.h" nogil:
+    ctypedef float (*slide_dot_f32_fn)(const float *a, const float *b, int64_t n) noexcept nogil
+    ctypedef void (*slide_axpy_f32_fn)(float alpha, const float *x, float *y,
+                                       int64_t n) noexcept nogil
+    ctypedef void (*slide_adam_f32_fn)(float *w, float *g, float *m, float *v, int64_t n,
+                                       float lr, float b1, float c1, float b2, float c2,
+                                       float eps) noexcept nogil
+    slide_dot_f32_fn slide_dot_f32_for_level(int level)
+    slide_axpy_f32_fn slide_axpy_f32_for_level(int level)
+    slide_adam_f32_fn slide_adam_f32_for_level(int level)
+
+
+cdef inline void _gemm_rm(char *ta, char *tb, int m, int n, int k, float alpha, const float *a,
+                          int lda, const float *b, int ldb, float beta, float *c,
+                          int ldc) noexcept nogil:
+    # Fortran BLAS; arguments are passed by pointer
+    sgemm(ta, tb, &m, &n, &k, &alpha, <float *>a, &lda, <float *>b, &ldb, &beta, c, &ldc)
+
+
+def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
+    """Counting sort: ``(ptr [n_keys+1], order)`` with positions of each key in ascending order."""
+    keys_np = np.asarray(keys)
+    ptr = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys_np, minlength=n_keys), out=ptr[1:])
+    order = np.argsort(keys_np, kind="stable").astype(np.int64)
+    return ptr, order
+
+
+def _rows_of(indptr):
+    return np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+
+
+# --------------------------------------------------------------------------- forward
+def dense_forward_csr(const index_t[::1] indptr, const index_t[::1] indices,
+                      const float[::1] data, const float[:, ::1] W, const float[::1] b,
+                      bint relu, int n_threads=1):
+    """``X @ W + b`` for CSR ``X``: one AXPY of a row of ``W`` per non-zero."""
+    cdef Py_ssize_t B = indptr.shape[0] - 1, n_out = W.shape[1], i, k, j
+    Z_a = np.zeros((B, n_out), dtype=np.float32)
+    cdef float[:, ::1] Z = Z_a
+    cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
+        for k in range(indptr[i], indptr[i + 1]):
+            axpy(data[k], &W[indices[k], 0], &Z[i, 0], n_out)
+        for j in range(n_out):
+            Z[i, j] = Z[i, j] + b[j]
+            if relu and Z[i, j] < 0:
+                Z[i, j] = 0
+    return Z_a
+
+
+def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
+                  int n_threads=1):
+    """``A @ W + b`` (``W`` [in][out]) by sgemm, then bias and ReLU."""
+    cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
+    cdef Py_ssize_t i, j
+    Z_a = np.empty((B, n_out), dtype=np.float32)
+    cdef float[:, ::1] Z = Z_a
+    if B == 0:
+        return Z_a
+    with nogil:
+        # row-major Z = A W  <=>  column-major Z^T = W^T A^T
+        _gemm_rm(b"N", b"N", n_out, B, n_in, 1.0, &W[0, 0], n_out, &A[0, 0], n_in, 0.0,
+                 &Z[0, 0], n_out)
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        for j in range(n_out):
+            Z[i, j] = Z[i, j] + b[j]
+            if relu and Z[i, j] < 0:
+                Z[i, j] = 0
+    return Z_a
+
+
+def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                    const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
+                    int n_threads=1):
+    """``W[j] . A[i] + b[j]`` for every active pair (one SIMD dot product each)."""
+    cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], i, k
+    cdef float zk
+    z_a = np.empty(act_ids.shape[0], dtype=np.float32)
+    cdef float[::1] z = z_a
+    cdef slide_dot_f32_fn dot = slide_dot_f32_for_level(get_level())
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=2):
+        for k in range(act_indptr[i], act_indptr[i + 1]):
+            zk = dot(&W[act_ids[k], 0], &A[i, 0], n_in) + b[act_ids[k]]
+            if relu and zk < 0:
+                zk = 0
+            z[k] = zk
+    return z_a
+
+
+# --------------------------------------------------------------------------- softmax
+cdef inline bint _has(const int32_t *labels, Py_ssize_t n, int32_t j) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(n):
+        if labels[t] == j:
+            return True
+    return False
+
+
+def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
+                       const int32_t[::1] act_ids, const int64_t[::1] label_indptr,
+                       const int32_t[::1] label_ids, const double[::1] sample_weight,
+                       double scale, int n_threads=1):
+    """Softmax and cross-entropy over each sample's active set (see the reference)."""
+    cdef Py_ssize_t B = act_indptr.shape[0] - 1, i, k, lo, hi, nl
+    cdef float zmax
+    cdef double denom, p, t, lossi, w
+    cdef const int32_t *lab
+    delta_a = np.empty(z.shape[0], dtype=np.float32)
+    loss_a = np.zeros(B, dtype=np.float64)
+    cdef float[::1] delta = delta_a
+    cdef double[::1] loss = loss_a
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
+        lo = act_indptr[i]
+        hi = act_indptr[i + 1]
+        if hi == lo:
+            continue
+        nl = label_indptr[i + 1] - label_indptr[i]
+        lab = &label_ids[label_indptr[i]] if nl > 0 else NULL
+        zmax = z[lo]
+        for k in range(lo + 1, hi):
+            if z[k] > zmax:
+                zmax = z[k]
+        denom = 0.0
+        for k in range(lo, hi):
+            denom = denom + expf(z[k] - zmax)
+        w = sample_weight[i] * scale
+        lossi = 0.0
+        for k in range(lo, hi):
+            p = expf(z[k] - zmax) / denom
+            t = 0.0
+            if nl > 0 and _has(lab, nl, act_ids[k]):
+                t = 1.0 / nl
+                lossi = lossi - t * log(p)
+            delta[k] = <float>(w * (p - t))
+        loss[i] = lossi
+    return delta_a, loss_a
+
+
+def softmax_xent_dense(const float[:, ::1] Z, const int64_t[::1] label_indptr,
+                       const int32_t[::1] label_ids, const double[::1] sample_weight,
+                       double scale, int n_threads=1):
+    """Full softmax over all outputs: ``(delta [B, N], loss [B])``."""
+    cdef Py_ssize_t B = Z.shape[0], N = Z.shape[1], i, j, k, nl
+    cdef float zmax
+    cdef double denom, w, logden
+    delta_a = np.empty((B, N), dtype=np.float32)
+    loss_a = np.zeros(B, dtype=np.float64)
+    cdef float[:, ::1] delta = delta_a
+    cdef double[::1] loss = loss_a
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        zmax = Z[i, 0]
+        for j in range(1, N):
+            if Z[i, j] > zmax:
+                zmax = Z[i, j]
+        denom = 0.0
+        for j in range(N):
+            denom = denom + expf(Z[i, j] - zmax)
+        w = sample_weight[i] * scale
+        for j in range(N):
+            delta[i, j] = <float>(w * (expf(Z[i, j] - zmax) / denom))
+        nl = label_indptr[i + 1] - label_indptr[i]
+        logden = log(denom)
+        loss[i] = 0.0
+        for k in range(label_indptr[i], label_indptr[i + 1]):
+            j = label_ids[k]
+            delta[i, j] = <float>(w * (expf(Z[i, j] - zmax) / denom - 1.0 / nl))
+            loss[i] = loss[i] - ((Z[i, j] - zmax) - logden) / nl
+    return delta_a, loss_a
+
+
+# --------------------------------------------------------------------------- backward
+def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t[::1] act_indptr,
+                     const int32_t[::1] act_ids, const float[::1] delta, float[:, ::1] gW,
+                     float[::1] gb, bint relu_input, bint need_dA, int n_threads=1):
+    """Gradients of a sampled layer (race-free: rows of ``gW`` are split among threads)."""
+    cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], n_out = W.shape[0]
+    cdef Py_ssize_t i, j, k, e
+    ptr_a, order_a = _group_by(act_ids, n_out)
+    rows_a = _rows_of(np.asarray(act_indptr))
+    cdef const int64_t[::1] ptr = ptr_a, order = order_a
+    cdef const int32_t[::1] rows = rows_a
+    cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
+    cdef float gbj
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=16):
+        if ptr[j] == ptr[j + 1]:
+            continue
+        gbj = gb[j]
+        for e in range(ptr[j], ptr[j + 1]):
+            k = order[e]
+            axpy(delta[k], &A[rows[k], 0], &gW[j, 0], n_in)
+            gbj = gbj + delta[k]
+        gb[j] = gbj
+    if not need_dA:
+        return None
+    dA_a = np.zeros((B, n_in), dtype=np.float32)
+    cdef float[:, ::1] dA = dA_a
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=2):
+        for k in range(act_indptr[i], act_indptr[i + 1]):
+            axpy(delta[k], &W[act_ids[k], 0], &dA[i, 0], n_in)
+        if relu_input:
+            for j in range(n_in):
+                if A[i, j] <= 0:
+                    dA[i, j] = 0
+    return dA_a
+
+
+def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, ::1] delta,
+                   float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
+                   int n_threads=1):
+    """Gradients of ``Z = A @ W + b`` by sgemm: ``gW += A^T delta``, ``dA = delta W^T``."""
+    cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
+    cdef Py_ssize_t i, j
+    if B == 0:
+        return np.zeros((0, n_in), np.float32) if need_dA else None
+    with nogil:
+        # column-major gW^T (out x in) += delta^T (out x B) @ A (B x in)
+        _gemm_rm(b"N", b"T", n_out, n_in, B, 1.0, &delta[0, 0], n_out, &A[0, 0], n_in, 1.0,
+                 &gW[0, 0], n_out)
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
+        for i in range(B):
+            gb[j] += delta[i, j]
+    if not need_dA:
+        return None
+    dA_a = np.empty((B, n_in), dtype=np.float32)
+    cdef float[:, ::1] dA = dA_a
+    with nogil:
+        # column-major dA^T (in x B) = W (in x out, i.e. (W^T)^T) @ delta^T (out x B)
+        _gemm_rm(b"T", b"N", n_in, B, n_out, 1.0, &W[0, 0], n_out, &delta[0, 0], n_out, 0.0,
+                 &dA[0, 0], n_in)
+    if relu_input:
+        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+            for j in range(n_in):
+                if A[i, j] <= 0:
+                    dA[i, j] = 0
+    return dA_a
+
+
+def dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
+                       const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
+                       float[::1] gb, int n_threads=1):
+    """First-layer gradients ``gW[f] += x_f * delta_i``, parallel over features (race-free)."""
+    cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = gW.shape[0]
+    cdef Py_ssize_t i, j, f, e, k
+    feats = np.asarray(indices).astype(np.int32, copy=False)
+    ptr_a, order_a = _group_by(feats, n_feat)
+    rows_a = _rows_of(np.asarray(indptr))
+    cdef const int64_t[::1] ptr = ptr_a, order = order_a
+    cdef const int32_t[::1] rows = rows_a
+    # only the features present in the batch have work
+    present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int64)
+    cdef const int64_t[::1] present = present_a
+    cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
+    for e in prange(present.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic",
+                    chunksize=8):
+        f = present[e]
+        for k in range(ptr[f], ptr[f + 1]):
+            axpy(data[order[k]], &delta[rows[order[k]], 0], &gW[f, 0], n_out)
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
+        for i in range(B):
+            gb[j] += delta[i, j]
+
+
+# --------------------------------------------------------------------------- optimizers
+def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] v, rows,
+              double lr_t, double beta1, double beta2, double eps, int n_threads=1):
+    """One Adam step (all rows, or the int32 ``rows``), then ``gW = 0`` (see the reference)."""
+    cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, lo, hi, chunk
+    cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
+    cdef float c1 = <float>(1.0 - beta1), c2 = <float>(1.0 - beta2), ep = <float>eps
+    cdef slide_adam_f32_fn adam = slide_adam_f32_for_level(get_level())
+    cdef const int32_t[::1] sel
+    cdef Py_ssize_t total = n_rows * width, n_chunks
+    if n_rows == 0 or width == 0:
+        return
+    if rows is None:
+        # the arrays are contiguous: split the flat range into cache-sized chunks
+        chunk = 16384
+        n_chunks = (total + chunk - 1) // chunk
+        for t in prange(n_chunks, nogil=True, num_threads=n_threads, schedule="static"):
+            lo = t * chunk
+            hi = lo + chunk
+            if hi > total:
+                hi = total
+            adam(&W[0, 0] + lo, &gW[0, 0] + lo, &m[0, 0] + lo, &v[0, 0] + lo, hi - lo, lr, b1,
+                 c1, b2, c2, ep)
+        return
+    sel = rows
+    for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
+        r = sel[t]
+        adam(&W[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
+
+
+def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1):
+    """``W -= lr * gW`` (all rows, or the int32 ``rows``), then ``gW = 0``."""
+    cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, c
+    cdef float step = <float>lr
+    cdef const int32_t[::1] sel
+    if rows is None:
+        for r in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
+            for c in range(width):
+                W[r, c] -= step * gW[r, c]
+                gW[r, c] = 0
+        return
+    sel = rows
+    for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
+        r = sel[t]
+        for c in range(width):
+            W[r, c] -= step * gW[r, c]
+            gW[r, c] = 0

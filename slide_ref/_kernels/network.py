@@ -1,0 +1,182 @@
+"""Reference kernels of the training engine (SLIDE section 1 semantics).
+
+A batch is processed layer by layer; every kernel handles the whole batch.
+Shapes and conventions shared with ``slide_fast._kernels.network``:
+
+* activations and weights are float32; ``B`` is the batch size;
+* dense layers store ``W`` as ``[in][out]`` (a sparse input row is then a sum
+  of contiguous rows of ``W``); sampled layers store ``W`` as ``[out][in]``
+  (each active neuron is one contiguous dot product);
+* the active neurons of a sampled layer are a CSR structure over the batch,
+  ``(act_indptr, act_ids)``, ids sorted within each sample; per-neuron values
+  ("pairs") are flat arrays aligned with ``act_ids``;
+* gradients are those of the loss (the optimizer subtracts them) and are
+  *accumulated* into ``gW``/``gb``, which the optimizer zeroes.
+
+``n_threads`` is accepted for signature parity and ignored.
+"""
+import numpy as np
+
+
+def _rows_of(indptr):
+    """Sample index of every CSR entry."""
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+
+
+# --------------------------------------------------------------------------- forward
+def dense_forward_csr(indptr, indices, data, W, b, relu, n_threads=1):
+    """``X @ W + b`` for a CSR batch ``X`` and ``W`` of shape [in][out]; ReLU if ``relu``."""
+    Z = np.zeros((len(indptr) - 1, W.shape[1]), dtype=np.float32)
+    rows = _rows_of(indptr)
+    np.add.at(Z, rows, data[:, None].astype(np.float32) * W[indices])
+    Z += b
+    return np.maximum(Z, 0, out=Z) if relu else Z
+
+
+def dense_forward(A, W, b, relu, n_threads=1):
+    """``A @ W + b`` for a dense batch ``A`` [B, in] and ``W`` [in][out]; ReLU if ``relu``."""
+    Z = (A @ W + b).astype(np.float32, copy=False)
+    return np.maximum(Z, 0, out=Z) if relu else Z
+
+
+def sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads=1):
+    """Pre-activations of the active neurons only: ``W[j] . A[i] + b[j]`` per pair.
+
+    Parameters
+    ----------
+    A : ndarray [B, in], float32
+    W : ndarray [out][in], float32
+    b : ndarray [out], float32
+    act_indptr, act_ids : CSR of the active neurons of each sample
+
+    Returns
+    -------
+    z : ndarray [n_pairs], float32 (ReLU applied when ``relu``)
+    """
+    rows = _rows_of(act_indptr)
+    z = np.einsum("ij,ij->i", W[act_ids], A[rows]).astype(np.float32) + b[act_ids]
+    return np.maximum(z, 0, out=z) if relu else z
+
+
+# --------------------------------------------------------------------------- softmax
+def _label_sets(label_indptr, label_ids):
+    return [set(label_ids[label_indptr[i]:label_indptr[i + 1]].tolist())
+            for i in range(len(label_indptr) - 1)]
+
+
+def softmax_xent_pairs(z, act_indptr, act_ids, label_indptr, label_ids, sample_weight, scale,
+                       n_threads=1):
+    """Softmax over each sample's active set, cross-entropy loss and its gradient.
+
+    The target spreads mass ``1/|Y|`` over the sample's labels ``Y`` (SLIDE's
+    multi-label target); labels outside the active set get no gradient.
+
+    Returns
+    -------
+    delta : ndarray [n_pairs], float32
+        ``sample_weight[i] * scale * (p - target)`` per pair.
+    loss : ndarray [B], float64
+        ``-sum_{y in Y and active} log(p_y) / |Y|`` (0 for a sample without labels).
+    """
+    B = len(act_indptr) - 1
+    rows = _rows_of(act_indptr)
+    counts = np.diff(act_indptr)
+    zmax = np.full(B, -np.inf, dtype=np.float32)
+    np.maximum.at(zmax, rows, z)
+    e = np.exp((z - zmax[rows]).astype(np.float64))
+    denom = np.bincount(rows, weights=e, minlength=B)
+    p = e / denom[rows]
+    n_labels = np.diff(label_indptr)
+    is_label = _is_label(rows, act_ids, label_indptr, label_ids)
+    target = np.where(is_label, 1.0 / np.maximum(n_labels[rows], 1), 0.0)
+    delta = (np.asarray(sample_weight, np.float64)[rows] * scale * (p - target)).astype(np.float32)
+    loss = -np.bincount(rows, weights=np.where(is_label, target * np.log(p), 0.0), minlength=B)
+    loss[counts == 0] = 0.0
+    return delta, loss
+
+
+def _is_label(rows, ids, label_indptr, label_ids):
+    """Whether each (sample, id) pair is one of the sample's labels."""
+    label_rows = _rows_of(label_indptr)
+    n_cols = int(max(ids.max(initial=0), label_ids.max(initial=0))) + 1
+    keys = label_rows.astype(np.int64) * n_cols + label_ids
+    return np.isin(rows.astype(np.int64) * n_cols + ids, keys)
+
+
+def softmax_xent_dense(Z, label_indptr, label_ids, sample_weight, scale, n_threads=1):
+    """Full softmax over all outputs: ``(delta [B, N] float32, loss [B] float64)``."""
+    B, N = Z.shape
+    Zs = Z.astype(np.float64) - Z.max(axis=1, keepdims=True)
+    logp = Zs - np.log(np.exp(Zs).sum(axis=1, keepdims=True))
+    target = np.zeros((B, N))
+    rows = _rows_of(label_indptr)
+    n_labels = np.diff(label_indptr)
+    target[rows, label_ids] = 1.0 / n_labels[rows]
+    delta = (np.asarray(sample_weight, np.float64)[:, None] * scale * (np.exp(logp) - target))
+    loss = -(target * logp).sum(axis=1)
+    return delta.astype(np.float32), loss
+
+
+# --------------------------------------------------------------------------- backward
+def sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
+                     n_threads=1):
+    """Accumulate the gradients of a sampled layer and return the input's delta.
+
+    ``gW[j] += delta_k * A[i]`` and ``gb[j] += delta_k`` for every active pair
+    ``k = (i, j)``; ``dA[i] = sum_k delta_k * W[j]``, masked by ``A > 0`` when
+    the input went through a ReLU (``relu_input``).  ``W`` is the weight before
+    this batch's update.  Returns ``dA`` [B, in] or ``None``.
+    """
+    rows = _rows_of(act_indptr)
+    np.add.at(gW, act_ids, delta[:, None] * A[rows])
+    np.add.at(gb, act_ids, delta)
+    if not need_dA:
+        return None
+    dA = np.zeros_like(A)
+    np.add.at(dA, rows, delta[:, None] * W[act_ids])
+    if relu_input:
+        dA *= A > 0
+    return dA
+
+
+def dense_backward(A, W, delta, gW, gb, relu_input, need_dA, n_threads=1):
+    """Gradients of a dense layer ``Z = A @ W + b`` (``W`` [in][out]) and the input's delta."""
+    gW += A.T @ delta
+    gb += delta.sum(axis=0)
+    if not need_dA:
+        return None
+    dA = delta @ W.T
+    if relu_input:
+        dA *= A > 0
+    return dA.astype(np.float32, copy=False)
+
+
+def dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads=1):
+    """Gradients of the first layer over the input's non-zeros: ``gW[f] += x_f * delta_i``."""
+    rows = _rows_of(indptr)
+    np.add.at(gW, indices, data[:, None].astype(np.float32) * delta[rows])
+    gb += delta.sum(axis=0)
+
+
+# --------------------------------------------------------------------------- optimizers
+def adam_step(W, gW, m, v, rows, lr_t, beta1, beta2, eps, n_threads=1):
+    """One Adam step on ``W`` (any shape, first axis = rows), then ``gW = 0``.
+
+    ``m = b1 m + (1-b1) g``; ``v = b2 v + (1-b2) g^2``; ``W -= lr_t m / (sqrt(v) + eps)``
+    with the bias correction folded into ``lr_t``.  ``rows`` (int32) restricts
+    the step to those rows (lazy Adam); ``None`` updates every weight (the
+    papers' dense Adam).
+    """
+    sel = slice(None) if rows is None else rows
+    g = gW[sel]
+    m[sel] = beta1 * m[sel] + (1 - beta1) * g
+    v[sel] = beta2 * v[sel] + (1 - beta2) * g * g
+    W[sel] -= (lr_t * m[sel] / (np.sqrt(v[sel]) + eps)).astype(np.float32)
+    gW[sel] = 0
+
+
+def sgd_step(W, gW, rows, lr, n_threads=1):
+    """``W -= lr * gW`` (on ``rows`` only when given), then ``gW = 0``."""
+    sel = slice(None) if rows is None else rows
+    W[sel] -= np.float32(lr) * gW[sel]
+    gW[sel] = 0

@@ -1,0 +1,606 @@
+"""The SLIDE training engine: a network whose wide layers compute only LSH-selected neurons.
+
+:class:`SlideNetwork` holds plain arrays (weights, biases, Adam moments, hash
+tables) and trains them batch by batch (SLIDE, MLSys'20, section 3; research
+notes ``slide.md`` section 1):
+
+1. layer 0 is a dense ReLU layer over the sparse input;
+2. every later layer is dense, or *sampled*: the previous layer's activation
+   is hashed into the layer's LSH tables, the union of the hit buckets (plus
+   the labels and random padding) is the active set, and only active neurons
+   are computed;
+3. the output layer is a softmax, over the active set when sampled, with the
+   target ``1/|Y|`` on each label;
+4. backpropagation touches the active neurons only; gradients accumulate
+   over the batch, then Adam (dense, as in the papers, or lazy) updates;
+5. tables are rehashed from the updated weights, and rebuilt with new hash
+   functions, on a fixed or exponentially decaying schedule.
+
+The work is done by kernels (``slide_ref._kernels.network`` and ``.active``);
+``slide_fast`` binds compiled ones with the same signatures.
+"""
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import lsh as _lsh
+from ._kernels import active as _active
+from ._kernels import hashing as _hashing
+from ._kernels import network as _nn
+from ._kernels import tables as _tables
+from ._schedule import TableSchedule
+from ._validation import (check_choice, check_float, check_int, check_matrix,
+                          check_random_state, effective_n_threads, seed_from)
+
+__all__ = ["SlideNetwork", "TableSchedule", "check_labels"]
+
+_FAMILIES = {"dwta": "DWTAHash", "wta": "WTAHash", "simhash": "SimHash",
+             "minhash": "DensifiedMinHash"}
+_SELECTIONS = {"union": _active.UNION, "threshold": _active.THRESHOLD, "topk": _active.TOPK,
+               "vanilla": None}
+_OPTIMIZERS = {"adam", "lazy_adam", "sgd"}
+
+
+def check_labels(Y, n_samples, n_outputs, name="Y"):
+    """Validate a label matrix and return it as CSR with int32 indices.
+
+    ``Y`` may be a CSR/sparse 0-1 indicator [n_samples, n_outputs], a 1-D array
+    of class ids (single-label), or a list of label lists.
+    """
+    if sp.issparse(Y):
+        Y = sp.csr_matrix(Y)
+        if Y.shape != (n_samples, n_outputs):
+            raise ValueError(f"{name} has shape {Y.shape}, expected ({n_samples}, {n_outputs})")
+        Y.sum_duplicates()
+        if Y.nnz and not np.isfinite(Y.data).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        Y.eliminate_zeros()
+        return sp.csr_matrix((np.ones(Y.nnz, np.float32), Y.indices.astype(np.int32),
+                              Y.indptr.astype(np.int64)), shape=Y.shape)
+    if isinstance(Y, np.ndarray) and Y.ndim == 2:
+        raise TypeError(f"{name} must be a sparse indicator matrix, a 1-D array of class ids "
+                        "or a list of label lists, not a dense 2-D array")
+    if isinstance(Y, np.ndarray) and Y.ndim == 1:
+        if not np.issubdtype(Y.dtype, np.integer):
+            raise TypeError(f"{name} class ids must be integers, got dtype {Y.dtype}")
+        lists = [[int(y)] for y in Y]
+    else:
+        try:
+            lists = [list(row) for row in Y]
+        except TypeError:
+            raise TypeError(f"{name} must be a sparse matrix, an array of class ids or a list "
+                            f"of label lists, got {type(Y).__name__}") from None
+    if len(lists) != n_samples:
+        raise ValueError(f"{name} has {len(lists)} rows, expected {n_samples}")
+    lengths = [len(r) for r in lists]
+    flat = np.array([y for r in lists for y in r], dtype=np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= n_outputs):
+        bad = flat[(flat < 0) | (flat >= n_outputs)][0]
+        raise ValueError(f"{name} has label id {bad} outside [0, {n_outputs})")
+    indptr = np.zeros(n_samples + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    Yc = sp.csr_matrix((np.ones(len(flat), np.float32), flat.astype(np.int32), indptr),
+                       shape=(n_samples, n_outputs))
+    Yc.sum_duplicates()
+    Yc.data[:] = 1
+    return Yc
+
+
+class _Layer:
+    """Arrays of one layer; ``W`` is [in][out] when dense, [out][in] when sampled."""
+
+    def __init__(self, n_in, n_out, sampled, relu, rng, init_std, optimizer):
+        self.n_in, self.n_out, self.sampled, self.relu = n_in, n_out, sampled, relu
+        shape = (n_out, n_in) if sampled else (n_in, n_out)
+        self.W = (rng.standard_normal(shape) * init_std).astype(np.float32)
+        self.b = (rng.standard_normal(n_out) * init_std).astype(np.float32)
+        self.gW = np.zeros_like(self.W)
+        self.gb = np.zeros_like(self.b)
+        if optimizer != "sgd":
+            self.mW, self.vW = np.zeros_like(self.W), np.zeros_like(self.W)
+            self.mb, self.vb = np.zeros_like(self.b), np.zeros_like(self.b)
+        self.family = None
+        self.tables = None
+        self.fill_perm = None
+        self.schedule = None
+
+    ARRAYS = ("W", "b", "mW", "vW", "mb", "vb", "fill_perm")
+
+
+class SlideNetwork:
+    """A feed-forward network trained with LSH-selected active neurons (SLIDE).
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the sparse input.
+    n_outputs : int
+        Number of output classes (labels).
+    hidden : tuple of int, default (128,)
+        Widths of the ReLU hidden layers.
+    sampled : tuple of bool, optional
+        Whether each layer (hidden layers, then the output) is sampled. By default
+        only the output layer is. Layer 0 reads the sparse input and must be dense.
+    hash_family : {"dwta", "wta", "simhash", "minhash"}, default "dwta"
+    K, L : int, default 6, 50
+        Hash codes per table and tables per sampled layer.
+    range_pow : int, optional
+        log2 of the buckets per table; by default the smallest that holds every
+        bucket id of the packing (14 for DWTA with K=6), capped at 20.
+    bucket_capacity : int, default 128
+    bucket_policy : {"fifo", "reservoir"}, default "fifo"
+    selection : {"union", "threshold", "topk", "vanilla"}, default "union"
+        How candidates become the active set: all of them (SLIDE's code
+        default), those seen in at least ``selection_param`` tables, the
+        ``selection_param`` most frequent, or whole buckets from tables visited in
+        random order until ``selection_param`` neurons are active.
+    selection_param : int, optional
+        2 for "threshold", 1000 for "topk" and "vanilla" by default.
+    min_active, fill_below : int, default 1000, 1500
+        A sample with fewer than ``fill_below`` active neurons is padded with
+        random ones up to ``min_active`` (SLIDE's constants); 0 disables padding.
+    optimizer : {"adam", "lazy_adam", "sgd"}, default "adam"
+        "adam" updates every weight each batch, as the papers do; "lazy_adam"
+        only the rows the batch touched.
+    lr : float, default 1e-3
+    beta1, beta2, eps : float
+        Adam constants.
+    init_std : float, default 0.01
+        Standard deviation of the normal initialization (SLIDE's).
+    batch_size : int, default 128
+        Used by the table schedule to convert samples to batches.
+    rehash_every, rebuild_every : int, default 6400, 128000
+        Samples between rehashes and rebuilds.
+    table_schedule : {"fixed", "exponential"}, default "fixed"
+    schedule_first, schedule_growth : int, float
+        ``N0`` (batches) and ``lambda`` of the exponential schedule.
+    n_threads : int, optional
+        Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
+        more than one thread the fast backend accumulates gradients HOGWILD-style
+        (racy, as SLIDE); ``n_threads=1`` is bitwise reproducible.
+    random_state : int, Generator or None
+
+    Attributes
+    ----------
+    layers : list
+        Per layer: ``W``, ``b``, optimizer moments and, for sampled layers,
+        ``family`` and ``tables``.
+    step_ : int
+        Batches trained so far.
+    """
+
+    _nn = _nn
+    _active = _active
+    _hashing = _hashing
+    _tables = _tables
+    _lsh = _lsh
+
+    def __init__(self, n_features, n_outputs, hidden=(128,), sampled=None, hash_family="dwta",
+                 K=6, L=50, range_pow=None, bucket_capacity=128, bucket_policy="fifo",
+                 selection="union", selection_param=None, min_active=1000, fill_below=1500,
+                 optimizer="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, init_std=0.01,
+                 batch_size=128, rehash_every=6400, rebuild_every=128000,
+                 table_schedule="fixed", schedule_first=50, schedule_growth=0.1,
+                 n_threads=None, random_state=None):
+        self.n_features = check_int(n_features, "n_features", low=1)
+        self.n_outputs = check_int(n_outputs, "n_outputs", low=2)
+        self.hidden = tuple(check_int(h, "hidden width", low=1) for h in np.atleast_1d(hidden))
+        n_layers = len(self.hidden) + 1
+        if sampled is None:
+            sampled = (False,) * (n_layers - 1) + (True,)
+        self.sampled = tuple(bool(s) for s in sampled)
+        if len(self.sampled) != n_layers:
+            raise ValueError(f"sampled has {len(self.sampled)} entries, expected {n_layers} "
+                             "(one per hidden layer and one for the output)")
+        if self.sampled[0]:
+            raise ValueError("layer 0 reads the sparse input and must be dense (sampled[0])")
+        self.hash_family = check_choice(hash_family, "hash_family", set(_FAMILIES))
+        self.K = check_int(K, "K", low=1, high=32)
+        self.L = check_int(L, "L", low=1)
+        self.range_pow = None if range_pow is None else check_int(range_pow, "range_pow",
+                                                                  low=1, high=30)
+        self.bucket_capacity = check_int(bucket_capacity, "bucket_capacity", low=0)
+        self.bucket_policy = check_choice(bucket_policy, "bucket_policy", {"fifo", "reservoir"})
+        self.selection = check_choice(selection, "selection", set(_SELECTIONS))
+        default_param = {"union": 0, "threshold": 2, "topk": 1000, "vanilla": 1000}
+        self.selection_param = check_int(
+            default_param[selection] if selection_param is None else selection_param,
+            "selection_param", low=0)
+        self.min_active = check_int(min_active, "min_active", low=0)
+        self.fill_below = check_int(fill_below, "fill_below", low=0)
+        self.optimizer = check_choice(optimizer, "optimizer", _OPTIMIZERS)
+        self.lr = check_float(lr, "lr", low=0.0, low_open=True)
+        self.beta1 = check_float(beta1, "beta1", low=0.0, high=1.0)
+        self.beta2 = check_float(beta2, "beta2", low=0.0, high=1.0)
+        self.eps = check_float(eps, "eps", low=0.0, low_open=True)
+        self.init_std = check_float(init_std, "init_std", low=0.0)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.rehash_every = check_int(rehash_every, "rehash_every", low=0)
+        self.rebuild_every = check_int(rebuild_every, "rebuild_every", low=0)
+        self.table_schedule = table_schedule
+        self.schedule_first = schedule_first
+        self.schedule_growth = schedule_growth
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self._rng = check_random_state(random_state)
+        self._seed = seed_from(self._rng)
+        self.step_ = 0
+        self.layers = []
+        widths = (self.n_features,) + self.hidden + (self.n_outputs,)
+        for i in range(n_layers):
+            relu = i < n_layers - 1
+            layer = _Layer(widths[i], widths[i + 1], self.sampled[i], relu, self._rng,
+                           self.init_std, self.optimizer)
+            if layer.sampled:
+                self._attach_tables(layer)
+            self.layers.append(layer)
+        for layer in self.layers:
+            if layer.sampled:
+                self._build_tables(layer)
+
+    # ------------------------------------------------------------------ tables
+    def _attach_tables(self, layer):
+        cls = getattr(self._lsh, _FAMILIES[self.hash_family])
+        layer.family = cls(layer.n_in, K=self.K, L=self.L, random_state=self._rng)
+        layer.tables = self._lsh.LSHTables(layer.family, range_pow=self._range_pow(layer.family),
+                                           capacity=self.bucket_capacity,
+                                           policy=self.bucket_policy, random_state=self._rng)
+        layer.fill_perm = self._rng.permutation(layer.n_out).astype(np.int32)
+        layer.schedule = TableSchedule(self.batch_size, self.rehash_every, self.rebuild_every,
+                                       self.table_schedule, self.schedule_first,
+                                       self.schedule_growth)
+
+    def _range_pow(self, family):
+        if self.range_pow is not None:
+            return self.range_pow
+        if isinstance(family, _lsh.WTAHash):
+            top = (family.bin_size - 1) * sum(1 << (j * family.shift) for j in range(family.K))
+        elif isinstance(family, _lsh.SimHash):
+            top = (1 << family.K) - 1
+        else:
+            return 20
+        return min(20, max(1, int(top).bit_length()))
+
+    def _build_tables(self, layer):
+        """Hash every neuron's weight row into the layer's tables."""
+        n = self._threads()
+        codes = layer.family._hash_dense(layer.W, n)
+        layer.tables.build_from_buckets(layer.family._pack(codes, layer.tables.range_pow, n), n)
+
+    def rehash(self):
+        """Re-insert every sampled layer's neurons from their current weights."""
+        for layer in self.layers:
+            if layer.sampled:
+                self._build_tables(layer)
+
+    def rebuild(self):
+        """Draw new hash functions for every sampled layer, then rehash."""
+        for layer in self.layers:
+            if layer.sampled:
+                layer.family.redraw()
+                self._build_tables(layer)
+
+    def _threads(self):
+        return effective_n_threads(self.n_threads)
+
+    # ------------------------------------------------------------------ active sets
+    def _select(self, layer, A, labels, step):
+        """Active neurons of a sampled layer for the batch activations ``A`` [B, in]."""
+        n = self._threads()
+        fam, tab = layer.family, layer.tables
+        buckets = fam._pack(fam._hash_dense(A, n), tab.range_pow, n)
+        lab_indptr, lab_ids = labels
+        if self.selection == "vanilla":
+            return self._active.select_vanilla(
+                buckets, tab.offsets, tab.members, lab_indptr, lab_ids, layer.n_out,
+                self.selection_param, self.min_active, self.fill_below, layer.fill_perm,
+                self._seed, step, n)
+        cand = self._tables.query_tables(buckets, tab.offsets, tab.members, tab.n_items, n)
+        return self._active.select_active(
+            *cand, lab_indptr, lab_ids, layer.n_out, _SELECTIONS[self.selection],
+            self.selection_param, self.min_active, self.fill_below, layer.fill_perm,
+            self._seed, step, n)
+
+    # ------------------------------------------------------------------ training
+    def train_batch(self, X, Y, sample_weight=None):
+        """One SGD step on a batch: forward, backward, optimizer, table maintenance.
+
+        Parameters
+        ----------
+        X : CSR matrix [B, n_features]
+        Y : label matrix (see :func:`check_labels`)
+        sample_weight : array [B], optional
+            Per-sample loss weights (importance weights of example samplers).
+
+        Returns
+        -------
+        float
+            Mean (weighted) cross-entropy of the batch over the active sets.
+        """
+        X, Y, w = self._check_batch(X, Y, sample_weight)
+        loss = self._train_step(X, Y, w)
+        return float(loss)
+
+    def _check_batch(self, X, Y, sample_weight):
+        X, sparse = check_matrix(X, "X", n_features=self.n_features)
+        if not sparse:
+            X = sp.csr_matrix(X)
+        X = self._as_f32_csr(X)
+        Y = check_labels(Y, X.shape[0], self.n_outputs)
+        if sample_weight is None:
+            w = np.ones(X.shape[0], dtype=np.float64)
+        else:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (X.shape[0],):
+                raise ValueError(f"sample_weight has shape {w.shape}, expected ({X.shape[0]},)")
+            if not np.isfinite(w).all() or (w < 0).any():
+                raise ValueError("sample_weight must be finite and non-negative")
+        return X, Y, w
+
+    @staticmethod
+    def _as_f32_csr(X):
+        if X.dtype != np.float32:
+            X = X.astype(np.float32)
+        if X.indices.dtype != np.int32 and X.shape[1] < 2**31 and X.nnz < 2**31:
+            X = sp.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
+                              shape=X.shape)
+        return X
+
+    def _forward(self, X, labels, step, training):
+        """Activations of every layer; sampled layers also return their active sets."""
+        n = self._threads()
+        first = self.layers[0]
+        acts = [self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W, first.b,
+                                           first.relu, n)]
+        actives = [None]
+        empty = (np.zeros(X.shape[0] + 1, np.int64), np.empty(0, np.int32))
+        for i, layer in enumerate(self.layers[1:], start=1):
+            A = acts[-1]
+            if not layer.sampled:
+                acts.append(self._nn.dense_forward(A, layer.W, layer.b, layer.relu, n))
+                actives.append(None)
+                continue
+            is_out = i == len(self.layers) - 1
+            act = self._select(layer, A, labels if (training and is_out) else empty, step)
+            z = self._nn.sampled_forward(A, layer.W, layer.b, act[0], act[1], layer.relu, n)
+            actives.append(act)
+            if is_out:
+                acts.append(z)
+            else:   # a sampled hidden layer feeds the next one as a dense row of zeros
+                dense = np.zeros((X.shape[0], layer.n_out), dtype=np.float32)
+                rows = np.repeat(np.arange(X.shape[0]), np.diff(act[0]))
+                dense[rows, act[1]] = z
+                acts.append(dense)
+        return acts, actives
+
+    def _train_step(self, X, Y, w):
+        n = self._threads()
+        step = self.step_
+        labels = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32))
+        acts, actives = self._forward(X, labels, step, training=True)
+        out = self.layers[-1]
+        scale = 1.0 / X.shape[0]
+        if out.sampled:
+            delta, loss = self._nn.softmax_xent_pairs(acts[-1], *actives[-1], *labels, w, scale,
+                                                      n)
+        else:
+            delta, loss = self._nn.softmax_xent_dense(acts[-1], *labels, w, scale, n)
+        self._backward(X, acts, actives, delta)
+        self._update(X, actives)
+        self.step_ += 1
+        self._maintain_tables(step)
+        return np.dot(w, loss) / X.shape[0]
+
+    def _backward(self, X, acts, actives, delta):
+        n = self._threads()
+        for i in range(len(self.layers) - 1, 0, -1):
+            layer, A = self.layers[i], acts[i - 1]
+            relu_in = self.layers[i - 1].relu
+            if layer.sampled:
+                delta = self._nn.sampled_backward(A, layer.W, *actives[i], delta, layer.gW,
+                                                  layer.gb, relu_in, True, n)
+            else:
+                delta = self._nn.dense_backward(A, layer.W, delta, layer.gW, layer.gb, relu_in,
+                                                True, n)
+            if self.layers[i - 1].sampled:   # only the previous layer's active neurons
+                act = actives[i - 1]
+                rows = np.repeat(np.arange(X.shape[0]), np.diff(act[0]))
+                delta = delta[rows, act[1]]
+        first = self.layers[0]
+        self._nn.dense_backward_csr(X.indptr, X.indices, X.data, delta, first.gW, first.gb, n)
+
+    def _update(self, X, actives):
+        n = self._threads()
+        t = self.step_ + 1
+        lr_t = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        for i, layer in enumerate(self.layers):
+            rows = None
+            if self.optimizer == "lazy_adam" or self.optimizer == "sgd":
+                rows = self._touched_rows(i, X, actives)
+            brows = rows if layer.sampled else None
+            if self.optimizer == "sgd":
+                self._nn.sgd_step(layer.W, layer.gW, rows, self.lr, n)
+                self._nn.sgd_step(layer.b[:, None], layer.gb[:, None], brows, self.lr, n)
+                continue
+            self._nn.adam_step(layer.W, layer.gW, layer.mW, layer.vW, rows, lr_t, self.beta1,
+                               self.beta2, self.eps, n)
+            self._nn.adam_step(layer.b[:, None], layer.gb[:, None], layer.mb[:, None],
+                               layer.vb[:, None], brows, lr_t, self.beta1, self.beta2, self.eps,
+                               n)
+
+    def _touched_rows(self, i, X, actives):
+        """Rows of ``W`` with a non-zero gradient this batch (``None``: all of them)."""
+        layer = self.layers[i]
+        if layer.sampled:
+            return np.unique(actives[i][1]).astype(np.int32)
+        if i == 0:
+            return np.unique(X.indices).astype(np.int32)
+        return None
+
+    def _maintain_tables(self, step):
+        for layer in self.layers:
+            if layer.sampled:
+                rehash, rebuild = layer.schedule.due(step)
+                if rebuild:
+                    layer.family.redraw()
+                if rehash:
+                    self._build_tables(layer)
+
+    # ------------------------------------------------------------------ inference
+    def output_scores(self, X, sampled=False):
+        """Output logits of a batch.
+
+        Returns a dense array [B, n_outputs] for the full softmax (default), or
+        ``(indptr, ids, logits)`` of the LSH-selected neurons when ``sampled``.
+        """
+        X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
+        X = self._as_f32_csr(X if sparse else sp.csr_matrix(X))
+        H = self.embed(X)
+        out = self.layers[-1]
+        n = self._threads()
+        if sampled and out.sampled:
+            empty = (np.zeros(X.shape[0] + 1, np.int64), np.empty(0, np.int32))
+            act = self._select(out, H, empty, self.step_)
+            return act[0], act[1], self._nn.sampled_forward(H, out.W, out.b, *act, False, n)
+        if out.sampled:
+            return H @ out.W.T + out.b
+        return self._nn.dense_forward(H, out.W, out.b, False, n)
+
+    def embed(self, X):
+        """Penultimate activations ``h = E(x)`` [B, hidden[-1]] (all neurons computed)."""
+        n = self._threads()
+        first = self.layers[0]
+        A = self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W, first.b, True, n)
+        for layer in self.layers[1:-1]:
+            W = layer.W.T if layer.sampled else layer.W
+            A = self._nn.dense_forward(A, np.ascontiguousarray(W), layer.b, True, n)
+        return A
+
+    def predict_topk(self, X, k=5, sampled=False, batch_size=1024):
+        """Top-``k`` outputs of each row: ``(indices [n, k] int64, scores [n, k] float32)``.
+
+        Scores are logits, best first (ties: smaller index). With ``sampled``,
+        only LSH-selected outputs are scored and missing slots are -1 / -inf.
+        """
+        k = check_int(k, "k", low=1, high=self.n_outputs)
+        X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
+        X = self._as_f32_csr(X if sparse else sp.csr_matrix(X))
+        idx = np.full((X.shape[0], k), -1, dtype=np.int64)
+        scores = np.full((X.shape[0], k), -np.inf, dtype=np.float32)
+        for start in range(0, X.shape[0], batch_size):
+            block = X[start:start + batch_size]
+            res = self.output_scores(block, sampled=sampled)
+            if isinstance(res, tuple):
+                res = sp.csr_matrix((res[2], res[1], res[0]),
+                                    shape=(block.shape[0], self.n_outputs))
+                res = _sparse_to_dense_scores(res)
+            top = _topk_rows(res, k)
+            idx[start:start + len(top)] = top
+            scores[start:start + len(top)] = np.take_along_axis(res, top, axis=1)
+        scores[idx < 0] = -np.inf
+        return idx, scores
+
+    # ------------------------------------------------------------------ state
+    def get_state(self):
+        """Everything needed to rebuild this network: ``(params, arrays)``.
+
+        ``params`` is JSON-serializable; ``arrays`` maps names to NumPy arrays.
+        """
+        params = {k: getattr(self, k) for k in self._PARAMS}
+        params["hidden"] = list(self.hidden)
+        params["sampled"] = list(self.sampled)
+        params["random_state"] = None
+        arrays = {"seed": np.array([self._seed], dtype=np.int64),
+                  "step": np.array([self.step_], dtype=np.int64)}
+        for i, layer in enumerate(self.layers):
+            for name in _Layer.ARRAYS:
+                if getattr(layer, name, None) is not None:
+                    arrays[f"layer{i}.{name}"] = getattr(layer, name)
+            if layer.sampled:
+                state = layer.family.get_state()
+                for name, value in state["arrays"].items():
+                    arrays[f"layer{i}.family.{name}"] = np.asarray(value)
+                # the tables hold the weights of the last rehash, not the current ones
+                arrays[f"layer{i}.tables.offsets"] = layer.tables.offsets
+                arrays[f"layer{i}.tables.members"] = layer.tables.members
+                sched = layer.schedule.state()
+                arrays[f"layer{i}.schedule"] = np.array([sched["next_exp"], sched["n_exp"],
+                                                         layer.tables.n_builds], dtype=np.int64)
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params, arrays):
+        """Rebuild a network from :meth:`get_state` output (of either backend)."""
+        net = cls(**params)
+        net._seed = int(arrays["seed"][0])
+        net.step_ = int(arrays["step"][0])
+        for i, layer in enumerate(net.layers):
+            for name in _Layer.ARRAYS:
+                key = f"layer{i}.{name}"
+                if getattr(layer, name, None) is None:
+                    continue
+                if key not in arrays:
+                    raise ValueError(f"saved state lacks {key!r}")
+                saved = np.asarray(arrays[key])
+                if saved.shape != getattr(layer, name).shape:
+                    raise ValueError(f"saved {key!r} has shape {saved.shape}, expected "
+                                     f"{getattr(layer, name).shape}")
+                # a copy: the loaded network must not share arrays with the saved one
+                setattr(layer, name, np.array(saved, dtype=getattr(layer, name).dtype, order="C"))
+            if layer.sampled:
+                for pname in type(layer.family)._param_names:
+                    key = f"layer{i}.family.{pname}"
+                    current = np.asarray(getattr(layer.family, pname))
+                    saved = np.asarray(arrays[key])
+                    if saved.shape != current.shape:
+                        raise ValueError(f"saved {key!r} has shape {saved.shape}, expected "
+                                         f"{current.shape}")
+                    value = saved.astype(current.dtype, copy=True)
+                    setattr(layer.family, pname, value if value.ndim else value.item())
+                sched = arrays[f"layer{i}.schedule"]
+                layer.schedule.load_state({"next_exp": sched[0], "n_exp": sched[1]})
+                offsets = np.array(arrays[f"layer{i}.tables.offsets"], dtype=np.int32)
+                members = np.array(arrays[f"layer{i}.tables.members"], dtype=np.int32)
+                if offsets.shape != layer.tables.offsets.shape or (
+                        members.size and (members.min() < 0 or members.max() >= layer.n_out)) or (
+                        offsets.size and offsets[-1, -1] != members.size):
+                    raise ValueError(f"saved tables of layer {i} do not fit the layer")
+                layer.tables.offsets, layer.tables.members = offsets, members
+                layer.tables.n_builds = int(sched[2])
+        return net
+
+    _PARAMS = ("n_features", "n_outputs", "hash_family", "K", "L", "range_pow",
+               "bucket_capacity", "bucket_policy", "selection", "selection_param", "min_active",
+               "fill_below", "optimizer", "lr", "beta1", "beta2", "eps", "init_std", "batch_size",
+               "rehash_every", "rebuild_every", "table_schedule", "schedule_first",
+               "schedule_growth", "n_threads")
+
+    def __repr__(self):
+        kinds = ["sampled" if s else "dense" for s in self.sampled]
+        widths = list(self.hidden) + [self.n_outputs]
+        body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
+        return f"{type(self).__name__}({self.n_features} -> {body})"
+
+
+def _sparse_to_dense_scores(S):
+    dense = np.full(S.shape, -np.inf, dtype=np.float32)
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    dense[rows, S.indices] = S.data
+    return dense
+
+
+def _topk_rows(scores, k):
+    """Indices of the ``k`` largest entries of each row, best first.
+
+    Ties inside the top ``k`` go to the smaller index; which of several tied
+    entries at the ``k``-th place is kept is up to ``argpartition``.
+    """
+    n = scores.shape[1]
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)

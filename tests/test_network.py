@@ -1,0 +1,318 @@
+"""The SLIDE engine: ref/fast equivalence of every kernel and of whole training steps,
+gradients against finite differences, selection semantics, state round trips, bad input."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import slide_fast
+import slide_ref
+from slide_fast._kernels import active as fast_active
+from slide_fast._kernels import network as fast_nn
+from slide_ref._kernels import active as ref_active
+from slide_ref._kernels import network as ref_nn
+
+from conftest import assert_allclose_f32
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = slide_ref.datasets.make_xc(256, 120, 60, labels_per_sample=2, random_state=3)
+    return X, Y
+
+
+def net_params(**kw):
+    base = dict(hidden=(24,), K=3, L=6, min_active=20, fill_below=30, random_state=0,
+                n_threads=1, rehash_every=128 * 2)
+    base.update(kw)
+    return base
+
+
+# ----------------------------------------------------------------------------- kernels
+def _pairs(rng, B, n_out, per):
+    ids = [np.sort(rng.choice(n_out, size=per, replace=False)) for _ in range(B)]
+    indptr = np.arange(B + 1, dtype=np.int64) * per
+    return indptr, np.concatenate(ids).astype(np.int32)
+
+
+def test_forward_backward_kernels_equal(simd_level, rng):
+    B, n_in, n_out = 9, 37, 53
+    A = np.maximum(rng.standard_normal((B, n_in)), 0).astype(np.float32)
+    W_oi = rng.standard_normal((n_out, n_in)).astype(np.float32)
+    W_io = np.ascontiguousarray(W_oi.T)
+    b = rng.standard_normal(n_out).astype(np.float32)
+    indptr, ids = _pairs(rng, B, n_out, 11)
+    for relu in (False, True):
+        assert_allclose_f32(fast_nn.sampled_forward(A, W_oi, b, indptr, ids, relu, 2),
+                            ref_nn.sampled_forward(A, W_oi, b, indptr, ids, relu))
+        assert_allclose_f32(fast_nn.dense_forward(A, W_io, b, relu, 2),
+                            ref_nn.dense_forward(A, W_io, b, relu))
+    X = sp.random(B, n_in, density=0.2, format="csr", dtype=np.float32, random_state=1)
+    assert_allclose_f32(fast_nn.dense_forward_csr(X.indptr, X.indices, X.data, W_io, b, True, 2),
+                        ref_nn.dense_forward_csr(X.indptr, X.indices, X.data, W_io, b, True))
+    delta = rng.standard_normal(len(ids)).astype(np.float32)
+    grads = []
+    for nn in (ref_nn, fast_nn):
+        gW, gb = np.zeros_like(W_oi), np.zeros_like(b)
+        dA = nn.sampled_backward(A, W_oi, indptr, ids, delta, gW, gb, True, True, 2)
+        grads.append((gW, gb, dA))
+    for r, f in zip(*grads):
+        assert_allclose_f32(f, r)
+    D = rng.standard_normal((B, n_out)).astype(np.float32)
+    grads = []
+    for nn in (ref_nn, fast_nn):
+        gW, gb = np.ones_like(W_io), np.zeros_like(b)          # accumulates onto ones
+        dA = nn.dense_backward(A, W_io, D, gW, gb, True, True, 2)
+        g1, g1b = np.zeros((n_in, n_out), np.float32), np.zeros(n_out, np.float32)
+        nn.dense_backward_csr(X.indptr, X.indices, X.data, D, g1, g1b, 2)
+        grads.append((gW, gb, dA, g1, g1b))
+    for r, f in zip(*grads):
+        assert_allclose_f32(f, r, rtol=1e-4, atol=1e-5)
+
+
+def test_softmax_kernels_equal(rng):
+    B, N = 7, 40
+    Z = (3 * rng.standard_normal((B, N))).astype(np.float32)
+    lab_indptr = np.array([0, 1, 3, 3, 4, 6, 7, 8], dtype=np.int64)   # sample 2 has no label
+    lab_ids = np.array([3, 0, 39, 5, 1, 2, 7, 9], dtype=np.int32)
+    w = rng.random(B)
+    for nn in (ref_nn, fast_nn):
+        pass
+    dr, lr = ref_nn.softmax_xent_dense(Z, lab_indptr, lab_ids, w, 0.5)
+    df, lf = fast_nn.softmax_xent_dense(Z, lab_indptr, lab_ids, w, 0.5, 2)
+    assert_allclose_f32(df, dr)
+    np.testing.assert_allclose(lf, lr, rtol=1e-5)
+    indptr = np.arange(B + 1, dtype=np.int64) * N
+    ids = np.tile(np.arange(N, dtype=np.int32), B)
+    pr, plr = ref_nn.softmax_xent_pairs(Z.ravel(), indptr, ids, lab_indptr, lab_ids, w, 0.5)
+    pf, plf = fast_nn.softmax_xent_pairs(Z.ravel(), indptr, ids, lab_indptr, lab_ids, w, 0.5, 2)
+    assert_allclose_f32(pf, pr)
+    np.testing.assert_allclose(plf, plr, rtol=1e-5)
+    # the pairs version over all outputs is the full softmax
+    assert_allclose_f32(pr.reshape(B, N), dr)
+    np.testing.assert_allclose(plr, lr, rtol=1e-6)
+
+
+def test_softmax_gradient_matches_finite_differences(rng):
+    z = rng.standard_normal(6)
+    labels = [1, 4]
+    lab_indptr, lab_ids = np.array([0, 2]), np.array(labels, dtype=np.int32)
+
+    def loss(v):
+        _, l = ref_nn.softmax_xent_dense(v[None].astype(np.float64), lab_indptr, lab_ids,
+                                         np.ones(1), 1.0)
+        return l[0]
+    delta, _ = ref_nn.softmax_xent_dense(z[None].astype(np.float32), lab_indptr, lab_ids,
+                                         np.ones(1), 1.0)
+    num = np.array([(loss(z + h) - loss(z - h)) / 2e-5 for h in np.eye(6) * 1e-5])
+    np.testing.assert_allclose(delta[0], num, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [None, "some"])
+def test_optimizer_kernels_bitwise_equal(simd_level, rng, rows):
+    shape = (13, 37)
+    sel = None if rows is None else np.array([0, 4, 12], dtype=np.int32)
+    results = []
+    for nn in (ref_nn, fast_nn):
+        r = np.random.default_rng(0)
+        W = r.standard_normal(shape).astype(np.float32)
+        g = r.standard_normal(shape).astype(np.float32)
+        m = r.standard_normal(shape).astype(np.float32)
+        v = r.random(shape).astype(np.float32)
+        nn.adam_step(W, g, m, v, sel, 1e-3, 0.9, 0.999, 1e-8, 2)
+        W2, g2 = W.copy(), r.standard_normal(shape).astype(np.float32)
+        nn.sgd_step(W2, g2, sel, 0.1, 2)
+        results.append((W, g, m, v, W2, g2))
+    for r, f in zip(*results):
+        np.testing.assert_array_equal(f, r)
+    if sel is not None:
+        untouched = np.setdiff1d(np.arange(13), sel)
+        assert np.all(results[0][1][sel] == 0) and np.all(results[0][1][untouched] != 0)
+
+
+@pytest.mark.parametrize("method,param", [(ref_active.UNION, 0), (ref_active.THRESHOLD, 2),
+                                          (ref_active.TOPK, 5), (ref_active.TOPK, 500)])
+def test_select_active_equal(method, param, rng):
+    B, N, L = 12, 300, 8
+    fam = slide_fast.lsh.DWTAHash(16, K=2, L=L, random_state=0)
+    items = rng.standard_normal((N, 16)).astype(np.float32)
+    tables = slide_fast.lsh.LSHTables(fam, range_pow=6).build(items)
+    q = tables.query(rng.standard_normal((B, 16)).astype(np.float32))
+    cand = (q.indptr.astype(np.int64), q.indices.astype(np.int32), q.data.astype(np.int32))
+    lab_indptr = np.arange(B + 1, dtype=np.int64)
+    lab_ids = rng.integers(0, N, B).astype(np.int32)
+    perm = rng.permutation(N).astype(np.int32)
+    for min_active, fill_below in [(0, 0), (60, 80), (400, 500)]:
+        r = ref_active.select_active(*cand, lab_indptr, lab_ids, N, method, param, min_active,
+                                     fill_below, perm, 7, 3)
+        f = fast_active.select_active(*cand, lab_indptr, lab_ids, N, method, param, min_active,
+                                      fill_below, perm, 7, 3, 2)
+        np.testing.assert_array_equal(f[0], r[0])
+        np.testing.assert_array_equal(f[1], r[1])
+        for i in range(B):                       # sorted, distinct, labels included
+            ids = r[1][r[0][i]:r[0][i + 1]]
+            assert np.all(np.diff(ids) > 0) and lab_ids[i] in ids
+            if min_active and len(np.unique(q.indices[q.indptr[i]:q.indptr[i + 1]])) < fill_below:
+                assert len(ids) >= min(min_active, N)
+    r = ref_active.select_vanilla(fam.buckets(items[:B], 6), tables.offsets, tables.members,
+                                  lab_indptr, lab_ids, N, 15, 20, 25, perm, 7, 3)
+    f = fast_active.select_vanilla(fam.buckets(items[:B], 6), tables.offsets, tables.members,
+                                   lab_indptr, lab_ids, N, 15, 20, 25, perm, 7, 3, 2)
+    np.testing.assert_array_equal(f[0], r[0])
+    np.testing.assert_array_equal(f[1], r[1])
+
+
+def test_padding_differs_across_samples_and_steps():
+    # SLIDE reseeded with time(NULL): samples within a second shared negatives
+    N = 1000
+    perm = np.random.default_rng(0).permutation(N).astype(np.int32)
+    empty_ptr = np.zeros(5, dtype=np.int64)
+    none = np.empty(0, np.int32)
+    a = ref_active.select_active(empty_ptr, none, none, empty_ptr, none, N, 0, 0, 10, 20, perm,
+                                 1, 0)
+    b = ref_active.select_active(empty_ptr, none, none, empty_ptr, none, N, 0, 0, 10, 20, perm,
+                                 1, 1)
+    sets = [tuple(a[1][a[0][i]:a[0][i + 1]]) for i in range(4)]
+    assert len(set(sets)) == 4
+    assert not np.array_equal(a[1], b[1])
+
+
+# ----------------------------------------------------------------------------- training steps
+@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "sgd"])
+@pytest.mark.parametrize("sampled", [(False, True), (False, False), (False, True, True)])
+def test_training_steps_equal_ref_fast(data, optimizer, sampled, simd_level):
+    X, Y = data
+    hidden = (24,) if len(sampled) == 2 else (24, 40)
+    kw = net_params(optimizer=optimizer, sampled=sampled, hidden=hidden)
+    ref = slide_ref.network.SlideNetwork(120, 60, **kw)
+    fast = slide_fast.network.SlideNetwork(120, 60, **kw)
+    for start in range(0, 256, 64):              # 4 steps, one rehash on the way
+        lr_ = ref.train_batch(X[start:start + 64], Y[start:start + 64])
+        lf = fast.train_batch(X[start:start + 64], Y[start:start + 64])
+        assert abs(lr_ - lf) < 1e-5 * max(1, abs(lr_))
+    for a, b in zip(ref.layers, fast.layers):
+        assert_allclose_f32(b.W, a.W, rtol=1e-4, atol=1e-6)
+        assert_allclose_f32(b.b, a.b, rtol=1e-4, atol=1e-6)
+        if a.sampled:
+            np.testing.assert_array_equal(b.tables.members, a.tables.members)
+
+
+def test_active_sets_of_a_step_equal(data):
+    X, Y = data
+    nets = [m.network.SlideNetwork(120, 60, **net_params()) for m in (slide_ref, slide_fast)]
+    labels = (Y[:32].indptr.astype(np.int64), Y[:32].indices.astype(np.int32))
+    Xb = nets[0]._as_f32_csr(X[:32])
+    sets = [net._forward(Xb, labels, 0, True)[1][-1] for net in nets]
+    np.testing.assert_array_equal(sets[0][0], sets[1][0])
+    np.testing.assert_array_equal(sets[0][1], sets[1][1])
+
+
+def test_network_gradients_match_finite_differences(data):
+    """Full-softmax network: the accumulated gradient equals d(mean loss)/dW numerically."""
+    X, Y = data
+    net = slide_ref.network.SlideNetwork(120, 60, hidden=(8,), sampled=(False, False),
+                                         optimizer="sgd", init_std=0.3, random_state=1)
+    Xb, Yb = X[:16], Y[:16]
+
+    def mean_loss():
+        Xc, Yc, w = net._check_batch(Xb, Yb, None)
+        labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
+        acts, _ = net._forward(Xc, labels, 0, True)
+        _, loss = ref_nn.softmax_xent_dense(acts[-1].astype(np.float64), *labels, w, 1.0)
+        return loss.mean()
+    Xc, Yc, w = net._check_batch(Xb, Yb, None)
+    labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
+    acts, actives = net._forward(Xc, labels, 0, True)
+    delta, _ = ref_nn.softmax_xent_dense(acts[-1], *labels, w, 1.0 / 16)
+    net._backward(Xc, acts, actives, delta)
+    rng = np.random.default_rng(0)
+    for layer in net.layers:
+        W64 = layer.W.astype(np.float64)
+        for _ in range(6):
+            idx = tuple(rng.integers(0, s) for s in layer.W.shape)
+            h = 1e-3
+            old = layer.W[idx]
+            layer.W[idx] = old + h
+            up = mean_loss()
+            layer.W[idx] = old - h
+            down = mean_loss()
+            layer.W[idx] = old
+            num = (up - down) / (2 * h)
+            assert abs(layer.gW[idx] - num) <= 2e-3 * max(1e-3, abs(num)) + 2e-5, (idx, num)
+        del W64
+
+
+def test_threads_give_identical_training(data):
+    X, Y = data
+    nets = [slide_fast.network.SlideNetwork(120, 60, **net_params(n_threads=n)) for n in (1, 2)]
+    for start in range(0, 256, 64):
+        for net in nets:
+            net.train_batch(X[start:start + 64], Y[start:start + 64])
+    for a, b in zip(*[n.layers for n in nets]):
+        np.testing.assert_array_equal(a.W, b.W)
+
+
+# ----------------------------------------------------------------------------- state
+def test_state_round_trip_across_backends(data):
+    X, Y = data
+    ref = slide_ref.network.SlideNetwork(120, 60, **net_params())
+    ref.train_batch(X[:64], Y[:64])
+    params, arrays = ref.get_state()
+    fast = slide_fast.network.SlideNetwork.from_state(params, arrays)
+    np.testing.assert_allclose(fast.output_scores(X[64:80]), ref.output_scores(X[64:80]),
+                               rtol=1e-5, atol=1e-6)
+    lr_, lf = ref.train_batch(X[64:128], Y[64:128]), fast.train_batch(X[64:128], Y[64:128])
+    assert abs(lr_ - lf) < 1e-5
+    assert fast.step_ == ref.step_ == 2
+
+
+# ----------------------------------------------------------------------------- schedule
+def test_fixed_schedule_matches_slide_code():
+    sched = slide_ref.network.TableSchedule(128, rehash_every=6400, rebuild_every=128000)
+    due = [sched.due(t) for t in range(2200)]
+    rehash = [t for t, (r, _) in enumerate(due) if r]
+    rebuild = [t for t, (_, b) in enumerate(due) if b]
+    assert rehash[:3] == [49, 99, 149]
+    assert rebuild == [49, 1049, 2049]
+
+
+def test_exponential_schedule_grows():
+    sched = slide_ref.network.TableSchedule(128, rebuild_every=0, kind="exponential",
+                                            first_period=10, growth=0.5)
+    times = [t for t in range(2000) if sched.due(t)[0]]
+    gaps = np.diff(times)
+    assert times[0] == 9 and np.all(np.diff(gaps) >= 0) and gaps[-1] > 5 * gaps[0]
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_input(backend, data):
+    X, Y = data
+    net = backend.network.SlideNetwork(120, 60, **net_params())
+    with pytest.raises(ValueError, match="features"):
+        net.train_batch(X[:4, :100], Y[:4])
+    with pytest.raises(ValueError, match="outside"):
+        net.train_batch(X[:2], [[0], [60]])
+    with pytest.raises(ValueError, match="rows"):
+        net.train_batch(X[:3], [[0], [1]])
+    with pytest.raises(ValueError, match="NaN"):
+        bad = X[:2].copy()
+        bad.data[0] = np.nan
+        net.train_batch(bad, Y[:2])
+    with pytest.raises(ValueError, match="no rows"):
+        net.train_batch(X[:0], Y[:0])
+    with pytest.raises(ValueError, match="sample_weight"):
+        net.train_batch(X[:2], Y[:2], sample_weight=[1.0, -1.0])
+    with pytest.raises(TypeError):
+        net.train_batch(X[:2], np.zeros((2, 60)))
+    with pytest.raises(ValueError, match="layer 0"):
+        backend.network.SlideNetwork(10, 5, sampled=(True, True))
+    with pytest.raises(ValueError, match="sampled"):
+        backend.network.SlideNetwork(10, 5, sampled=(False,))
+    with pytest.raises(ValueError, match="selection"):
+        backend.network.SlideNetwork(10, 5, selection="magic")
+    with pytest.raises(ValueError, match="k"):
+        net.predict_topk(X[:2], k=0)
+    params, arrays = net.get_state()
+    arrays = dict(arrays)
+    arrays["layer1.W"] = arrays["layer1.W"][:3]
+    with pytest.raises(ValueError, match="shape"):
+        backend.network.SlideNetwork.from_state(params, arrays)
