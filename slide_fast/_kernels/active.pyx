@@ -10,6 +10,7 @@ cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
 from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
 
 cnp.import_array()
 
@@ -20,6 +21,20 @@ cdef extern from "rng.h" nogil:
 
 cdef extern from "sort.h" nogil:
     void slide_sort_i32(int32_t *a, int64_t n)
+    int64_t slide_collect_marked(uint8_t *mark, int64_t n, int32_t *out)
+
+
+cdef inline void _sorted_and_clear(uint8_t *mark, int32_t *out, Py_ssize_t size,
+                                   Py_ssize_t n_outputs) noexcept nogil:
+    """Sort the set in ``out`` and clear its marks: by scanning the marks when the set
+    is dense in its range, else by sorting the ids."""
+    cdef Py_ssize_t s
+    if n_outputs <= 64 * size:
+        slide_collect_marked(mark, n_outputs, out)
+    else:
+        for s in range(size):
+            mark[out[s]] = 0
+        slide_sort_i32(out, size)
 
 
 cdef inline Py_ssize_t _add(int32_t j, uint8_t *mark, int32_t *out, Py_ssize_t size) noexcept nogil:
@@ -98,69 +113,60 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
                   const int32_t[::1] label_ids, Py_ssize_t n_outputs, int method,
                   Py_ssize_t param, Py_ssize_t min_active, Py_ssize_t fill_below,
                   const int32_t[::1] fill_perm, uint64_t seed, uint64_t step, int n_threads=1):
-    """Active neurons of every sample (see ``slide_ref._kernels.active.select_active``)."""
+    """Active neurons of every sample (see ``slide_ref._kernels.active.select_active``).
+
+    One pass: each sample writes its sorted set into a slot sized by an upper
+    bound (candidates + labels + padding), then the slots are compacted.
+    """
     cdef Py_ssize_t B = cand_indptr.shape[0] - 1, i, s, size, max_count = 1, k
     cdef int failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     for k in range(cand_counts.shape[0]):
         if cand_counts[k] > max_count:
             max_count = cand_counts[k]
-    indptr_a = np.zeros(B + 1, dtype=np.int64)
-    cdef int64_t[::1] indptr = indptr_a
+    bound_a = (np.diff(np.asarray(cand_indptr)) + np.diff(np.asarray(label_indptr))
+               + min(min_active, n_outputs))
+    bound_a = np.minimum(bound_a, n_outputs)
+    slot_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(bound_a, out=slot_a[1:])
+    tmp_a = np.empty(max(int(slot_a[-1]), 1), dtype=np.int32)
+    sizes_a = np.zeros(B, dtype=np.int64)
+    cdef const int64_t[::1] slot = slot_a
+    cdef int32_t[::1] tmp = tmp_a
+    cdef int64_t[::1] sizes = sizes_a
     cdef const int32_t *cids = &cand_ids[0] if cand_ids.shape[0] else NULL
     cdef const int32_t *ccnt = &cand_counts[0] if cand_counts.shape[0] else NULL
     cdef const int32_t *lids = &label_ids[0] if label_ids.shape[0] else NULL
     cdef uint8_t *mark
     cdef int32_t *out
     cdef Py_ssize_t *hist
-
-    # pass 1: set sizes
     with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 1, 1)
-        out = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
-        hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
-        if mark == NULL or out == NULL or hist == NULL:
-            failp[0] = 1
-        else:
-            for i in prange(B, schedule="dynamic", chunksize=4):
-                size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
-                                   n_outputs, method, param, min_active, fill_below,
-                                   &fill_perm[0], seed, step, mark, out, hist)
-                for s in range(size):
-                    mark[out[s]] = 0
-                indptr[i + 1] = size
-        free(mark)
-        free(out)
-        free(hist)
-    if failed:
-        raise MemoryError("select_active: could not allocate per-thread scratch")
-    np.cumsum(indptr_a, out=indptr_a)
-    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
-    if B == 0 or ids_a.shape[0] == 0:
-        return indptr_a, ids_a
-    cdef int32_t[::1] ids = ids_a
-
-    # pass 2: the same sets, written in place and sorted
-    with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        mark = <uint8_t *>calloc(n_outputs + 8, 1)
         hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
         if mark == NULL or hist == NULL:
             failp[0] = 1
         else:
             for i in prange(B, schedule="dynamic", chunksize=4):
-                if indptr[i + 1] == indptr[i]:
-                    continue
-                out = &ids[indptr[i]]
+                out = &tmp[slot[i]]
                 size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
                                    n_outputs, method, param, min_active, fill_below,
                                    &fill_perm[0], seed, step, mark, out, hist)
-                for s in range(size):
-                    mark[out[s]] = 0
-                slide_sort_i32(out, size)
+                _sorted_and_clear(mark, out, size, n_outputs)
+                sizes[i] = size
         free(mark)
         free(hist)
     if failed:
         raise MemoryError("select_active: could not allocate per-thread scratch")
+    indptr_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(sizes_a, out=indptr_a[1:])
+    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
+    if ids_a.shape[0] == 0:
+        return indptr_a, ids_a
+    # compact: the first sizes[i] entries of every slot
+    cdef int32_t[::1] ids = ids_a
+    cdef const int64_t[::1] indptr = indptr_a
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        memcpy(&ids[indptr[i]], &tmp[slot[i]], sizes[i] * sizeof(int32_t))
     return indptr_a, ids_a
 
 
@@ -208,7 +214,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     cdef int32_t *out
     cdef int32_t *order
     with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        mark = <uint8_t *>calloc(n_outputs + 8, 1)
         out = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
         order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
         if mark == NULL or out == NULL or order == NULL:
@@ -232,7 +238,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
         return indptr_a, ids_a
     cdef int32_t[::1] ids = ids_a
     with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 1, 1)
+        mark = <uint8_t *>calloc(n_outputs + 8, 1)
         order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
         if mark == NULL or order == NULL:
             failp[0] = 1
@@ -244,9 +250,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                 size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids, n_outputs,
                                     budget, min_active, fill_below, &fill_perm[0], seed, step,
                                     mark, out, order)
-                for s in range(size):
-                    mark[out[s]] = 0
-                slide_sort_i32(out, size)
+                _sorted_and_clear(mark, out, size, n_outputs)
         free(mark)
         free(order)
     if failed:

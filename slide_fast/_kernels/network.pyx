@@ -15,7 +15,6 @@ from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.math cimport expf, logf, log
-from scipy.linalg.cython_blas cimport sgemm
 
 from slide_fast._kernels._cpu cimport get_level
 
@@ -37,20 +36,43 @@ cdef extern from "dense.h" nogil:
     slide_adam_f32_fn slide_adam_f32_for_level(int level)
 
 
-cdef inline void _gemm_rm(char *ta, char *tb, int m, int n, int k, float alpha, const float *a,
-                          int lda, const float *b, int ldb, float beta, float *c,
-                          int ldc) noexcept nogil:
-    # Fortran BLAS; arguments are passed by pointer
-    sgemm(ta, tb, &m, &n, &k, &alpha, <float *>a, &lda, <float *>b, &ldb, &beta, c, &ldc)
+cdef extern from "gemm.h" nogil:
+    ctypedef void (*slide_gemm_fn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                                   const float *B, int64_t ldb, float *C, int64_t ldc,
+                                   int beta) noexcept nogil
+    slide_gemm_fn slide_gemm_nn_for_level(int level)
+    slide_gemm_fn slide_gemm_tn_for_level(int level)
+    slide_gemm_fn slide_gemm_nt_for_level(int level)
+
+cdef extern from "softmax.h" nogil:
+    ctypedef double (*slide_exp_row_fn)(const float *z, int64_t n, float zmax,
+                                        float *e) noexcept nogil
+    slide_exp_row_fn slide_exp_row_for_level(int level)
+
+# columns of C per parallel task of the dense-layer GEMMs (a multiple of the 16-wide tile)
+DEF COL_BLOCK = 64
 
 
 def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
-    """Counting sort: ``(ptr [n_keys+1], order)`` with positions of each key in ascending order."""
-    keys_np = np.asarray(keys)
-    ptr = np.zeros(n_keys + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys_np, minlength=n_keys), out=ptr[1:])
-    order = np.argsort(keys_np, kind="stable").astype(np.int64)
-    return ptr, order
+    """Counting sort: ``(ptr [n_keys+1], order)``; ``order[ptr[k]:ptr[k+1]]`` are the positions
+    of key ``k`` in ascending order (O(n), unlike a comparison sort)."""
+    cdef Py_ssize_t n = keys.shape[0], i, k
+    ptr_a = np.zeros(n_keys + 1, dtype=np.int64)
+    order_a = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] ptr = ptr_a, order = order_a
+    cdef int64_t[::1] fill
+    with nogil:
+        for i in range(n):
+            ptr[keys[i] + 1] += 1
+        for k in range(n_keys):
+            ptr[k + 1] += ptr[k]
+    fill_a = ptr_a[:-1].copy()
+    fill = fill_a
+    with nogil:
+        for i in range(n):
+            order[fill[keys[i]]] = i
+            fill[keys[i]] += 1
+    return ptr_a, order_a
 
 
 def _rows_of(indptr):
@@ -78,37 +100,48 @@ def dense_forward_csr(const index_t[::1] indptr, const index_t[::1] indices,
 
 def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
                   int n_threads=1):
-    """``A @ W + b`` (``W`` [in][out]) by sgemm, then bias and ReLU."""
-    cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
-    cdef Py_ssize_t i, j
+    """``A @ W + b`` (``W`` [in][out]): column blocks of the SIMD GEMM in parallel."""
+    cdef Py_ssize_t B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1], i, j, t, j0, j1
+    cdef Py_ssize_t n_blocks = (n_out + COL_BLOCK - 1) // COL_BLOCK
     Z_a = np.empty((B, n_out), dtype=np.float32)
     cdef float[:, ::1] Z = Z_a
     if B == 0:
         return Z_a
-    with nogil:
-        # row-major Z = A W  <=>  column-major Z^T = W^T A^T
-        _gemm_rm(b"N", b"N", n_out, B, n_in, 1.0, &W[0, 0], n_out, &A[0, 0], n_in, 0.0,
-                 &Z[0, 0], n_out)
-    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-        for j in range(n_out):
-            Z[i, j] = Z[i, j] + b[j]
-            if relu and Z[i, j] < 0:
-                Z[i, j] = 0
+    cdef slide_gemm_fn gemm = slide_gemm_nn_for_level(get_level())
+    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * COL_BLOCK
+        j1 = j0 + COL_BLOCK
+        if j1 > n_out:
+            j1 = n_out
+        gemm(B, j1 - j0, n_in, &A[0, 0], n_in, &W[0, j0], n_out, &Z[0, j0], n_out, 0)
+        for i in range(B):
+            for j in range(j0, j1):
+                Z[i, j] = Z[i, j] + b[j]
+                if relu and Z[i, j] < 0:
+                    Z[i, j] = 0
     return Z_a
 
 
 def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
                     const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
                     int n_threads=1):
-    """``W[j] . A[i] + b[j]`` for every active pair (one SIMD dot product each)."""
-    cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], i, k
+    """``W[j] . A[i] + b[j]`` for every active pair, grouped by neuron ``j`` so each
+    weight row is read once per batch (the batch's activations stay in cache)."""
+    cdef Py_ssize_t n_in = A.shape[1], n_out = W.shape[0], j, e, k
     cdef float zk
     z_a = np.empty(act_ids.shape[0], dtype=np.float32)
     cdef float[::1] z = z_a
+    if act_ids.shape[0] == 0:
+        return z_a
+    ptr_a, order_a = _group_by(act_ids, n_out)
+    rows_a = _rows_of(np.asarray(act_indptr))
+    cdef const int64_t[::1] ptr = ptr_a, order = order_a
+    cdef const int32_t[::1] rows = rows_a
     cdef slide_dot_f32_fn dot = slide_dot_f32_for_level(get_level())
-    for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=2):
-        for k in range(act_indptr[i], act_indptr[i + 1]):
-            zk = dot(&W[act_ids[k], 0], &A[i, 0], n_in) + b[act_ids[k]]
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=32):
+        for e in range(ptr[j], ptr[j + 1]):
+            k = order[e]
+            zk = dot(&W[j, 0], &A[rows[k], 0], n_in) + b[j]
             if relu and zk < 0:
                 zk = 0
             z[k] = zk
@@ -137,6 +170,7 @@ def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
     loss_a = np.zeros(B, dtype=np.float64)
     cdef float[::1] delta = delta_a
     cdef double[::1] loss = loss_a
+    cdef slide_exp_row_fn exp_row = slide_exp_row_for_level(get_level())
     for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=4):
         lo = act_indptr[i]
         hi = act_indptr[i + 1]
@@ -148,13 +182,12 @@ def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
         for k in range(lo + 1, hi):
             if z[k] > zmax:
                 zmax = z[k]
-        denom = 0.0
-        for k in range(lo, hi):
-            denom = denom + expf(z[k] - zmax)
+        # exp into delta, then turn it into the gradient in place
+        denom = exp_row(&z[lo], hi - lo, zmax, &delta[lo])
         w = sample_weight[i] * scale
         lossi = 0.0
         for k in range(lo, hi):
-            p = expf(z[k] - zmax) / denom
+            p = delta[k] / denom
             t = 0.0
             if nl > 0 and _has(lab, nl, act_ids[k]):
                 t = 1.0 / nl
@@ -169,23 +202,23 @@ def softmax_xent_dense(const float[:, ::1] Z, const int64_t[::1] label_indptr,
                        double scale, int n_threads=1):
     """Full softmax over all outputs: ``(delta [B, N], loss [B])``."""
     cdef Py_ssize_t B = Z.shape[0], N = Z.shape[1], i, j, k, nl
-    cdef float zmax
+    cdef float zmax, ws
     cdef double denom, w, logden
     delta_a = np.empty((B, N), dtype=np.float32)
     loss_a = np.zeros(B, dtype=np.float64)
     cdef float[:, ::1] delta = delta_a
     cdef double[::1] loss = loss_a
+    cdef slide_exp_row_fn exp_row = slide_exp_row_for_level(get_level())
     for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
         zmax = Z[i, 0]
         for j in range(1, N):
             if Z[i, j] > zmax:
                 zmax = Z[i, j]
-        denom = 0.0
-        for j in range(N):
-            denom = denom + expf(Z[i, j] - zmax)
+        denom = exp_row(&Z[i, 0], N, zmax, &delta[i, 0])
         w = sample_weight[i] * scale
+        ws = <float>(w / denom)
         for j in range(N):
-            delta[i, j] = <float>(w * (expf(Z[i, j] - zmax) / denom))
+            delta[i, j] = delta[i, j] * ws
         nl = label_indptr[i + 1] - label_indptr[i]
         logden = log(denom)
         loss[i] = 0.0
@@ -197,64 +230,97 @@ def softmax_xent_dense(const float[:, ::1] Z, const int64_t[::1] label_indptr,
 
 
 # --------------------------------------------------------------------------- backward
+# neuron blocks of the sampled backward; each accumulates its own partial input delta, so
+# the result does not depend on the number of threads
+DEF N_ROW_BLOCKS = 16
+
+
 def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t[::1] act_indptr,
                      const int32_t[::1] act_ids, const float[::1] delta, float[:, ::1] gW,
                      float[::1] gb, bint relu_input, bint need_dA, int n_threads=1):
-    """Gradients of a sampled layer (race-free: rows of ``gW`` are split among threads)."""
+    """Gradients of a sampled layer.
+
+    Pairs are grouped by neuron ``j``: each weight row and gradient row is
+    touched once per batch, and threads own disjoint rows (no races).  The input
+    delta is accumulated in a fixed number of neuron blocks, then summed in
+    block order.
+    """
     cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], n_out = W.shape[0]
-    cdef Py_ssize_t i, j, k, e
+    cdef Py_ssize_t i, j, k, e, blk, j0, j1, c
+    cdef Py_ssize_t per_block = (n_out + N_ROW_BLOCKS - 1) // N_ROW_BLOCKS
     ptr_a, order_a = _group_by(act_ids, n_out)
     rows_a = _rows_of(np.asarray(act_indptr))
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
     cdef float gbj
-    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=16):
-        if ptr[j] == ptr[j + 1]:
-            continue
-        gbj = gb[j]
-        for e in range(ptr[j], ptr[j + 1]):
-            k = order[e]
-            axpy(delta[k], &A[rows[k], 0], &gW[j, 0], n_in)
-            gbj = gbj + delta[k]
-        gb[j] = gbj
+    part_a = np.zeros((N_ROW_BLOCKS if need_dA else 1, B, n_in), dtype=np.float32)
+    cdef float[:, :, ::1] part = part_a
+    for blk in prange(N_ROW_BLOCKS, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        j0 = blk * per_block
+        j1 = j0 + per_block
+        if j1 > n_out:
+            j1 = n_out
+        for j in range(j0, j1):
+            if ptr[j] == ptr[j + 1]:
+                continue
+            gbj = gb[j]
+            for e in range(ptr[j], ptr[j + 1]):
+                k = order[e]
+                axpy(delta[k], &A[rows[k], 0], &gW[j, 0], n_in)
+                gbj = gbj + delta[k]
+                if need_dA:
+                    axpy(delta[k], &W[j, 0], &part[blk, rows[k], 0], n_in)
+            gb[j] = gbj
     if not need_dA:
         return None
-    dA_a = np.zeros((B, n_in), dtype=np.float32)
+    dA_a = np.empty((B, n_in), dtype=np.float32)
     cdef float[:, ::1] dA = dA_a
-    for i in prange(B, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=2):
-        for k in range(act_indptr[i], act_indptr[i + 1]):
-            axpy(delta[k], &W[act_ids[k], 0], &dA[i, 0], n_in)
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        for c in range(n_in):
+            dA[i, c] = part[0, i, c]
+        for blk in range(1, N_ROW_BLOCKS):
+            for c in range(n_in):
+                dA[i, c] = dA[i, c] + part[blk, i, c]
         if relu_input:
-            for j in range(n_in):
-                if A[i, j] <= 0:
-                    dA[i, j] = 0
+            for c in range(n_in):
+                if A[i, c] <= 0:
+                    dA[i, c] = 0
     return dA_a
 
 
 def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, ::1] delta,
                    float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
                    int n_threads=1):
-    """Gradients of ``Z = A @ W + b`` by sgemm: ``gW += A^T delta``, ``dA = delta W^T``."""
-    cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
-    cdef Py_ssize_t i, j
+    """Gradients of ``Z = A @ W + b``: ``gW += A^T delta``, ``gb += sum(delta)``,
+    ``dA = delta W^T`` (SIMD GEMMs over column blocks in parallel)."""
+    cdef Py_ssize_t B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1], i, j, t, j0, j1
+    cdef Py_ssize_t n_blocks = (n_out + COL_BLOCK - 1) // COL_BLOCK
     if B == 0:
         return np.zeros((0, n_in), np.float32) if need_dA else None
-    with nogil:
-        # column-major gW^T (out x in) += delta^T (out x B) @ A (B x in)
-        _gemm_rm(b"N", b"T", n_out, n_in, B, 1.0, &delta[0, 0], n_out, &A[0, 0], n_in, 1.0,
-                 &gW[0, 0], n_out)
-    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
+    cdef slide_gemm_fn gemm_tn = slide_gemm_tn_for_level(get_level())
+    cdef slide_gemm_fn gemm_nt = slide_gemm_nt_for_level(get_level())
+    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * COL_BLOCK
+        j1 = j0 + COL_BLOCK
+        if j1 > n_out:
+            j1 = n_out
+        gemm_tn(n_in, j1 - j0, B, &A[0, 0], n_in, &delta[0, j0], n_out, &gW[0, j0], n_out, 1)
         for i in range(B):
-            gb[j] += delta[i, j]
+            for j in range(j0, j1):
+                gb[j] += delta[i, j]
     if not need_dA:
         return None
     dA_a = np.empty((B, n_in), dtype=np.float32)
     cdef float[:, ::1] dA = dA_a
-    with nogil:
-        # column-major dA^T (in x B) = W (in x out, i.e. (W^T)^T) @ delta^T (out x B)
-        _gemm_rm(b"T", b"N", n_in, B, n_out, 1.0, &W[0, 0], n_out, &delta[0, 0], n_out, 0.0,
-                 &dA[0, 0], n_in)
+    # dA[:, rows of W] = delta @ W[rows]^T, 16 rows of W per task
+    n_blocks = (n_in + 15) // 16
+    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * 16
+        j1 = j0 + 16
+        if j1 > n_in:
+            j1 = n_in
+        gemm_nt(B, j1 - j0, n_out, &delta[0, 0], n_out, &W[j0, 0], n_out, &dA[0, j0], n_in, 0)
     if relu_input:
         for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
             for j in range(n_in):

@@ -5,6 +5,7 @@
 #ifndef SLIDE_SORT_H
 #define SLIDE_SORT_H
 #include <stdint.h>
+#include <string.h>
 
 static inline void slide_swap_i32(int32_t *a, int32_t *b) { int32_t t = *a; *a = *b; *b = t; }
 
@@ -57,6 +58,21 @@ static void slide_introsort_i32(int32_t *a, int64_t n, int depth) {
         else { slide_introsort_i32(a + j + 1, n - j - 1, depth); n = j + 1; }
     }
     slide_insertion_sort_i32(a, n);
+}
+
+/* Write the indices of the non-zero bytes of mark[0:n] to out in ascending order,
+ * clearing them; mark must be readable up to a multiple of 8 bytes.  For a set
+ * that fills more than about 1/64 of its range, this is faster than sorting it. */
+static int64_t slide_collect_marked(uint8_t *mark, int64_t n, int32_t *out) {
+    int64_t size = 0;
+    for (int64_t w = 0; w < n; w += 8) {
+        uint64_t word;
+        memcpy(&word, mark + w, 8);
+        if (!word) continue;
+        for (int64_t b = w; b < w + 8 && b < n; b++)
+            if (mark[b]) { out[size++] = (int32_t)b; mark[b] = 0; }
+    }
+    return size;
 }
 
 static void slide_sort_i32(int32_t *a, int64_t n) {
