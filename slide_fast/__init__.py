@@ -8,15 +8,26 @@ Extra functions of this backend: :func:`simd_level`, :func:`set_simd_level`,
 :func:`available_simd_levels` and :func:`show_config`; the environment
 variable ``SLIDE_FAST_SIMD`` picks the level at import.
 """
+import os as _os
+
+# OpenMP threads that busy-wait between parallel regions steal the cores from
+# the next region, from BLAS threads and from other processes; on small machines
+# that made training several times slower under any other load.  Passive waiting
+# costs a few microseconds per region.  Only effective if no library loaded the
+# OpenMP runtime before this import; an explicit OMP_WAIT_POLICY always wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from ._simd_config import available_simd_levels, set_simd_level, simd_level
 from ._simd_config import _init_from_env
 from ._sysinfo import show_config
-from . import datasets, lsh, metrics, network
+from . import classifier, datasets, lsh, metrics, network
+from .classifier import SlideClassifier
+from .network import SlideNetwork
 
 from slide_ref import __version__
 
 _init_from_env()
 del _init_from_env
 
-__all__ = ["lsh", "network", "datasets", "metrics", "simd_level", "set_simd_level",
+__all__ = ["lsh", "network", "classifier", "datasets", "metrics", "SlideNetwork", "SlideClassifier", "simd_level", "set_simd_level",
            "available_simd_levels", "show_config", "__version__"]

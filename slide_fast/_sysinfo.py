@@ -1,4 +1,5 @@
 """``show_config()``: what the fast backend runs with."""
+import os
 import platform
 import sys
 
@@ -23,6 +24,7 @@ def config_info():
         "simd_level": _simd_config.simd_level(),
         "simd_available": _simd_config.available_simd_levels(),
         "openmp_max_threads": _cpu.openmp_max_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(runtime default)"),
         "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
                                                "version", "filepath")}
                         for p in threadpool_info()],
@@ -48,7 +50,8 @@ def show_config(file=None):
     print(f"  {'simd_level':<20}{info['simd_level']} "
           f"(available: {', '.join(info['simd_available'])}; override with "
           f"{_simd_config.ENV_VAR})", file=out)
-    print(f"  {'openmp threads':<20}{info['openmp_max_threads']}", file=out)
+    print(f"  {'openmp threads':<20}{info['openmp_max_threads']} "
+          f"(wait policy {info['omp_wait_policy']})", file=out)
     for pool in info["threadpools"]:
         print(f"  {pool['user_api']:<20}{pool['internal_api']} {pool['version']}, "
               f"{pool['num_threads']} threads ({pool['filepath']})", file=out)

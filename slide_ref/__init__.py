@@ -15,6 +15,8 @@ switch.
 """
 __version__ = "0.1.0"
 
-from . import datasets, lsh, metrics, network
+from . import classifier, datasets, lsh, metrics, network
+from .classifier import SlideClassifier
+from .network import SlideNetwork
 
-__all__ = ["lsh", "network", "datasets", "metrics", "__version__"]
+__all__ = ["lsh", "network", "classifier", "datasets", "metrics", "SlideNetwork", "SlideClassifier", "__version__"]

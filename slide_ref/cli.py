@@ -2,15 +2,19 @@
 
 Subcommands
 -----------
-info       show the fast backend's configuration (SIMD level, threads, BLAS)
+train      train a SlideClassifier on XC files; write the model and a metrics JSON
+evaluate   P@k, nDCG@k, PSP@k, PSnDCG@k of a saved model on an XC file
+predict    top-k labels of every row of an XC file
 generate   write a synthetic extreme-classification data set in XC format
-demo       the main demo (``make demo``)
+info       show the fast backend's configuration (SIMD level, threads, BLAS)
+demo       the main demo (``make demo``): SLIDE against the full softmax
 
 ``--backend`` chooses ``ref`` or ``fast``; the backend is loaded by name, so
 this reference package never imports the fast one statically.
 """
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -50,79 +54,165 @@ def cmd_generate(args):
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+def _write_json(path, obj, overwrite):
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    with open(path, "w") as fh:
+        json.dump(obj, fh, indent=2)
+
+
+def evaluation_table(Y_true, idx, Y_train=None, k=5):
+    """P@k and nDCG@k (and PSP@k, PSnDCG@k when training labels give propensities)."""
+    from . import metrics
+    out = {"P": metrics.precision_at_k(Y_true, idx, k), "nDCG": metrics.ndcg_at_k(Y_true, idx, k)}
+    if Y_train is not None:
+        w = metrics.inverse_propensity(Y_train)
+        out["PSP"] = metrics.psprecision_at_k(Y_true, idx, w, k)
+        out["PSnDCG"] = metrics.psndcg_at_k(Y_true, idx, w, k)
+    return {name: [float(v) for v in values] for name, values in out.items()}
+
+
+def cmd_train(args):
+    from . import datasets
+    slide = load_backend(args.backend)
+    X, Y = datasets.read_xc(args.train)
+    test = datasets.read_xc(args.test) if args.test else None
+    for path in (args.model, args.metrics):
+        if path and os.path.exists(path) and not args.overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    if test is not None and test[0].shape[1] != X.shape[1]:
+        raise ValueError(f"{args.test} has {test[0].shape[1]} features, {args.train} has "
+                         f"{X.shape[1]}")
+    clf = slide.SlideClassifier(
+        hidden=args.hidden, sampled_output=not args.full_softmax, K=args.K, L=args.L,
+        lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every,
+        n_threads=args.n_threads, random_state=args.seed, show_progress=not args.no_progress)
+    t0 = time.perf_counter()
+    clf.fit(X, Y, epochs=args.epochs, validation_data=test)
+    wall = time.perf_counter() - t0
+    result = {"backend": args.backend, "samples_per_second": clf.samples_per_second,
+              "train_time": clf.history_[-1]["train_time"], "wall_time": wall,
+              "history": clf.history_}
+    if test is not None:
+        idx, _ = clf.predict(test[0], k=5)
+        result["test"] = evaluation_table(test[1], idx, Y)
+        print(f"test P@1 {result['test']['P'][0]:.4f}  P@5 {result['test']['P'][4]:.4f}")
+    print(f"{clf.samples_per_second:.0f} samples/s, {result['train_time']:.1f} s training")
+    if args.model:
+        clf.save(args.model, overwrite=args.overwrite)
+        print(f"model written to {args.model}")
+    if args.metrics:
+        _write_json(args.metrics, result, args.overwrite)
+        print(f"metrics written to {args.metrics}")
+    return 0
+
+
+def cmd_evaluate(args):
+    from . import datasets
+    slide = load_backend(args.backend)
+    clf = slide.SlideClassifier.load(args.model)
+    X, Y = datasets.read_xc(args.data)
+    Y_train = datasets.read_xc(args.train)[1] if args.train else None
+    idx, _ = clf.predict(X, k=args.k)
+    table = evaluation_table(Y, idx, Y_train, k=args.k)
+    print(f"{'k':<8}" + "".join(f"{name:>10}" for name in table))
+    for k in range(args.k):
+        print(f"{k + 1:<8}" + "".join(f"{100 * vals[k]:>10.2f}" for vals in table.values()))
+    if args.json:
+        _write_json(args.json, table, args.overwrite)
+    return 0
+
+
+def cmd_predict(args):
+    from . import datasets
+    slide = load_backend(args.backend)
+    clf = slide.SlideClassifier.load(args.model)
+    X, _ = datasets.read_xc(args.data)
+    idx, scores = clf.predict(X, k=args.k)
+    if os.path.exists(args.out) and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it")
+    with open(args.out, "w") as fh:
+        for row_idx, row_scores in zip(idx, scores):
+            fh.write(" ".join(f"{i}:{s:.6g}" for i, s in zip(row_idx, row_scores) if i >= 0))
+            fh.write("\n")
+    print(f"wrote {len(idx)} predictions to {args.out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
-def retrieval_data(n_items=20000, dim=128, n_queries=500, n_clusters=400, seed=0):
-    """Clustered item vectors and non-negative (ReLU-like) queries, as in a wide output layer.
+DEMO_DATA = dict(n_samples=100_000, n_features=10_000, n_labels=10_000, n_test=5_000,
+                 random_state=0)
 
-    Returns the items, the queries and each query's exact top-10 items by inner product.
+
+def run_training_demo(out_dir="demo_out", epochs=2, n_threads=None, show_progress=True,
+                      data=None, out=sys.stdout):
+    """The main demo: SLIDE against the full softmax on the embedded synthetic XC set.
+
+    Both are ``slide_fast.SlideClassifier`` with the same network (128 hidden
+    units, Adam); SLIDE samples the output layer with DWTA tables (K=6, L=50).
+    Prints P@1, P@5, samples/s and wall time, and plots test P@1 against
+    training time to ``out_dir/p1_vs_time.png``.
     """
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((n_clusters, dim)).astype(np.float32)
-    items = centers[rng.integers(0, n_clusters, n_items)]
-    items = items + 0.6 * rng.standard_normal((n_items, dim)).astype(np.float32)
-    queries = centers[rng.integers(0, n_clusters, n_queries)]
-    queries = np.maximum(queries + 0.6 * rng.standard_normal((n_queries, dim)), 0)
-    queries = queries.astype(np.float32)
-    top10 = np.argpartition(-(queries @ items.T), 10, axis=1)[:, :10]
-    return items, queries, top10
+    from . import datasets
+    slide = load_backend("fast")
+    params = dict(DEMO_DATA if data is None else data)
+    print(f"generating the synthetic XC set: {params}", file=out)
+    X, Y, Xt, Yt = datasets.make_xc(**params)
+    runs = {}
+    for name, sampled in (("SLIDE (LSH-sampled softmax)", True), ("full softmax", False)):
+        clf = slide.SlideClassifier(sampled_output=sampled, random_state=0, eval_every=100,
+                                    n_threads=n_threads, show_progress=show_progress)
+        t0 = time.perf_counter()
+        clf.fit(X, Y, epochs=epochs, validation_data=(Xt, Yt))
+        wall = time.perf_counter() - t0
+        idx, _ = clf.predict(Xt, k=5)
+        p = slide.metrics.precision_at_k(Yt, idx, 5)
+        runs[name] = dict(p1=p[0], p5=p[4], sps=clf.samples_per_second, wall=wall,
+                          history=clf.history_)
+    print(f"\n{'model':<30}{'P@1':>8}{'P@5':>8}{'samples/s':>12}{'wall s':>9}", file=out)
+    for name, r in runs.items():
+        print(f"{name:<30}{r['p1']:>8.4f}{r['p5']:>8.4f}{r['sps']:>12.0f}{r['wall']:>9.1f}",
+              file=out)
+    path = _plot_runs(runs, out_dir)
+    if path:
+        print(f"\nP@1 against training time: {path}", file=out)
+    return runs
 
 
-def recall_of(candidates, top10):
-    """Mean fraction of each query's exact top-10 found among its candidates (CSR rows)."""
-    found = [np.isin(top10[q], candidates.indices[candidates.indptr[q]:candidates.indptr[q + 1]])
-             for q in range(len(top10))]
-    return float(np.mean(found))
-
-
-def random_candidates_recall(sizes, n_items, top10, seed=1):
-    """Recall of random candidate sets of the same sizes as the LSH ones."""
-    rng = np.random.default_rng(seed)
-    hits = [np.isin(top10[q], rng.choice(n_items, size=int(s), replace=False)).mean()
-            for q, s in enumerate(sizes)]
-    return float(np.mean(hits))
-
-
-def run_retrieval_demo(backends=("ref", "fast"), n_items=20000, n_threads=None, seed=0,
-                       out=sys.stdout):
-    """LSH retrieval of the top inner-product items, LSH against random candidates.
-
-    For each hash family and backend: time to hash the items and build the
-    tables, time to query, mean candidates per query, and recall of the exact
-    top-10 among LSH candidates and among as many random items.
-    """
-    items, queries, top10 = retrieval_data(n_items=n_items, seed=seed)
-    configs = [("DWTAHash", dict(K=6, L=50), 14), ("SimHash", dict(K=10, L=50), 10)]
-    print(f"Retrieval of the exact top-10 (inner product) among {n_items} items of dim "
-          f"{items.shape[1]}, {len(queries)} queries", file=out)
-    header = (f"{'family':<10}{'backend':<8}{'build s':>9}{'query s':>9}{'cands':>8}"
-              f"{'LSH recall':>12}{'random recall':>15}")
-    print(header, file=out)
-    print("-" * len(header), file=out)
-    rows = []
-    for family, params, range_pow in configs:
-        for name in backends:
-            slide = load_backend(name)
-            fam = getattr(slide.lsh, family)(items.shape[1], **params, random_state=seed)
-            tables = slide.lsh.LSHTables(fam, range_pow=range_pow, capacity=128)
-            t0 = time.perf_counter()
-            tables.build(items, n_threads=n_threads)
-            t1 = time.perf_counter()
-            cands = tables.query(queries, n_threads=n_threads)
-            t2 = time.perf_counter()
-            sizes = np.diff(cands.indptr)
-            row = dict(family=family, backend=name, build_s=t1 - t0, query_s=t2 - t1,
-                       candidates=float(sizes.mean()), lsh_recall=recall_of(cands, top10),
-                       random_recall=random_candidates_recall(sizes, n_items, top10))
-            rows.append(row)
-            print(f"{family:<10}{name:<8}{row['build_s']:>9.3f}{row['query_s']:>9.3f}"
-                  f"{row['candidates']:>8.0f}{row['lsh_recall']:>12.3f}"
-                  f"{row['random_recall']:>15.3f}", file=out)
-    return rows
+def _plot_runs(runs, out_dir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed: no plot")
+        return None
+    os.makedirs(out_dir, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in runs.items():
+        hist = [h for h in r["history"] if "val_p@1" in h]
+        ax.plot([h["train_time"] for h in hist], [h["val_p@1"] for h in hist], marker=".",
+                label=name)
+    ax.set_xlabel("training time (s, evaluation excluded)")
+    ax.set_ylabel("P@1 on a shuffled test sample")
+    ax.set_title("slide_fast on the demo XC set (10k labels)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = os.path.join(out_dir, "p1_vs_time.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def cmd_demo(args):
-    run_retrieval_demo(backends=args.backends, n_items=args.n_items, n_threads=args.n_threads,
-                       seed=args.seed)
+    if args.retrieval:
+        run_retrieval_demo(backends=args.backends, n_items=args.n_items,
+                           n_threads=args.n_threads, seed=args.seed)
+        return 0
+    run_training_demo(out_dir=args.out, epochs=args.epochs, n_threads=args.n_threads,
+                      show_progress=not args.no_progress)
     return 0
 
 
@@ -147,10 +237,54 @@ def build_parser():
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
     gen.set_defaults(func=cmd_generate)
 
+    train = sub.add_parser("train", help="train a classifier on XC files")
+    train.add_argument("--train", required=True, help="training file (XC format)")
+    train.add_argument("--test", help="test file, evaluated during and after training")
+    train.add_argument("--model", help="where to save the model (.npz)")
+    train.add_argument("--metrics", help="where to write the metrics (JSON)")
+    train.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    train.add_argument("--epochs", type=int, default=1)
+    train.add_argument("--hidden", type=int, nargs="+", default=[128])
+    train.add_argument("--full-softmax", action="store_true", help="no LSH sampling")
+    train.add_argument("--K", type=int, default=6)
+    train.add_argument("--L", type=int, default=50)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--eval-every", type=int, default=100, help="batches between evaluations")
+    train.add_argument("--n-threads", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--overwrite", action="store_true")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="evaluate a saved model")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", required=True, help="XC file with true labels")
+    ev.add_argument("--train", help="training file, for the propensity-scored metrics")
+    ev.add_argument("--k", type=int, default=5)
+    ev.add_argument("--json", help="also write the table as JSON")
+    ev.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    ev.add_argument("--overwrite", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="top-k labels of every row")
+    pr.add_argument("--model", required=True)
+    pr.add_argument("--data", required=True, help="XC file (labels are ignored)")
+    pr.add_argument("--out", required=True, help="one line per row: label:score ...")
+    pr.add_argument("--k", type=int, default=5)
+    pr.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    pr.add_argument("--overwrite", action="store_true")
+    pr.set_defaults(func=cmd_predict)
+
     demo = sub.add_parser("demo", help="run the demo")
+    demo.add_argument("--out", default="demo_out", help="directory of the plot")
+    demo.add_argument("--epochs", type=int, default=2)
+    demo.add_argument("--n-threads", type=int, default=None)
+    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--retrieval", action="store_true",
+                      help="instead: LSH retrieval of top inner-product items, ref and fast")
     demo.add_argument("--backends", nargs="+", default=["ref", "fast"], choices=["ref", "fast"])
     demo.add_argument("--n-items", type=int, default=20000)
-    demo.add_argument("--n-threads", type=int, default=None)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
     return parser

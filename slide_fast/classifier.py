@@ -1,0 +1,10 @@
+"""``SlideClassifier`` on the fast engine (API of :mod:`slide_ref.classifier`)."""
+from slide_ref import classifier as _ref
+
+from ._binding import bind
+from .network import SlideNetwork
+
+__all__ = list(_ref.__all__)
+
+SlideClassifier = bind(_ref.SlideClassifier, __name__, _network_cls=SlideNetwork)
+FORMAT = _ref.FORMAT

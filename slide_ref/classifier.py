@@ -1,0 +1,334 @@
+"""``SlideClassifier``: a scikit-learn-style estimator for extreme classification.
+
+It wraps :class:`slide_ref.network.SlideNetwork` with what practitioners
+expect: input validation, epochs over shuffled batches, a tqdm progress bar,
+logging to the ``slide`` logger, periodic evaluation on a shuffled sample of
+validation data (SLIDE's protocol: test files are often sorted by label),
+callbacks, ``predict(X, k)``, ``score`` and ``save``/``load``.
+"""
+import json
+import logging
+import os
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import metrics as _metrics
+from .network import SlideNetwork, check_labels
+from ._validation import check_int, check_matrix, check_random_state
+
+try:  # scikit-learn's base class gives get_params/set_params/clone/repr
+    from sklearn.base import BaseEstimator
+except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
+    BaseEstimator = object
+
+__all__ = ["SlideClassifier", "FORMAT"]
+
+logger = logging.getLogger("slide")
+logger.addHandler(logging.NullHandler())
+
+FORMAT = "slide-model-v1"
+
+
+class SlideClassifier(BaseEstimator):
+    """Extreme multi-label classifier trained with SLIDE's LSH-sampled softmax.
+
+    Parameters
+    ----------
+    hidden : int or tuple of int, default 128
+        Widths of the ReLU hidden layers.
+    sampled_output : bool, default True
+        LSH-sampled softmax (SLIDE) or the full softmax.
+    hash_family, K, L, range_pow, bucket_capacity, selection, min_active, fill_below :
+        Active-set selection of the output layer; see :class:`SlideNetwork`.
+    optimizer : {"adam", "lazy_adam", "sgd"}, default "adam"
+    lr : float, default 1e-3
+    batch_size : int, default 128
+    rehash_every, rebuild_every : int, default 6400, 128000
+        Samples between table rehashes and rebuilds.
+    table_schedule : {"fixed", "exponential"}, default "fixed"
+    eval_every : int, default 50
+        Batches between evaluations on ``validation_data`` during ``fit``.
+    eval_size : int, default 2048
+        Validation rows per periodic evaluation (a fixed shuffled sample).
+    n_threads : int, optional
+    random_state : int, Generator or None
+    show_progress : bool, default True
+        tqdm progress bar during ``fit``.
+
+    Attributes
+    ----------
+    network_ : SlideNetwork
+    n_features_in_, n_outputs_ : int
+    history_ : list of dict
+        One entry per evaluation: step, epoch, samples, train_time (s, evaluation
+        excluded), loss (mean over the batches since the last entry), and
+        ``val_p@1`` / ``val_p@5`` when validation data was given.
+    """
+
+    _network_cls = SlideNetwork
+
+    def __init__(self, hidden=128, *, sampled_output=True, hash_family="dwta", K=6, L=50,
+                 range_pow=None, bucket_capacity=128, selection="union", min_active=1000,
+                 fill_below=1500, optimizer="adam", lr=1e-3, batch_size=128,
+                 rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
+                 eval_every=50, eval_size=2048, n_threads=None, random_state=None,
+                 show_progress=True):
+        self.hidden = hidden
+        self.sampled_output = sampled_output
+        self.hash_family = hash_family
+        self.K = K
+        self.L = L
+        self.range_pow = range_pow
+        self.bucket_capacity = bucket_capacity
+        self.selection = selection
+        self.min_active = min_active
+        self.fill_below = fill_below
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.rehash_every = rehash_every
+        self.rebuild_every = rebuild_every
+        self.table_schedule = table_schedule
+        self.eval_every = eval_every
+        self.eval_size = eval_size
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # ------------------------------------------------------------------ fitting
+    def _make_network(self, n_features, n_outputs, rng):
+        hidden = tuple(np.atleast_1d(self.hidden).tolist())
+        sampled = (False,) * len(hidden) + (bool(self.sampled_output),)
+        return self._network_cls(
+            n_features, n_outputs, hidden=hidden, sampled=sampled, hash_family=self.hash_family,
+            K=self.K, L=self.L, range_pow=self.range_pow, bucket_capacity=self.bucket_capacity,
+            selection=self.selection, min_active=self.min_active, fill_below=self.fill_below,
+            optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
+            rehash_every=self.rehash_every, rebuild_every=self.rebuild_every,
+            table_schedule=self.table_schedule, n_threads=self.n_threads, random_state=rng)
+
+    def _check_xy(self, X, Y, reset):
+        X, sparse = check_matrix(X, "X", n_features=None if reset else self.n_features_in_)
+        X = X if sparse else sp.csr_matrix(X)
+        n_outputs = _n_outputs(Y) if reset else self.n_outputs_
+        Y = check_labels(Y, X.shape[0], n_outputs)
+        return X.astype(np.float32), Y
+
+    def fit(self, X, Y, *, epochs=1, validation_data=None, callbacks=()):
+        """Train from scratch for ``epochs`` passes over ``(X, Y)``.
+
+        Parameters
+        ----------
+        X : CSR matrix [n, n_features] (dense arrays are converted)
+        Y : CSR label indicator [n, n_labels], 1-D class ids, or label lists
+        epochs : int, default 1
+        validation_data : tuple (X_val, Y_val), optional
+            Evaluated (P@1, P@5 on a shuffled sample) every ``eval_every`` batches
+            and at the end of every epoch.
+        callbacks : iterable of callables
+            ``callback(clf, entry)`` after every evaluation; returning True stops
+            training.
+
+        Returns
+        -------
+        self
+        """
+        X, Y = self._check_xy(X, Y, reset=True)
+        self._rng = check_random_state(self.random_state)
+        self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
+        self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
+        self.history_ = []
+        self._train_time = 0.0
+        self._samples = 0
+        return self._run(X, Y, check_int(epochs, "epochs", low=1), validation_data, callbacks)
+
+    def partial_fit(self, X, Y, sample_weight=None):
+        """One pass over ``(X, Y)`` in order (creating the network on the first call)."""
+        first = not hasattr(self, "network_")
+        X, Y = self._check_xy(X, Y, reset=first)
+        if first:
+            self._rng = check_random_state(self.random_state)
+            self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
+            self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
+            self.history_, self._train_time, self._samples = [], 0.0, 0
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (X.shape[0],):
+                raise ValueError(f"sample_weight has shape {sample_weight.shape}, expected "
+                                 f"({X.shape[0]},)")
+        B = self.batch_size
+        t0 = time.perf_counter()
+        for start in range(0, X.shape[0], B):
+            w = None if sample_weight is None else sample_weight[start:start + B]
+            self.network_.train_batch(X[start:start + B], Y[start:start + B], w)
+        self._train_time += time.perf_counter() - t0
+        self._samples += X.shape[0]
+        return self
+
+    def _run(self, X, Y, epochs, validation_data, callbacks):
+        val = self._validation_sample(validation_data)
+        n, B = X.shape[0], self.batch_size
+        n_batches = -(-n // B)
+        bar = _progress(epochs * n_batches, self.show_progress)
+        losses, stop = [], False
+        try:
+            for epoch in range(epochs):
+                order = self._rng.permutation(n)
+                for b in range(n_batches):
+                    idx = order[b * B:(b + 1) * B]
+                    t0 = time.perf_counter()
+                    losses.append(self.network_.train_batch(X[idx], Y[idx]))
+                    self._train_time += time.perf_counter() - t0
+                    self._samples += len(idx)
+                    bar.update(1)
+                    last = b == n_batches - 1
+                    if (self.eval_every and (b + 1) % self.eval_every == 0) or last:
+                        entry = self._record(epoch, losses, val)
+                        losses = []
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items()
+                                         if k in ("loss", "val_p@1")})
+                        if any(cb(self, entry) for cb in callbacks):
+                            stop = True
+                            break
+                if stop:
+                    logger.info("a callback stopped training at step %d", self.network_.step_)
+                    break
+        finally:
+            bar.close()
+        return self
+
+    def _validation_sample(self, validation_data):
+        if validation_data is None:
+            return None
+        Xv, Yv = validation_data
+        Xv, Yv = self._check_xy(Xv, Yv, reset=False)
+        rows = self._rng.permutation(Xv.shape[0])[:self.eval_size]   # shuffled: files are sorted
+        return Xv[rows], Yv[rows]
+
+    def _record(self, epoch, losses, val):
+        entry = {"step": self.network_.step_, "epoch": epoch, "samples": self._samples,
+                 "train_time": self._train_time,
+                 "loss": float(np.mean(losses)) if losses else float("nan")}
+        if val is not None:
+            idx, _ = self.predict(val[0], k=5)
+            p = _metrics.precision_at_k(val[1], idx, k=5)
+            entry["val_p@1"], entry["val_p@5"] = float(p[0]), float(p[4])
+        self.history_.append(entry)
+        logger.info("step %(step)d epoch %(epoch)d loss %(loss).4f", entry)
+        return entry
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self):
+        if not hasattr(self, "network_"):
+            raise RuntimeError("this SlideClassifier is not fitted yet: call fit or load first")
+
+    def predict(self, X, k=5, sampled=False):
+        """Top-``k`` labels of each row: ``(indices [n, k] int64, scores [n, k] float32)``.
+
+        ``sampled`` scores only the LSH-selected labels (faster for huge label
+        sets, as SLIDE's sampled inference); the default scores every label.
+        """
+        self._check_fitted()
+        X, sparse = check_matrix(X, "X", n_features=self.n_features_in_, allow_empty=True)
+        X = X if sparse else sp.csr_matrix(X)
+        return self.network_.predict_topk(X, k=k, sampled=sampled)
+
+    def score(self, X, Y, k=1):
+        """Precision at ``k`` on ``(X, Y)``."""
+        self._check_fitted()
+        X, Y = self._check_xy(X, Y, reset=False)
+        idx, _ = self.predict(X, k=k)
+        return float(_metrics.precision_at_k(Y, idx, k=k)[k - 1])
+
+    @property
+    def samples_per_second(self):
+        """Training throughput so far (evaluation excluded)."""
+        return self._samples / self._train_time if getattr(self, "_train_time", 0) else 0.0
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, *, overwrite=False):
+        """Write the fitted model to ``path`` (``.npz``: arrays plus JSON parameters).
+
+        The file loads in either backend. An existing file is kept unless
+        ``overwrite=True``; the write goes to a temporary file first.
+        """
+        self._check_fitted()
+        path = os.fspath(path)
+        if os.path.exists(path) and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        params, arrays = self.network_.get_state()
+        meta = {"format": FORMAT, "estimator": self.get_params(),
+                "network": params, "n_features_in": self.n_features_in_,
+                "n_outputs": self.n_outputs_, "history": self.history_,
+                "train_time": self._train_time, "samples": self._samples}
+        meta["estimator"]["random_state"] = None
+        payload = {"__meta__": np.array(json.dumps(meta))}
+        payload.update({f"net/{k}": v for k, v in arrays.items()})
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **payload)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save` (by either backend) into this class."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no model file at {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["__meta__"]))
+                arrays = {k[4:]: data[k] for k in data.files if k.startswith("net/")}
+        except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
+            raise ValueError(f"{path} is not a slide model file ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+        clf = cls(**meta["estimator"])
+        try:
+            clf.network_ = cls._network_cls.from_state(meta["network"], arrays)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is missing model data ({exc})") from None
+        clf.n_features_in_ = meta["n_features_in"]
+        clf.n_outputs_ = meta["n_outputs"]
+        clf.history_ = meta["history"]
+        clf._train_time, clf._samples = meta["train_time"], meta["samples"]
+        clf._rng = check_random_state(None)
+        return clf
+
+
+def _n_outputs(Y):
+    if sp.issparse(Y):
+        return Y.shape[1]
+    if isinstance(Y, np.ndarray) and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer):
+        return int(Y.max()) + 1 if Y.size else 0
+    raise ValueError("with label lists, give Y as a sparse indicator matrix so the number of "
+                     "labels is known")
+
+
+def _progress(total, show):
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, *a, **k):
+        pass
+
+    def close(self):
+        pass
