@@ -1,0 +1,143 @@
+"""SlideClassifier and the command line: learning, persistence across backends, bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import slide_fast
+import slide_ref
+from slide_ref import cli
+
+
+@pytest.fixture(scope="module")
+def xc():
+    return slide_ref.datasets.make_xc(6000, 500, 300, n_test=1000, random_state=0)
+
+
+def small(backend, **kw):
+    base = dict(hidden=32, K=4, L=10, min_active=60, fill_below=90, lr=3e-3, batch_size=64,
+                random_state=0, show_progress=False, eval_every=40)
+    base.update(kw)
+    return backend.SlideClassifier(**base)
+
+
+def most_frequent_p1(Y_train, Y_test):
+    top = int(np.argmax(np.asarray(Y_train.sum(axis=0)).ravel()))
+    return float(np.asarray(Y_test[:, top].todense()).mean())
+
+
+def test_fit_predict_score_beats_baseline(backend, xc):
+    X, Y, Xt, Yt = xc
+    clf = small(backend).fit(X, Y, epochs=3, validation_data=(Xt, Yt))
+    p1 = clf.score(Xt, Yt)
+    assert p1 > 3 * most_frequent_p1(Y, Yt) and p1 > 0.4
+    idx, scores = clf.predict(Xt[:10], k=3)
+    assert idx.shape == scores.shape == (10, 3)
+    assert np.all(scores[:, :-1] >= scores[:, 1:])
+    assert clf.history_ and "val_p@1" in clf.history_[-1]
+    assert clf.samples_per_second > 0
+
+
+def test_callbacks_stop_training(xc):
+    X, Y, _, _ = xc
+    seen = []
+    clf = small(slide_fast, eval_every=5).fit(X, Y, epochs=2,
+                                              callbacks=[lambda c, e: seen.append(e) or True])
+    assert len(seen) == 1 and clf.network_.step_ == 5
+
+
+def test_partial_fit_and_params(xc):
+    X, Y, Xt, Yt = xc
+    clf = small(slide_fast)
+    assert clf.get_params()["K"] == 4
+    clf.set_params(lr=1e-2)
+    clf.partial_fit(X[:3000], Y[:3000]).partial_fit(X[3000:], Y[3000:])
+    assert clf.network_.step_ == 2 * -(-3000 // 64)
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:5, :400], Y[:5])
+
+
+@pytest.mark.parametrize("src,dst", [(slide_ref, slide_fast), (slide_fast, slide_ref)])
+def test_save_load_across_backends_keeps_training(tmp_path, xc, src, dst):
+    X, Y, Xt, Yt = xc
+    a = small(src).fit(X[:1000], Y[:1000])
+    path = a.save(tmp_path / "m.npz")
+    b = dst.SlideClassifier.load(path)
+    np.testing.assert_array_equal(b.predict(Xt[:50], k=3)[0], a.predict(Xt[:50], k=3)[0])
+    a.partial_fit(X[1000:1256], Y[1000:1256])
+    b.partial_fit(X[1000:1256], Y[1000:1256])
+    np.testing.assert_allclose(b.network_.layers[-1].W, a.network_.layers[-1].W, rtol=1e-4,
+                               atol=1e-6)
+    with pytest.raises(FileExistsError):
+        a.save(path)
+    a.save(path, overwrite=True)
+
+
+def test_load_rejects_bad_files(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a slide model"):
+        slide_fast.SlideClassifier.load(junk)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.arange(3))
+    with pytest.raises(ValueError, match="not a slide model"):
+        slide_fast.SlideClassifier.load(foreign)
+    with pytest.raises(FileNotFoundError):
+        slide_fast.SlideClassifier.load(tmp_path / "missing.npz")
+
+
+def test_unfitted_and_bad_input(backend, xc):
+    X, Y, _, _ = xc
+    clf = small(backend)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        clf.predict(X[:2])
+    with pytest.raises(ValueError, match="epochs"):
+        clf.fit(X, Y, epochs=0)
+    with pytest.raises(ValueError, match="shape"):
+        clf.fit(X[:10], Y[:9])
+    with pytest.raises(ValueError, match="label lists"):
+        clf.fit(X[:2], [[0], [1]])
+
+
+def test_labels_permuted_control_drops_to_chance(xc):
+    """With labels shuffled across samples there is no signal: P@1 falls to the baseline."""
+    X, Y, Xt, Yt = xc
+    perm = np.random.default_rng(1).permutation(X.shape[0])
+    clf = small(slide_fast).fit(X, Y[perm], epochs=3)
+    assert clf.score(Xt, Yt) < 2 * most_frequent_p1(Y, Yt) + 0.02
+
+
+def test_cli_generate_train_evaluate_predict(tmp_path, capsys):
+    d = tmp_path / "data"
+    assert cli.main(["generate", "--out", str(d), "--n-samples", "3000", "--n-test", "500",
+                     "--n-features", "300", "--n-labels", "100"]) == 0
+    model, metrics = tmp_path / "m.npz", tmp_path / "metrics.json"
+    args = ["train", "--train", str(d / "train.txt"), "--test", str(d / "test.txt"),
+            "--model", str(model), "--metrics", str(metrics), "--hidden", "32", "--K", "4",
+            "--L", "8", "--epochs", "2", "--no-progress", "--eval-every", "20"]
+    assert cli.main(args) == 0
+    result = json.loads(metrics.read_text())
+    assert result["test"]["P"][0] > 0.2 and result["samples_per_second"] > 0
+    assert cli.main(args) == 2                    # refuses to overwrite
+    assert "exists" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--model", str(model), "--data", str(d / "test.txt"),
+                     "--train", str(d / "train.txt")]) == 0
+    assert "PSP" in capsys.readouterr().out
+    out = tmp_path / "pred.txt"
+    assert cli.main(["predict", "--model", str(model), "--data", str(d / "test.txt"),
+                     "--out", str(out), "--k", "3"]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 500 and len(lines[0].split()) == 3
+    assert cli.main(["train", "--train", str(tmp_path / "nope.txt")]) == 2
+
+
+def test_cli_info(capsys):
+    assert cli.main(["info"]) == 0
+    assert "simd_level" in capsys.readouterr().out
+
+
+def test_retrieval_demo_lsh_beats_random():
+    rows = cli.run_retrieval_demo(backends=("fast",), n_items=4000, out=open(os.devnull, "w"))
+    for row in rows:
+        assert row["lsh_recall"] > 3 * row["random_recall"]
