@@ -1,0 +1,1 @@
+"""asv benchmarks of slide (see ../README.md)."""
