@@ -20,12 +20,12 @@ cdef extern from "rng.h" nogil:
     int64_t slide_counter_randint(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t n)
 
 cdef extern from "sort.h" nogil:
-    void slide_sort_i32(int32_t *a, int64_t n)
+    void slide_sort_ids(int32_t *a, int64_t n, int32_t *tmp, int32_t max_value)
     int64_t slide_collect_marked(uint8_t *mark, int64_t n, int32_t *out)
 
 
 cdef inline void _sorted_and_clear(uint8_t *mark, int32_t *out, Py_ssize_t size,
-                                   Py_ssize_t n_outputs) noexcept nogil:
+                                   Py_ssize_t n_outputs, int32_t *tmp) noexcept nogil:
     """Sort the set in ``out`` and clear its marks: by scanning the marks when the set
     is dense in its range, else by sorting the ids."""
     cdef Py_ssize_t s
@@ -34,7 +34,7 @@ cdef inline void _sorted_and_clear(uint8_t *mark, int32_t *out, Py_ssize_t size,
     else:
         for s in range(size):
             mark[out[s]] = 0
-        slide_sort_i32(out, size)
+        slide_sort_ids(out, size, tmp, <int32_t>n_outputs)
 
 
 cdef inline Py_ssize_t _add(int32_t j, uint8_t *mark, int32_t *out, Py_ssize_t size) noexcept nogil:
@@ -138,12 +138,14 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
     cdef const int32_t *ccnt = &cand_counts[0] if cand_counts.shape[0] else NULL
     cdef const int32_t *lids = &label_ids[0] if label_ids.shape[0] else NULL
     cdef uint8_t *mark
+    cdef int32_t *tmpbuf
     cdef int32_t *out
     cdef Py_ssize_t *hist
     with nogil, parallel(num_threads=n_threads):
         mark = <uint8_t *>calloc(n_outputs + 8, 1)
+        tmpbuf = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
         hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
-        if mark == NULL or hist == NULL:
+        if tmpbuf == NULL or mark == NULL or hist == NULL:
             failp[0] = 1
         else:
             for i in prange(B, schedule="dynamic", chunksize=4):
@@ -151,9 +153,10 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
                 size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
                                    n_outputs, method, param, min_active, fill_below,
                                    &fill_perm[0], seed, step, mark, out, hist)
-                _sorted_and_clear(mark, out, size, n_outputs)
+                _sorted_and_clear(mark, out, size, n_outputs, tmpbuf)
                 sizes[i] = size
         free(mark)
+        free(tmpbuf)
         free(hist)
     if failed:
         raise MemoryError("select_active: could not allocate per-thread scratch")
@@ -211,13 +214,15 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     cdef const int32_t *mem = &members[0] if members.shape[0] else NULL
     cdef const int32_t *lids = &label_ids[0] if label_ids.shape[0] else NULL
     cdef uint8_t *mark
+    cdef int32_t *tmpbuf
     cdef int32_t *out
     cdef int32_t *order
     with nogil, parallel(num_threads=n_threads):
         mark = <uint8_t *>calloc(n_outputs + 8, 1)
+        tmpbuf = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
         out = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
         order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
-        if mark == NULL or out == NULL or order == NULL:
+        if tmpbuf == NULL or mark == NULL or out == NULL or order == NULL:
             failp[0] = 1
         else:
             for i in prange(B, schedule="dynamic", chunksize=4):
@@ -228,6 +233,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                     mark[out[s]] = 0
                 indptr[i + 1] = size
         free(mark)
+        free(tmpbuf)
         free(out)
         free(order)
     if failed:
@@ -239,8 +245,9 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     cdef int32_t[::1] ids = ids_a
     with nogil, parallel(num_threads=n_threads):
         mark = <uint8_t *>calloc(n_outputs + 8, 1)
+        tmpbuf = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
         order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
-        if mark == NULL or order == NULL:
+        if tmpbuf == NULL or mark == NULL or order == NULL:
             failp[0] = 1
         else:
             for i in prange(B, schedule="dynamic", chunksize=4):
@@ -250,8 +257,9 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                 size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids, n_outputs,
                                     budget, min_active, fill_below, &fill_perm[0], seed, step,
                                     mark, out, order)
-                _sorted_and_clear(mark, out, size, n_outputs)
+                _sorted_and_clear(mark, out, size, n_outputs, tmpbuf)
         free(mark)
+        free(tmpbuf)
         free(order)
     if failed:
         raise MemoryError("select_vanilla: could not allocate per-thread scratch")

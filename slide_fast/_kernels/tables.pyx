@@ -20,64 +20,53 @@ def build_tables(const int32_t[:, ::1] buckets, int range_pow, int capacity, bin
     cdef int n_tables = buckets.shape[1], failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     cdef Py_ssize_t n_buckets = (<Py_ssize_t>1) << range_pow
+    # one table's buckets contiguous: the passes below walk tables, not items
+    cdef const int32_t[:, ::1] by_table = np.ascontiguousarray(np.asarray(buckets).T)
     offsets_a = np.empty((n_tables, n_buckets + 1), dtype=np.int32)
     cdef int32_t[:, ::1] offsets = offsets_a
+    counts_a = np.zeros((n_tables, n_buckets), dtype=np.int32)
+    cdef int32_t[:, ::1] counts = counts_a
     sizes_a = np.zeros(n_tables, dtype=np.int64)
     cdef int64_t[::1] sizes = sizes_a
-    cdef int32_t *count
     cdef int64_t acc, kept, r, j, skip, base
 
-    # pass 1: kept items per bucket, as relative offsets
-    with nogil, parallel(num_threads=n_threads):
-        count = <int32_t *>malloc(n_buckets * sizeof(int32_t))
-        if count == NULL:
-            failp[0] = 1
-        else:
-            for t in prange(n_tables, schedule="dynamic"):
-                memset(count, 0, n_buckets * sizeof(int32_t))
-                for i in range(n):
-                    count[buckets[i, t]] += 1
-                acc = 0
-                for b in range(n_buckets):
-                    offsets[t, b] = <int32_t>acc
-                    kept = count[b]
-                    if capacity > 0 and kept > capacity:
-                        kept = capacity
-                    acc = acc + kept
-                offsets[t, n_buckets] = <int32_t>acc
-                sizes[t] = acc
-            free(count)
-    if failed:
-        raise MemoryError("build_tables: could not allocate per-thread counters")
+    # pass 1: items per bucket, and kept items per bucket as relative offsets
+    for t in prange(n_tables, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        for i in range(n):
+            counts[t, by_table[t, i]] += 1
+        acc = 0
+        for b in range(n_buckets):
+            offsets[t, b] = <int32_t>acc
+            kept = counts[t, b]
+            if capacity > 0 and kept > capacity:
+                kept = capacity
+            acc = acc + kept
+        offsets[t, n_buckets] = <int32_t>acc
+        sizes[t] = acc
     starts = np.zeros(n_tables, dtype=np.int64)
     np.cumsum(sizes_a[:-1], out=starts[1:])
     cdef const int64_t[::1] start = starts
     members_a = np.empty(int(sizes_a.sum()), dtype=np.int32)
     cdef int32_t[::1] members = members_a
     cdef int32_t *seen
-    cdef int32_t *total
 
     # pass 2: place the items, applying FIFO or reservoir per bucket
     with nogil, parallel(num_threads=n_threads):
         seen = <int32_t *>malloc(n_buckets * sizeof(int32_t))
-        total = <int32_t *>malloc(n_buckets * sizeof(int32_t))
-        if seen == NULL or total == NULL:
+        if seen == NULL:
             failp[0] = 1
         else:
             for t in prange(n_tables, schedule="dynamic"):
                 memset(seen, 0, n_buckets * sizeof(int32_t))
-                memset(total, 0, n_buckets * sizeof(int32_t))
                 for i in range(n):
-                    total[buckets[i, t]] += 1
-                for i in range(n):
-                    b = buckets[i, t]
+                    b = by_table[t, i]
                     r = seen[b]
                     seen[b] += 1
                     base = start[t] + offsets[t, b]
-                    if capacity == 0 or total[b] <= capacity:
+                    if capacity == 0 or counts[t, b] <= capacity:
                         members[base + r] = <int32_t>i
                     elif not reservoir:
-                        skip = total[b] - capacity
+                        skip = counts[t, b] - capacity
                         if r >= skip:
                             members[base + r - skip] = <int32_t>i
                     elif r < capacity:
@@ -89,14 +78,13 @@ def build_tables(const int32_t[:, ::1] buckets, int range_pow, int capacity, bin
                 for b in range(n_buckets + 1):
                     offsets[t, b] = <int32_t>(offsets[t, b] + start[t])
         free(seen)
-        free(total)
     if failed:
         raise MemoryError("build_tables: could not allocate per-thread counters")
     return offsets_a, members_a
 
 
 cdef extern from "sort.h" nogil:
-    void slide_sort_i32(int32_t *a, int64_t n)
+    void slide_sort_ids(int32_t *a, int64_t n, int32_t *tmp, int32_t max_value)
 
 
 cdef inline Py_ssize_t _union(const int32_t *bucket_row, int n_tables, const int32_t *offsets,
@@ -160,7 +148,8 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     # pass 2: write sorted ids and their counts
     with nogil, parallel(num_threads=n_threads):
         count = <int32_t *>calloc(n_items + 1, sizeof(int32_t))
-        if count == NULL:
+        touched = <int32_t *>malloc((n_items + 1) * sizeof(int32_t))
+        if count == NULL or touched == NULL:
             failp[0] = 1
         else:
             for q in prange(n_queries, schedule="dynamic", chunksize=16):
@@ -168,11 +157,12 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                     continue
                 dst = &ids[indptr[q]]
                 size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem, count, dst)
-                slide_sort_i32(dst, size)
+                slide_sort_ids(dst, size, touched, <int32_t>n_items)
                 for s in range(size):
                     counts[indptr[q] + s] = count[dst[s]]
                     count[dst[s]] = 0
         free(count)
+        free(touched)
     if failed:
         raise MemoryError("query_tables: could not allocate per-thread scratch")
     return indptr_a, ids_a, counts_a
