@@ -58,8 +58,8 @@ class TorchXC:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     def predict_top1(self, X):
         with torch.no_grad():
-            return self.out(self._hidden(X)).argmax(dim=1).numpy()
+            return self.out(self._hidden(X)).argmax(dim=1).numpy().copy()
