@@ -46,6 +46,8 @@ class SlideClassifier(BaseEstimator):
         Active-set selection of the output layer; see :class:`SlideNetwork`.
     optimizer : {"adam", "lazy_adam", "sgd"}, default "adam"
     lr : float, default 1e-3
+    init : {"scaled", "slide"}, default "scaled"
+        Weight initialization; see :class:`SlideNetwork`.
     batch_size : int, default 128
     rehash_every, rebuild_every : int, default 6400, 128000
         Samples between table rehashes and rebuilds.
@@ -73,7 +75,7 @@ class SlideClassifier(BaseEstimator):
 
     def __init__(self, hidden=128, *, sampled_output=True, hash_family="dwta", K=6, L=50,
                  range_pow=None, bucket_capacity=128, selection="union", min_active=1000,
-                 fill_below=1500, optimizer="adam", lr=1e-3, batch_size=128,
+                 fill_below=1500, optimizer="adam", lr=1e-3, init="scaled", batch_size=128,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
                  eval_every=50, eval_size=2048, n_threads=None, random_state=None,
                  show_progress=True):
@@ -89,6 +91,7 @@ class SlideClassifier(BaseEstimator):
         self.fill_below = fill_below
         self.optimizer = optimizer
         self.lr = lr
+        self.init = init
         self.batch_size = batch_size
         self.rehash_every = rehash_every
         self.rebuild_every = rebuild_every
@@ -107,7 +110,7 @@ class SlideClassifier(BaseEstimator):
             n_features, n_outputs, hidden=hidden, sampled=sampled, hash_family=self.hash_family,
             K=self.K, L=self.L, range_pow=self.range_pow, bucket_capacity=self.bucket_capacity,
             selection=self.selection, min_active=self.min_active, fill_below=self.fill_below,
-            optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
+            optimizer=self.optimizer, lr=self.lr, init=self.init, batch_size=self.batch_size,
             rehash_every=self.rehash_every, rebuild_every=self.rebuild_every,
             table_schedule=self.table_schedule, n_threads=self.n_threads, random_state=rng)
 

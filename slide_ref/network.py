@@ -90,11 +90,19 @@ def check_labels(Y, n_samples, n_outputs, name="Y"):
 class _Layer:
     """Arrays of one layer; ``W`` is [in][out] when dense, [out][in] when sampled."""
 
-    def __init__(self, n_in, n_out, sampled, relu, rng, init_std, optimizer):
+    def __init__(self, n_in, n_out, sampled, relu, rng, init, init_std, optimizer, first):
         self.n_in, self.n_out, self.sampled, self.relu = n_in, n_out, sampled, relu
         shape = (n_out, n_in) if sampled else (n_in, n_out)
-        self.W = (rng.standard_normal(shape) * init_std).astype(np.float32)
-        self.b = (rng.standard_normal(n_out) * init_std).astype(np.float32)
+        if init == "slide":      # SLIDE's code: N(0, 0.01) for every weight and bias
+            self.W = (rng.standard_normal(shape) * init_std).astype(np.float32)
+            self.b = (rng.standard_normal(n_out) * init_std).astype(np.float32)
+        elif first:              # an embedding of the sparse input: unit-scale hidden units
+            self.W = rng.standard_normal(shape).astype(np.float32)
+            self.b = np.zeros(n_out, dtype=np.float32)
+        else:                    # U(+-1/sqrt(fan_in)), the usual default of linear layers
+            bound = 1.0 / np.sqrt(n_in)
+            self.W = rng.uniform(-bound, bound, shape).astype(np.float32)
+            self.b = rng.uniform(-bound, bound, n_out).astype(np.float32)
         self.gW = np.zeros_like(self.W)
         self.gb = np.zeros_like(self.b)
         if optimizer != "sgd":
@@ -146,8 +154,16 @@ class SlideNetwork:
     lr : float, default 1e-3
     beta1, beta2, eps : float
         Adam constants.
+    init : {"scaled", "slide"}, default "scaled"
+        "slide" draws every weight and bias from N(0, ``init_std``) as the SLIDE
+        code does. "scaled" draws the first layer from N(0, 1) (an embedding:
+        L2-normalized sparse rows then give unit-scale hidden units) and later
+        layers from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the default of common
+        frameworks. On the synthetic 10k-label set of the benchmarks, "slide"
+        reached P@1 0.37 after 400 steps where "scaled" reached 0.71, so
+        "scaled" is the default.
     init_std : float, default 0.01
-        Standard deviation of the normal initialization (SLIDE's).
+        Standard deviation of the "slide" initialization.
     batch_size : int, default 128
         Used by the table schedule to convert samples to batches.
     rehash_every, rebuild_every : int, default 6400, 128000
@@ -179,7 +195,8 @@ class SlideNetwork:
     def __init__(self, n_features, n_outputs, hidden=(128,), sampled=None, hash_family="dwta",
                  K=6, L=50, range_pow=None, bucket_capacity=128, bucket_policy="fifo",
                  selection="union", selection_param=None, min_active=1000, fill_below=1500,
-                 optimizer="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, init_std=0.01,
+                 optimizer="adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, init="scaled",
+                 init_std=0.01,
                  batch_size=128, rehash_every=6400, rebuild_every=128000,
                  table_schedule="fixed", schedule_first=50, schedule_growth=0.1,
                  n_threads=None, random_state=None):
@@ -214,6 +231,7 @@ class SlideNetwork:
         self.beta1 = check_float(beta1, "beta1", low=0.0, high=1.0)
         self.beta2 = check_float(beta2, "beta2", low=0.0, high=1.0)
         self.eps = check_float(eps, "eps", low=0.0, low_open=True)
+        self.init = check_choice(init, "init", {"scaled", "slide"})
         self.init_std = check_float(init_std, "init_std", low=0.0)
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.rehash_every = check_int(rehash_every, "rehash_every", low=0)
@@ -231,7 +249,7 @@ class SlideNetwork:
         for i in range(n_layers):
             relu = i < n_layers - 1
             layer = _Layer(widths[i], widths[i + 1], self.sampled[i], relu, self._rng,
-                           self.init_std, self.optimizer)
+                           self.init, self.init_std, self.optimizer, first=i == 0)
             if layer.sampled:
                 self._attach_tables(layer)
             self.layers.append(layer)
@@ -572,7 +590,8 @@ class SlideNetwork:
 
     _PARAMS = ("n_features", "n_outputs", "hash_family", "K", "L", "range_pow",
                "bucket_capacity", "bucket_policy", "selection", "selection_param", "min_active",
-               "fill_below", "optimizer", "lr", "beta1", "beta2", "eps", "init_std", "batch_size",
+               "fill_below", "optimizer", "lr", "beta1", "beta2", "eps", "init", "init_std",
+               "batch_size",
                "rehash_every", "rebuild_every", "table_schedule", "schedule_first",
                "schedule_growth", "n_threads")
 

@@ -34,6 +34,9 @@ cdef extern from "dense.h" nogil:
     slide_dot_f32_fn slide_dot_f32_for_level(int level)
     slide_axpy_f32_fn slide_axpy_f32_for_level(int level)
     slide_adam_f32_fn slide_adam_f32_for_level(int level)
+    ctypedef void (*slide_axpy2_f32_fn)(float alpha, const float *x1, float *y1, const float *x2,
+                                        float *y2, int64_t n) noexcept nogil
+    slide_axpy2_f32_fn slide_axpy2_f32_for_level(int level)
 
 
 cdef extern from "gemm.h" nogil:
@@ -253,6 +256,7 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
+    cdef slide_axpy2_f32_fn axpy2 = slide_axpy2_f32_for_level(get_level())
     cdef float gbj
     part_a = np.zeros((N_ROW_BLOCKS if need_dA else 1, B, n_in), dtype=np.float32)
     cdef float[:, :, ::1] part = part_a
@@ -267,10 +271,12 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
             gbj = gb[j]
             for e in range(ptr[j], ptr[j + 1]):
                 k = order[e]
-                axpy(delta[k], &A[rows[k], 0], &gW[j, 0], n_in)
                 gbj = gbj + delta[k]
                 if need_dA:
-                    axpy(delta[k], &W[j, 0], &part[blk, rows[k], 0], n_in)
+                    axpy2(delta[k], &A[rows[k], 0], &gW[j, 0], &W[j, 0], &part[blk, rows[k], 0],
+                          n_in)
+                else:
+                    axpy(delta[k], &A[rows[k], 0], &gW[j, 0], n_in)
             gb[j] = gbj
     if not need_dA:
         return None

@@ -18,6 +18,8 @@
 
 typedef float (*slide_dot_f32_fn)(const float *a, const float *b, int64_t n);
 typedef void (*slide_axpy_f32_fn)(float alpha, const float *x, float *y, int64_t n);
+typedef void (*slide_axpy2_f32_fn)(float alpha, const float *x1, float *y1, const float *x2,
+                                   float *y2, int64_t n);
 typedef void (*slide_adam_f32_fn)(float *w, float *g, float *m, float *v, int64_t n, float lr,
                                   float b1, float c1, float b2, float c2, float eps);
 
@@ -30,6 +32,16 @@ static float slide_dot_f32_scalar(const float *a, const float *b, int64_t n) {
 
 static void slide_axpy_f32_scalar(float alpha, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+/* y1 += alpha * x1 and y2 += alpha * x2 in one pass (the two gradient updates of
+ * one active pair of a sampled layer) */
+static void slide_axpy2_f32_scalar(float alpha, const float *x1, float *y1, const float *x2,
+                                   float *y2, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        y1[i] += alpha * x1[i];
+        y2[i] += alpha * x2[i];
+    }
 }
 
 /* c1 = 1 - b1 and c2 = 1 - b2 as float32, as NumPy rounds them */
@@ -89,6 +101,21 @@ static void slide_axpy_f32_avx2(float alpha, const float *x, float *y, int64_t n
 }
 
 SLIDE_TARGET_AVX2
+static void slide_axpy2_f32_avx2(float alpha, const float *x1, float *y1, const float *x2,
+                                 float *y2, int64_t n) {
+    __m256 av = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y1 + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x1 + i), _mm256_loadu_ps(y1 + i)));
+        _mm256_storeu_ps(y2 + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x2 + i), _mm256_loadu_ps(y2 + i)));
+    }
+    for (; i < n; i++) {
+        y1[i] += alpha * x1[i];
+        y2[i] += alpha * x2[i];
+    }
+}
+
+SLIDE_TARGET_AVX2
 static void slide_adam_f32_avx2(float *w, float *g, float *m, float *v, int64_t n, float lr,
                                 float b1, float c1, float b2, float c2, float eps) {
     __m256 vb1 = _mm256_set1_ps(b1), vc1 = _mm256_set1_ps(c1), vb2 = _mm256_set1_ps(b2);
@@ -139,6 +166,19 @@ static void slide_axpy_f32_avx512(float alpha, const float *x, float *y, int64_t
 }
 
 SLIDE_TARGET_AVX512
+static void slide_axpy2_f32_avx512(float alpha, const float *x1, float *y1, const float *x2,
+                                   float *y2, int64_t n) {
+    __m512 av = _mm512_set1_ps(alpha);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = slide_tail16(n - i);
+        _mm512_mask_storeu_ps(y1 + i, k, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(k, x1 + i),
+                                                         _mm512_maskz_loadu_ps(k, y1 + i)));
+        _mm512_mask_storeu_ps(y2 + i, k, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(k, x2 + i),
+                                                         _mm512_maskz_loadu_ps(k, y2 + i)));
+    }
+}
+
+SLIDE_TARGET_AVX512
 static void slide_adam_f32_avx512(float *w, float *g, float *m, float *v, int64_t n, float lr,
                                   float b1, float c1, float b2, float c2, float eps) {
     __m512 vb1 = _mm512_set1_ps(b1), vc1 = _mm512_set1_ps(c1), vb2 = _mm512_set1_ps(b2);
@@ -175,6 +215,15 @@ static slide_axpy_f32_fn slide_axpy_f32_for_level(int level) {
 #endif
     (void)level;
     return slide_axpy_f32_scalar;
+}
+
+static slide_axpy2_f32_fn slide_axpy2_f32_for_level(int level) {
+#if SLIDE_X86
+    if (level >= SLIDE_LEVEL_AVX512) return slide_axpy2_f32_avx512;
+    if (level >= SLIDE_LEVEL_AVX2) return slide_axpy2_f32_avx2;
+#endif
+    (void)level;
+    return slide_axpy2_f32_scalar;
 }
 
 static slide_adam_f32_fn slide_adam_f32_for_level(int level) {
