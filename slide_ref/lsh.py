@@ -95,6 +95,11 @@ class _HashFamily:
 
     def buckets(self, X, range_pow, n_threads=None):
         """``pack(hash(X), range_pow)``: the bucket of every row in every table."""
+        X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
+        range_pow = check_int(range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
+        n = effective_n_threads(n_threads)
+        if X.shape[0] and not sparse and hasattr(self, "_buckets_dense"):
+            return self._buckets_dense(X, range_pow, n)      # fused: no codes in memory
         return self.pack(self.hash(X, n_threads), range_pow, n_threads)
 
     def _pack(self, codes, range_pow, n_threads):
@@ -193,6 +198,10 @@ class WTAHash(_HashFamily):
 
     def _hash_dense(self, X, n_threads):
         return self._kernels.wta_dense(X, self.slots, n_threads)
+
+    def _buckets_dense(self, X, range_pow, n_threads):
+        return self._kernels.wta_dense_packed(X, self.slots, self.L, self.K, self.shift,
+                                              range_pow, n_threads)
 
     def _hash_csr(self, X, n_threads):
         return self._kernels.wta_csr(X.indptr, X.indices, X.data, self.n_features, self.slots,
@@ -456,8 +465,9 @@ class LSHTables:
         self
         """
         X, _ = check_matrix(items, "items", n_features=self.family.n_features)
-        return self.build_from_buckets(self.family.buckets(X, self.range_pow, n_threads),
-                                       n_threads)
+        buckets = self.family.buckets(X, self.range_pow, n_threads)
+        # the family's buckets are in range by construction: skip the re-check
+        return self._fill(buckets, n_threads)
 
     def rehash(self, items, n_threads=None):
         """Re-insert updated items with the same hash functions (SLIDE's rehash)."""
@@ -470,7 +480,9 @@ class LSHTables:
 
     def build_from_buckets(self, buckets, n_threads=None):
         """Fill the tables from precomputed bucket ids ``[n_items, L]``."""
-        buckets = self._check_buckets(buckets)
+        return self._fill(self._check_buckets(buckets), n_threads)
+
+    def _fill(self, buckets, n_threads):
         if buckets.shape[0] * self.L >= 2**31:
             raise ValueError(f"{buckets.shape[0]} items in {self.L} tables exceed the int32 "
                              "positions of the compact tables")

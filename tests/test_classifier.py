@@ -141,3 +141,19 @@ def test_retrieval_demo_lsh_beats_random():
     rows = cli.run_retrieval_demo(backends=("fast",), n_items=4000, out=open(os.devnull, "w"))
     for row in rows:
         assert row["lsh_recall"] > 3 * row["random_recall"]
+
+
+@pytest.mark.slow
+def test_slide_within_a_few_points_of_full_softmax():
+    """A few thousand labels: SLIDE's P@1 is far above the most frequent label and within a
+    few points of the full softmax trained the same way."""
+    X, Y, Xt, Yt = slide_ref.datasets.make_xc(40000, 5000, 3000, n_test=3000, random_state=2)
+    scores = {}
+    for sampled in (True, False):
+        clf = slide_fast.SlideClassifier(sampled_output=sampled, random_state=0,
+                                         show_progress=False, eval_every=0, min_active=300,
+                                         fill_below=450)
+        scores[sampled] = clf.fit(X, Y, epochs=2).score(Xt, Yt)
+    baseline = most_frequent_p1(Y, Yt)
+    assert scores[True] > 5 * baseline
+    assert scores[True] > scores[False] - 0.05, scores

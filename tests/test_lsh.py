@@ -45,6 +45,7 @@ def test_codes_and_buckets_equal_ref_fast(name, K, L, simd_level, rng):
         np.testing.assert_array_equal(fast.hash(inp, n_threads=2), codes, err_msg=kind)
         for range_pow in (3, 12, 30):
             np.testing.assert_array_equal(fast.pack(codes, range_pow), ref.pack(codes, range_pow))
+            np.testing.assert_array_equal(fast.buckets(inp, range_pow), ref.pack(codes, range_pow))
 
 
 @pytest.mark.parametrize("name", ["WTAHash", "DWTAHash", "SimHash", "PStableHash"])

@@ -73,6 +73,41 @@ def wta_dense(const floating[:, ::1] X, const int32_t[:, ::1] slots, int n_threa
     return codes
 
 
+def wta_dense_packed(const floating[:, ::1] X, const int32_t[:, ::1] slots, int n_tables, int K,
+                     int shift, int range_pow, int n_threads=1):
+    """Bucket ids of dense rows: WTA codes into per-thread scratch, packed at once."""
+    cdef Py_ssize_t n = X.shape[0], i
+    cdef int n_hashes = slots.shape[0], bin_size = slots.shape[1], t, j, failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    cdef const int32_t[:, ::1] slots_t = np.ascontiguousarray(np.asarray(slots).T)
+    buckets = np.empty((n, n_tables), dtype=np.int32)
+    cdef int32_t[:, ::1] out = buckets
+    cdef slide_wta_f32_fn fn = slide_wta_f32_for_level(get_level())
+    cdef uint64_t packed, mask = (<uint64_t>1 << range_pow) - 1
+    cdef int32_t *codes
+    with nogil, parallel(num_threads=n_threads):
+        codes = <int32_t *>malloc(n_hashes * sizeof(int32_t))
+        if codes == NULL:
+            failp[0] = 1
+        else:
+            for i in prange(n, schedule="static"):
+                if floating is float:
+                    fn(&X[i, 0], &slots_t[0, 0], n_hashes, bin_size, codes)
+                else:
+                    slide_wta_f64(&X[i, 0], &slots_t[0, 0], n_hashes, bin_size, codes)
+                for t in range(n_tables):
+                    packed = 0
+                    for j in range(K):
+                        if (K - 1 - j) * shift < range_pow:
+                            packed = packed + (<uint64_t><int64_t>codes[t * K + j]
+                                               << ((K - 1 - j) * shift))
+                    out[i, t] = <int32_t>(packed & mask)
+            free(codes)
+    if failed:
+        raise MemoryError("wta_dense_packed: could not allocate per-thread scratch")
+    return buckets
+
+
 def wta_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
             Py_ssize_t n_features, const int32_t[:, ::1] slots, int n_threads=1):
     """WTA codes of CSR rows with absent coordinates taken as 0."""

@@ -52,6 +52,14 @@ def wta_dense(X, slots, n_threads=1):
     return codes
 
 
+def wta_dense_packed(X, slots, n_tables, K, shift, range_pow, n_threads=1):
+    """Bucket ids of dense rows in one step: ``pack_shift(wta_dense(X, slots), ...)``.
+
+    The fast kernel fuses the two so the ``[n, K * L]`` codes never reach memory.
+    """
+    return pack_shift(wta_dense(X, slots), n_tables, K, shift, range_pow)
+
+
 def wta_csr(indptr, indices, data, n_features, slots, n_threads=1):
     """WTA codes of CSR rows, absent coordinates taken as 0 (plain WTA is a dense hash)."""
     X = _csr(indptr, indices, data, n_features)
