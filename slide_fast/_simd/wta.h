@@ -45,19 +45,46 @@ static void slide_wta_f64(const double *x, const int32_t *slots_t, int n_hashes,
 }
 
 #if SLIDE_X86
+/* one step of the running argmax of 8 bins: position j of every bin */
+#define SLIDE_WTA_STEP8(best, pos, base)                                                   \
+    do {                                                                                   \
+        __m256 v_ = _mm256_i32gather_ps(x, _mm256_loadu_si256((const __m256i *)(base)), 4); \
+        __m256 gt_ = _mm256_cmp_ps(v_, best, _CMP_GT_OQ);                                  \
+        best = _mm256_blendv_ps(best, v_, gt_);                                            \
+        pos = _mm256_blendv_epi8(pos, jv, _mm256_castps_si256(gt_));                       \
+    } while (0)
+
 SLIDE_TARGET_AVX2
 static void slide_wta_f32_avx2(const float *x, const int32_t *slots_t, int n_hashes,
                                int bin_size, int32_t *out) {
     int i = 0;
+    /* four groups of 8 bins at once: their argmax chains are independent, so the
+     * gathers of one overlap the compare-and-blend latency of the others */
+    for (; i + 32 <= n_hashes; i += 32) {
+        __m256 b0 = _mm256_i32gather_ps(x, _mm256_loadu_si256((const __m256i *)(slots_t + i)), 4);
+        __m256 b1 = _mm256_i32gather_ps(x, _mm256_loadu_si256((const __m256i *)(slots_t + i + 8)), 4);
+        __m256 b2 = _mm256_i32gather_ps(x, _mm256_loadu_si256((const __m256i *)(slots_t + i + 16)), 4);
+        __m256 b3 = _mm256_i32gather_ps(x, _mm256_loadu_si256((const __m256i *)(slots_t + i + 24)), 4);
+        __m256i p0 = _mm256_setzero_si256(), p1 = p0, p2 = p0, p3 = p0;
+        for (int j = 1; j < bin_size; j++) {
+            const int32_t *row = slots_t + (int64_t)j * n_hashes + i;
+            __m256i jv = _mm256_set1_epi32(j);
+            SLIDE_WTA_STEP8(b0, p0, row);
+            SLIDE_WTA_STEP8(b1, p1, row + 8);
+            SLIDE_WTA_STEP8(b2, p2, row + 16);
+            SLIDE_WTA_STEP8(b3, p3, row + 24);
+        }
+        _mm256_storeu_si256((__m256i *)(out + i), p0);
+        _mm256_storeu_si256((__m256i *)(out + i + 8), p1);
+        _mm256_storeu_si256((__m256i *)(out + i + 16), p2);
+        _mm256_storeu_si256((__m256i *)(out + i + 24), p3);
+    }
     for (; i + 8 <= n_hashes; i += 8) {
         __m256 best = _mm256_i32gather_ps(x, _mm256_loadu_si256((const __m256i *)(slots_t + i)), 4);
         __m256i pos = _mm256_setzero_si256();
         for (int j = 1; j < bin_size; j++) {
-            __m256i idx = _mm256_loadu_si256((const __m256i *)(slots_t + (int64_t)j * n_hashes + i));
-            __m256 v = _mm256_i32gather_ps(x, idx, 4);
-            __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
-            best = _mm256_blendv_ps(best, v, gt);
-            pos = _mm256_blendv_epi8(pos, _mm256_set1_epi32(j), _mm256_castps_si256(gt));
+            __m256i jv = _mm256_set1_epi32(j);
+            SLIDE_WTA_STEP8(best, pos, slots_t + (int64_t)j * n_hashes + i);
         }
         _mm256_storeu_si256((__m256i *)(out + i), pos);
     }
