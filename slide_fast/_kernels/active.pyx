@@ -50,13 +50,17 @@ cdef inline Py_ssize_t _pad(uint8_t *mark, int32_t *out, Py_ssize_t size, Py_ssi
                             const int32_t *fill_perm, uint64_t seed, uint64_t step,
                             Py_ssize_t sample) noexcept nogil:
     """Random padding from ``fill_perm`` (same walk as the reference)."""
-    cdef Py_ssize_t target = min_active if min_active < n_outputs else n_outputs, t, start
+    cdef Py_ssize_t target = min_active if min_active < n_outputs else n_outputs, t, start, pos
     if size >= fill_below or size >= target:
         return size
     start = slide_counter_randint(seed, step, sample, 0, n_outputs)
     t = 0
+    pos = start
     while size < target and t < n_outputs:
-        size = _add(fill_perm[(start + t) % n_outputs], mark, out, size)
+        size = _add(fill_perm[pos], mark, out, size)
+        pos += 1
+        if pos == n_outputs:        # wrap around without a division per step
+            pos = 0
         t += 1
     return size
 
