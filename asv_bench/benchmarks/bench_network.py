@@ -102,7 +102,7 @@ class Accuracy(Pinned):
 
 
 class Memory(Pinned):
-    params = (["fast", "torch"], ["sampled", "full"])
+    params = (["ref", "fast", "torch"], ["sampled", "full"])
     param_names = ["backend", "output"]
     timeout = 300
 
