@@ -495,13 +495,18 @@ class SlideNetwork:
             A = self._nn.dense_forward(A, np.ascontiguousarray(W), layer.b, True, n)
         return A
 
-    def predict_topk(self, X, k=5, sampled=False, batch_size=1024):
+    def predict_topk(self, X, k=5, sampled=False, batch_size=None):
         """Top-``k`` outputs of each row: ``(indices [n, k] int64, scores [n, k] float32)``.
 
         Scores are logits, best first (ties: smaller index). With ``sampled``,
         only LSH-selected outputs are scored and missing slots are -1 / -inf.
+        Rows are scored ``batch_size`` at a time; by default as many as keep the
+        block of scores near 2**26 floats (256 MB), so 670k labels stay in memory.
         """
         k = check_int(k, "k", low=1, high=self.n_outputs)
+        if batch_size is None:
+            batch_size = max(1, min(4096, (1 << 26) // self.n_outputs))
+        batch_size = check_int(batch_size, "batch_size", low=1)
         X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
         X = self._as_f32_csr(X if sparse else sp.csr_matrix(X))
         idx = np.full((X.shape[0], k), -1, dtype=np.int64)
