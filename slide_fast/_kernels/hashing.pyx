@@ -51,9 +51,17 @@ cdef extern from "rng.h" nogil:
     uint64_t slide_splitmix64(uint64_t x)
 
 
-cdef inline void _check_alloc(void *p, int *failed) noexcept nogil:
-    if p == NULL:
-        failed[0] = 1
+cdef inline void _project_row(const floating *x, Py_ssize_t d, const double *W, int n_hashes,
+                              double *acc, slide_axpy_f64_fn axpy) noexcept nogil:
+    """``acc = x @ W`` for one dense row and ``W`` [d][n_hashes]: an AXPY per non-zero
+    coordinate, in ascending coordinate order (the reference's summation order)."""
+    cdef Py_ssize_t c
+    cdef int h
+    for h in range(n_hashes):
+        acc[h] = 0.0
+    for c in range(d):
+        if x[c] != 0.0:
+            axpy(x[c], W + c * n_hashes, acc, n_hashes)
 
 
 # --------------------------------------------------------------------------- WTA / DWTA
@@ -214,12 +222,7 @@ def simhash_dense(const floating[:, ::1] X, const int32_t[:, ::1] idx, const int
                 failp[0] = 1
             else:
                 for i in prange(n, schedule="static"):
-                    for h in range(n_hashes):
-                        acc[h] = 0.0
-                    for c in range(d):
-                        v = X[i, c]
-                        if v != 0.0:
-                            axpy(v, &signs[c, 0], acc, n_hashes)
+                    _project_row(&X[i, 0], d, &signs[0, 0], n_hashes, acc, axpy)
                     for h in range(n_hashes):
                         out[i, h] = acc[h] < 0.0
                 free(acc)
@@ -417,12 +420,7 @@ def pstable_dense(const floating[:, ::1] X, const double[:, ::1] A, const double
             failp[0] = 1
         else:
             for i in prange(n, schedule="static"):
-                for h in range(n_hashes):
-                    acc[h] = 0.0
-                for c in range(d):
-                    v = X[i, c]
-                    if v != 0.0:
-                        axpy(v, &A[c, 0], acc, n_hashes)
+                _project_row(&X[i, 0], d, &A[0, 0], n_hashes, acc, axpy)
                 for h in range(n_hashes):
                     out[i, h] = _floor_code(acc[h], offset[h], width)
             free(acc)
