@@ -53,7 +53,8 @@ cdef extern from "softmax.h" nogil:
     slide_exp_row_fn slide_exp_row_for_level(int level)
 
 # columns of C per parallel task of the dense-layer GEMMs (a multiple of the 16-wide tile)
-DEF COL_BLOCK = 64
+cdef enum:
+    COL_BLOCK = 64
 
 
 def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
@@ -69,7 +70,7 @@ def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
             ptr[keys[i] + 1] += 1
         for k in range(n_keys):
             ptr[k + 1] += ptr[k]
-    fill_a = ptr_a[:-1].copy()
+    fill_a = ptr_a[:n_keys].copy()
     fill = fill_a
     with nogil:
         for i in range(n):
@@ -235,7 +236,8 @@ def softmax_xent_dense(const float[:, ::1] Z, const int64_t[::1] label_indptr,
 # --------------------------------------------------------------------------- backward
 # neuron blocks of the sampled backward; each accumulates its own partial input delta, so
 # the result does not depend on the number of threads
-DEF N_ROW_BLOCKS = 16
+cdef enum:
+    N_ROW_BLOCKS = 16
 
 
 def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t[::1] act_indptr,
