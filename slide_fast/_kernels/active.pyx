@@ -133,7 +133,7 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
     bound_a = np.minimum(bound_a, n_outputs)
     slot_a = np.zeros(B + 1, dtype=np.int64)
     np.cumsum(bound_a, out=slot_a[1:])
-    tmp_a = np.empty(max(int(slot_a[-1]), 1), dtype=np.int32)
+    tmp_a = np.empty(max(int(slot_a[B]), 1), dtype=np.int32)
     sizes_a = np.zeros(B, dtype=np.int64)
     cdef const int64_t[::1] slot = slot_a
     cdef int32_t[::1] tmp = tmp_a
@@ -166,7 +166,7 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
         raise MemoryError("select_active: could not allocate per-thread scratch")
     indptr_a = np.zeros(B + 1, dtype=np.int64)
     np.cumsum(sizes_a, out=indptr_a[1:])
-    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
+    ids_a = np.empty(indptr_a[B], dtype=np.int32)
     if ids_a.shape[0] == 0:
         return indptr_a, ids_a
     # compact: the first sizes[i] entries of every slot
@@ -243,7 +243,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     if failed:
         raise MemoryError("select_vanilla: could not allocate per-thread scratch")
     np.cumsum(indptr_a, out=indptr_a)
-    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
+    ids_a = np.empty(indptr_a[B], dtype=np.int32)
     if B == 0 or ids_a.shape[0] == 0:
         return indptr_a, ids_a
     cdef int32_t[::1] ids = ids_a

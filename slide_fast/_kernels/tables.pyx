@@ -44,7 +44,7 @@ def build_tables(const int32_t[:, ::1] buckets, int range_pow, int capacity, bin
         offsets[t, n_buckets] = <int32_t>acc
         sizes[t] = acc
     starts = np.zeros(n_tables, dtype=np.int64)
-    np.cumsum(sizes_a[:-1], out=starts[1:])
+    np.cumsum(sizes_a[:n_tables - 1], out=starts[1:])
     cdef const int64_t[::1] start = starts
     members_a = np.empty(int(sizes_a.sum()), dtype=np.int32)
     cdef int32_t[::1] members = members_a
@@ -140,8 +140,8 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     if failed:
         raise MemoryError("query_tables: could not allocate per-thread scratch")
     np.cumsum(indptr_a, out=indptr_a)
-    ids_a = np.empty(indptr_a[-1], dtype=np.int32)
-    counts_a = np.empty(indptr_a[-1], dtype=np.int32)
+    ids_a = np.empty(indptr_a[n_queries], dtype=np.int32)
+    counts_a = np.empty(indptr_a[n_queries], dtype=np.int32)
     cdef int32_t[::1] ids = ids_a, counts = counts_a
     cdef int32_t *dst
 
