@@ -97,10 +97,16 @@ class _HashFamily:
         """``pack(hash(X), range_pow)``: the bucket of every row in every table."""
         X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
         range_pow = check_int(range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
-        n = effective_n_threads(n_threads)
-        if X.shape[0] and not sparse and hasattr(self, "_buckets_dense"):
-            return self._buckets_dense(X, range_pow, n)      # fused: no codes in memory
-        return self.pack(self.hash(X, n_threads), range_pow, n_threads)
+        return self._buckets(X, sparse, range_pow, effective_n_threads(n_threads))
+
+    def _buckets(self, X, sparse, range_pow, n_threads):
+        """:meth:`buckets` of input already checked by ``check_matrix``."""
+        if X.shape[0] == 0:
+            return np.empty((0, self.L), dtype=np.int32)
+        if not sparse and hasattr(self, "_buckets_dense"):
+            return self._buckets_dense(X, range_pow, n_threads)  # fused: no codes in memory
+        codes = self._hash_csr(X, n_threads) if sparse else self._hash_dense(X, n_threads)
+        return self._pack(codes, range_pow, n_threads)
 
     def _pack(self, codes, range_pow, n_threads):
         return self._kernels.pack_mix(codes, self.L, self.K, self.table_seeds, range_pow,
@@ -464,8 +470,8 @@ class LSHTables:
         -------
         self
         """
-        X, _ = check_matrix(items, "items", n_features=self.family.n_features)
-        buckets = self.family.buckets(X, self.range_pow, n_threads)
+        X, sparse = check_matrix(items, "items", n_features=self.family.n_features)
+        buckets = self.family._buckets(X, sparse, self.range_pow, effective_n_threads(n_threads))
         # the family's buckets are in range by construction: skip the re-check
         return self._fill(buckets, n_threads)
 
@@ -506,8 +512,9 @@ class LSHTables:
             Row ``q`` holds the union of the query's buckets over the ``L``
             tables, sorted by id, with the number of tables that returned each id.
         """
-        X, _ = check_matrix(X, "X", n_features=self.family.n_features, allow_empty=True)
-        return self.query_buckets(self.family.buckets(X, self.range_pow, n_threads), n_threads)
+        X, sparse = check_matrix(X, "X", n_features=self.family.n_features, allow_empty=True)
+        n = effective_n_threads(n_threads)
+        return self.query_buckets(self.family._buckets(X, sparse, self.range_pow, n), n)
 
     def query_buckets(self, buckets, n_threads=None):
         """:meth:`query` from precomputed bucket ids ``[n_queries, L]``."""

@@ -283,8 +283,8 @@ class SlideNetwork:
     def _build_tables(self, layer):
         """Hash every neuron's weight row into the layer's tables."""
         n = self._threads()
-        codes = layer.family._hash_dense(layer.W, n)
-        layer.tables.build_from_buckets(layer.family._pack(codes, layer.tables.range_pow, n), n)
+        # the family's bucket ids are in range by construction: no re-check
+        layer.tables._fill(layer.family._buckets(layer.W, False, layer.tables.range_pow, n), n)
 
     def rehash(self):
         """Re-insert every sampled layer's neurons from their current weights."""
@@ -307,7 +307,7 @@ class SlideNetwork:
         """Active neurons of a sampled layer for the batch activations ``A`` [B, in]."""
         n = self._threads()
         fam, tab = layer.family, layer.tables
-        buckets = fam._pack(fam._hash_dense(A, n), tab.range_pow, n)
+        buckets = fam._buckets(A, False, tab.range_pow, n)
         lab_indptr, lab_ids = labels
         if self.selection == "vanilla":
             return self._active.select_vanilla(

@@ -203,32 +203,14 @@ def simhash_dense(const floating[:, ::1] X, const int32_t[:, ::1] idx, const int
     projected by contiguous AXPYs over its non-zero coordinates (SIMD, and
     zeros skipped); otherwise each function gathers its coordinates.
     """
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, c
-    cdef int n_hashes = idx.shape[0], m = idx.shape[1], h, failed = 0
-    cdef int *failp = &failed  # a flag threads share (assigned names are private)
-    codes = np.empty((n, n_hashes), dtype=np.int32)
-    cdef int32_t[:, ::1] out = codes
-    cdef const double[:, ::1] signs
-    cdef slide_axpy_f64_fn axpy = slide_axpy_f64_for_level(get_level())
-    cdef double *acc
-    cdef double v
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i
+    cdef int n_hashes = idx.shape[0], m = idx.shape[1]
     if d * n_hashes <= DENSE_SIGNS_MAX:
         dense = np.zeros((d, n_hashes), dtype=np.float64)
         dense[np.asarray(idx), np.arange(n_hashes)[:, None]] = np.asarray(sign)
-        signs = dense
-        with nogil, parallel(num_threads=n_threads):
-            acc = <double *>malloc(n_hashes * sizeof(double))
-            if acc == NULL:
-                failp[0] = 1
-            else:
-                for i in prange(n, schedule="static"):
-                    _project_row(&X[i, 0], d, &signs[0, 0], n_hashes, acc, axpy)
-                    for h in range(n_hashes):
-                        out[i, h] = acc[h] < 0.0
-                free(acc)
-        if failed:
-            raise MemoryError("simhash_dense: could not allocate per-thread scratch")
-        return codes
+        return _projection_codes(X, dense, None, 0.0, n_threads)
+    codes = np.empty((n, n_hashes), dtype=np.int32)
+    cdef int32_t[:, ::1] out = codes
     cdef const int32_t[:, ::1] idx_t = np.ascontiguousarray(np.asarray(idx).T)
     cdef const int8_t[:, ::1] sign_t = np.ascontiguousarray(np.asarray(sign).T)
     cdef slide_simhash_f32_fn fn = slide_simhash_f32_for_level(get_level())
@@ -403,13 +385,15 @@ cdef inline int32_t _floor_code(double proj, double offset, double width) noexce
     return <int32_t>q
 
 
-def pstable_dense(const floating[:, ::1] X, const double[:, ::1] A, const double[::1] offset,
-                  double width, int n_threads=1):
-    """L2 LSH codes ``floor((x . a + b) / w)`` of dense rows."""
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, c
-    cdef int n_hashes = A.shape[1], h, failed = 0
+def _projection_codes(const floating[:, ::1] X, const double[:, ::1] W, offset, double width,
+                      int n_threads):
+    """Codes of the dense projections ``x @ W`` of every row: the sign bit (SimHash, when
+    ``offset`` is None) or ``floor((proj + offset) / width)`` (p-stable)."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i
+    cdef int n_hashes = W.shape[1], h, failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
-    cdef double v
+    cdef bint signs = offset is None
+    cdef const double[::1] off = np.zeros(n_hashes) if signs else offset
     codes = np.empty((n, n_hashes), dtype=np.int32)
     cdef int32_t[:, ::1] out = codes
     cdef slide_axpy_f64_fn axpy = slide_axpy_f64_for_level(get_level())
@@ -420,13 +404,22 @@ def pstable_dense(const floating[:, ::1] X, const double[:, ::1] A, const double
             failp[0] = 1
         else:
             for i in prange(n, schedule="static"):
-                _project_row(&X[i, 0], d, &A[0, 0], n_hashes, acc, axpy)
+                _project_row(&X[i, 0], d, &W[0, 0], n_hashes, acc, axpy)
                 for h in range(n_hashes):
-                    out[i, h] = _floor_code(acc[h], offset[h], width)
+                    if signs:
+                        out[i, h] = acc[h] < 0.0
+                    else:
+                        out[i, h] = _floor_code(acc[h], off[h], width)
             free(acc)
     if failed:
-        raise MemoryError("pstable_dense: could not allocate per-thread scratch")
+        raise MemoryError("dense projection: could not allocate per-thread scratch")
     return codes
+
+
+def pstable_dense(const floating[:, ::1] X, const double[:, ::1] A, const double[::1] offset,
+                  double width, int n_threads=1):
+    """L2 LSH codes ``floor((x . a + b) / w)`` of dense rows."""
+    return _projection_codes(X, A, np.asarray(offset), width, n_threads)
 
 
 def pstable_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
