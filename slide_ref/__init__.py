@@ -7,6 +7,10 @@ lsh
     compact LSH tables (SLIDE section 2).
 datasets
     Extreme-classification files and synthetic data.
+negative
+    Output-layer samplers: LSH Embedding / LSH Label (LNS) and static baselines.
+network
+    The SLIDE training engine.
 metrics
     P@k, nDCG@k and their propensity-scored versions.
 
@@ -15,8 +19,8 @@ switch.
 """
 __version__ = "0.1.0"
 
-from . import classifier, datasets, lsh, metrics, network
+from . import classifier, datasets, lsh, metrics, negative, network
 from .classifier import SlideClassifier
 from .network import SlideNetwork
 
-__all__ = ["lsh", "network", "classifier", "datasets", "metrics", "SlideNetwork", "SlideClassifier", "__version__"]
+__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "SlideNetwork", "SlideClassifier", "__version__"]

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import lsh as _lsh
+from . import negative as _negative
 from ._kernels import active as _active
 from ._kernels import hashing as _hashing
 from ._kernels import network as _nn
@@ -33,12 +34,16 @@ from ._schedule import TableSchedule
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
 
+try:
+    from sklearn.base import clone as _clone
+except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
+    import copy as _copy
+    _clone = _copy.deepcopy
+
 __all__ = ["SlideNetwork", "TableSchedule", "check_labels"]
 
-_FAMILIES = {"dwta": "DWTAHash", "wta": "WTAHash", "simhash": "SimHash",
-             "minhash": "DensifiedMinHash"}
-_SELECTIONS = {"union": _active.UNION, "threshold": _active.THRESHOLD, "topk": _active.TOPK,
-               "vanilla": None}
+_FAMILIES = _negative.FAMILIES
+_SELECTIONS = _negative.SELECTIONS
 _OPTIMIZERS = {"adam", "lazy_adam", "sgd"}
 
 
@@ -171,6 +176,13 @@ class SlideNetwork:
     table_schedule : {"fixed", "exponential"}, default "fixed"
     schedule_first, schedule_growth : int, float
         ``N0`` (batches) and ``lambda`` of the exponential schedule.
+    output_sampler : slide.negative.OutputSampler, optional
+        Chooses each sample's active output classes (see :mod:`slide_ref.negative`):
+        LSH Embedding or LSH Label, uniform, unigram, log-uniform, or
+        :class:`FullSoftmax`. By default an ``LSHSampler(query="embedding")``
+        with this network's LSH parameters (SLIDE); with the default
+        ``sampled``, a dense sampler makes the output layer dense. The network
+        works on a clone (``sampler_``).
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
         more than one thread the fast backend accumulates gradients HOGWILD-style
@@ -184,6 +196,8 @@ class SlideNetwork:
         ``family`` and ``tables``.
     step_ : int
         Batches trained so far.
+    sampler_ : OutputSampler
+        The output layer's sampler in use.
     """
 
     _nn = _nn
@@ -191,6 +205,7 @@ class SlideNetwork:
     _hashing = _hashing
     _tables = _tables
     _lsh = _lsh
+    _negative = _negative
 
     def __init__(self, n_features, n_outputs, hidden=(128,), sampled=None, hash_family="dwta",
                  K=6, L=50, range_pow=None, bucket_capacity=128, bucket_policy="fifo",
@@ -199,17 +214,26 @@ class SlideNetwork:
                  init_std=0.01,
                  batch_size=128, rehash_every=6400, rebuild_every=128000,
                  table_schedule="fixed", schedule_first=50, schedule_growth=0.1,
-                 n_threads=None, random_state=None):
+                 output_sampler=None, n_threads=None, random_state=None):
         self.n_features = check_int(n_features, "n_features", low=1)
         self.n_outputs = check_int(n_outputs, "n_outputs", low=2)
         self.hidden = tuple(check_int(h, "hidden width", low=1) for h in np.atleast_1d(hidden))
         n_layers = len(self.hidden) + 1
+        if output_sampler is not None and not isinstance(output_sampler,
+                                                         _negative.OutputSampler):
+            raise TypeError("output_sampler must be a sampler of the negative module (for "
+                            f"example LSHSampler()), got {type(output_sampler).__name__}")
+        dense_out = output_sampler is not None and output_sampler.dense
         if sampled is None:
-            sampled = (False,) * (n_layers - 1) + (True,)
+            sampled = (False,) * (n_layers - 1) + (not dense_out,)
         self.sampled = tuple(bool(s) for s in sampled)
         if len(self.sampled) != n_layers:
             raise ValueError(f"sampled has {len(self.sampled)} entries, expected {n_layers} "
                              "(one per hidden layer and one for the output)")
+        if output_sampler is not None and dense_out == self.sampled[-1]:
+            raise ValueError(f"{type(output_sampler).__name__} needs "
+                             f"sampled[-1]={not dense_out}")
+        self.output_sampler = output_sampler
         if self.sampled[0]:
             raise ValueError("layer 0 reads the sparse input and must be dense (sampled[0])")
         self.hash_family = check_choice(hash_family, "hash_family", set(_FAMILIES))
@@ -250,54 +274,63 @@ class SlideNetwork:
             relu = i < n_layers - 1
             layer = _Layer(widths[i], widths[i + 1], self.sampled[i], relu, self._rng,
                            self.init, self.init_std, self.optimizer, first=i == 0)
-            if layer.sampled:
+            if layer.sampled and relu:
                 self._attach_tables(layer)
             self.layers.append(layer)
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             if layer.sampled:
                 self._build_tables(layer)
+        self.sampler_ = self._make_sampler()
+        if self.sampled[-1]:
+            self.sampler_.setup(self, self.layers[-1])
 
     # ------------------------------------------------------------------ tables
-    def _attach_tables(self, layer):
-        cls = getattr(self._lsh, _FAMILIES[self.hash_family])
-        layer.family = cls(layer.n_in, K=self.K, L=self.L, random_state=self._rng)
-        layer.tables = self._lsh.LSHTables(layer.family, range_pow=self._range_pow(layer.family),
-                                           capacity=self.bucket_capacity,
-                                           policy=self.bucket_policy, random_state=self._rng)
-        layer.fill_perm = self._rng.permutation(layer.n_out).astype(np.int32)
-        layer.schedule = TableSchedule(self.batch_size, self.rehash_every, self.rebuild_every,
-                                       self.table_schedule, self.schedule_first,
-                                       self.schedule_growth)
+    def _make_sampler(self):
+        """The output sampler: a clone of the one given, or SLIDE's LSH selection."""
+        if self.output_sampler is not None:
+            return _clone(self.output_sampler)
+        if not self.sampled[-1]:
+            return self._negative.FullSoftmax()
+        return self._negative.LSHSampler(
+            query="embedding", hash_family=self.hash_family, K=self.K, L=self.L,
+            range_pow=self.range_pow, bucket_capacity=self.bucket_capacity,
+            bucket_policy=self.bucket_policy, selection=self.selection,
+            selection_param=self.selection_param, min_active=self.min_active,
+            fill_below=self.fill_below, rehash_every=self.rehash_every,
+            rebuild_every=self.rebuild_every, table_schedule=self.table_schedule,
+            schedule_first=self.schedule_first, schedule_growth=self.schedule_growth)
 
-    def _range_pow(self, family):
-        if self.range_pow is not None:
-            return self.range_pow
-        if isinstance(family, _lsh.WTAHash):
-            top = (family.bin_size - 1) * sum(1 << (j * family.shift) for j in range(family.K))
-        elif isinstance(family, _lsh.SimHash):
-            top = (1 << family.K) - 1
-        else:
-            return 20
-        return min(20, max(1, int(top).bit_length()))
+    def _attach_tables(self, layer):
+        schedule = TableSchedule(self.batch_size, self.rehash_every, self.rebuild_every,
+                                 self.table_schedule, self.schedule_first, self.schedule_growth)
+        _negative._attach_lsh(layer, self._lsh, self.hash_family, self.K, self.L,
+                              self.range_pow, self.bucket_capacity, self.bucket_policy,
+                              self._rng, schedule)
 
     def _build_tables(self, layer):
         """Hash every neuron's weight row into the layer's tables."""
-        n = self._threads()
-        # the family's bucket ids are in range by construction: no re-check
-        layer.tables._fill(layer.family._buckets(layer.W, False, layer.tables.range_pow, n), n)
+        _negative._fill_tables(layer, layer.W, self._threads())
+
+    def _lsh_output(self):
+        out = self.layers[-1]
+        return out.sampled and isinstance(self.sampler_, _negative.LSHSampler)
 
     def rehash(self):
         """Re-insert every sampled layer's neurons from their current weights."""
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             if layer.sampled:
                 self._build_tables(layer)
+        if self._lsh_output():
+            self.sampler_.rehash(self.layers[-1].W)
 
     def rebuild(self):
         """Draw new hash functions for every sampled layer, then rehash."""
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             if layer.sampled:
                 layer.family.redraw()
                 self._build_tables(layer)
+        if self._lsh_output():
+            self.sampler_.rebuild(self.layers[-1].W)
 
     def _threads(self):
         return effective_n_threads(self.n_threads)
@@ -380,8 +413,15 @@ class SlideNetwork:
                 actives.append(None)
                 continue
             is_out = i == len(self.layers) - 1
-            act = self._select(layer, A, labels if (training and is_out) else empty, step)
+            if is_out:
+                indptr, ids, adjust = self.sampler_.sample(A, labels if training else empty,
+                                                           layer.W, layer.b, step, training)
+                act = (indptr, ids)
+            else:
+                act, adjust = self._select(layer, A, empty, step), None
             z = self._nn.sampled_forward(A, layer.W, layer.b, act[0], act[1], layer.relu, n)
+            if adjust is not None:   # logQ correction and masked accidental hits
+                z -= adjust
             actives.append(act)
             if is_out:
                 acts.append(z)
@@ -457,13 +497,15 @@ class SlideNetwork:
         return None
 
     def _maintain_tables(self, step):
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             if layer.sampled:
                 rehash, rebuild = layer.schedule.due(step)
                 if rebuild:
                     layer.family.redraw()
                 if rehash:
                     self._build_tables(layer)
+        if self.sampled[-1]:
+            self.sampler_.after_step(step, self.layers[-1].W)
 
     # ------------------------------------------------------------------ inference
     def output_scores(self, X, sampled=False):
@@ -478,12 +520,29 @@ class SlideNetwork:
         out = self.layers[-1]
         n = self._threads()
         if sampled and out.sampled:
+            if not self._lsh_output():
+                raise ValueError(f"sampled scoring needs an LSHSampler output, not "
+                                 f"{type(self.sampler_).__name__}")
             empty = (np.zeros(X.shape[0] + 1, np.int64), np.empty(0, np.int32))
-            act = self._select(out, H, empty, self.step_)
+            act = self.sampler_.sample(H, empty, out.W, out.b, self.step_, training=False)[:2]
             return act[0], act[1], self._nn.sampled_forward(H, out.W, out.b, *act, False, n)
         if out.sampled:
             return H @ out.W.T + out.b
         return self._nn.dense_forward(H, out.W, out.b, False, n)
+
+    def retrieval_quality(self, X, Y=None, top=50):
+        """LSH retrieval statistics of the output sampler on a batch (see
+        :meth:`LSHSampler.retrieval_stats`); ``Y`` is needed for ``query="label"``."""
+        if not self._lsh_output():
+            raise ValueError("retrieval_quality needs an LSHSampler output")
+        X, sparse = check_matrix(X, "X", n_features=self.n_features)
+        X = self._as_f32_csr(X if sparse else sp.csr_matrix(X))
+        labels = None
+        if Y is not None:
+            Yc = check_labels(Y, X.shape[0], self.n_outputs)
+            labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
+        out = self.layers[-1]
+        return self.sampler_.retrieval_stats(self.embed(X), out.W, out.b, labels, top)
 
     def embed(self, X):
         """Penultimate activations ``h = E(x)`` [B, hidden[-1]] (all neurons computed)."""
@@ -534,6 +593,7 @@ class SlideNetwork:
         params["hidden"] = list(self.hidden)
         params["sampled"] = list(self.sampled)
         params["random_state"] = None
+        params["output_sampler"] = _sampler_spec(self.output_sampler)
         arrays = {"seed": np.array([self._seed], dtype=np.int64),
                   "step": np.array([self.step_], dtype=np.int64)}
         for i, layer in enumerate(self.layers):
@@ -550,11 +610,17 @@ class SlideNetwork:
                 sched = layer.schedule.state()
                 arrays[f"layer{i}.schedule"] = np.array([sched["next_exp"], sched["n_exp"],
                                                          layer.tables.n_builds], dtype=np.int64)
+        for name, value in self.sampler_.get_state().items():
+            arrays[f"sampler.{name}"] = np.asarray(value)
         return params, arrays
 
     @classmethod
     def from_state(cls, params, arrays):
         """Rebuild a network from :meth:`get_state` output (of either backend)."""
+        params = dict(params)
+        spec = params.pop("output_sampler", None)
+        if spec is not None:
+            params["output_sampler"] = getattr(cls._negative, spec["class"])(**spec["params"])
         net = cls(**params)
         net._seed = int(arrays["seed"][0])
         net.step_ = int(arrays["step"][0])
@@ -591,6 +657,10 @@ class SlideNetwork:
                     raise ValueError(f"saved tables of layer {i} do not fit the layer")
                 layer.tables.offsets, layer.tables.members = offsets, members
                 layer.tables.n_builds = int(sched[2])
+        sampler_state = {k[len("sampler."):]: v for k, v in arrays.items()
+                         if k.startswith("sampler.")}
+        if sampler_state:
+            net.sampler_.load_state(sampler_state)
         return net
 
     _PARAMS = ("n_features", "n_outputs", "hash_family", "K", "L", "range_pow",
@@ -605,6 +675,19 @@ class SlideNetwork:
         widths = list(self.hidden) + [self.n_outputs]
         body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
         return f"{type(self).__name__}({self.n_features} -> {body})"
+
+
+def _sampler_spec(sampler):
+    """A JSON description of a sampler: class name and constructor parameters."""
+    if sampler is None:
+        return None
+    params = sampler.get_params()
+    if "random_state" in params:
+        params["random_state"] = None   # the draws are keyed by the saved seed
+    for key in ("counts",):         # saved as arrays (see OutputSampler.get_state)
+        if key in params:
+            params[key] = None
+    return {"class": type(sampler).__name__, "params": params}
 
 
 def _sparse_to_dense_scores(S):

@@ -153,6 +153,10 @@ def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::
 
 
 # --------------------------------------------------------------------------- softmax
+# logits at or below are masked (the reference's MASK_BELOW)
+cdef float MASK_BELOW = -1e29
+
+
 cdef inline bint _has(const int32_t *labels, Py_ssize_t n, int32_t j) noexcept nogil:
     cdef Py_ssize_t t
     for t in range(n):
@@ -191,9 +195,13 @@ def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
         w = sample_weight[i] * scale
         lossi = 0.0
         for k in range(lo, hi):
+            if z[k] <= MASK_BELOW:     # a masked accidental hit: no mass, no gradient
+                delta[k] = 0.0
+                continue
             p = delta[k] / denom
             t = 0.0
-            if nl > 0 and _has(lab, nl, act_ids[k]):
+            if nl > 0 and _has(lab, nl, act_ids[k]) and not _has(&act_ids[lo], k - lo,
+                                                                   act_ids[k]):
                 t = 1.0 / nl
                 lossi = lossi - t * log(p)
             delta[k] = <float>(w * (p - t))

@@ -64,12 +64,21 @@ def _label_sets(label_indptr, label_ids):
             for i in range(len(label_indptr) - 1)]
 
 
+#: logits at or below this are masked (accidental hits of the negative samplers): they get
+#: probability 0, no target and no gradient
+MASK_BELOW = -1e29
+
+
 def softmax_xent_pairs(z, act_indptr, act_ids, label_indptr, label_ids, sample_weight, scale,
                        n_threads=1):
     """Softmax over each sample's active set, cross-entropy loss and its gradient.
 
     The target spreads mass ``1/|Y|`` over the sample's labels ``Y`` (SLIDE's
-    multi-label target); labels outside the active set get no gradient.
+    multi-label target); labels outside the active set get no gradient. A
+    label id that occurs more than once in a sample's set is a target at its
+    first occurrence only (later ones are sampled negatives that hit a label).
+    Pairs whose logit is at most ``MASK_BELOW`` are masked: probability 0, no
+    target, zero gradient.
 
     Returns
     -------
@@ -81,16 +90,25 @@ def softmax_xent_pairs(z, act_indptr, act_ids, label_indptr, label_ids, sample_w
     B = len(act_indptr) - 1
     rows = _rows_of(act_indptr)
     counts = np.diff(act_indptr)
+    masked = z <= MASK_BELOW
     zmax = np.full(B, -np.inf, dtype=np.float32)
     np.maximum.at(zmax, rows, z)
-    e = np.exp((z - zmax[rows]).astype(np.float64))
+    e = np.where(masked, 0.0, np.exp((z - zmax[rows]).astype(np.float64)))
     denom = np.bincount(rows, weights=e, minlength=B)
-    p = e / denom[rows]
+    p = e / np.where(denom[rows] > 0, denom[rows], 1.0)
     n_labels = np.diff(label_indptr)
-    is_label = _is_label(rows, act_ids, label_indptr, label_ids)
+    is_label = _is_label(rows, act_ids, label_indptr, label_ids) & ~masked
+    if is_label.any():   # only the first occurrence of a label in a sample is its target
+        keys = rows.astype(np.int64) * (int(act_ids.max()) + 1) + act_ids
+        first = np.zeros(len(z), dtype=bool)
+        first[np.unique(keys, return_index=True)[1]] = True
+        is_label &= first
     target = np.where(is_label, 1.0 / np.maximum(n_labels[rows], 1), 0.0)
     delta = (np.asarray(sample_weight, np.float64)[rows] * scale * (p - target)).astype(np.float32)
-    loss = -np.bincount(rows, weights=np.where(is_label, target * np.log(p), 0.0), minlength=B)
+    delta[masked] = 0.0
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.where(is_label, p, 1.0))
+    loss = -np.bincount(rows, weights=np.where(is_label, target * logp, 0.0), minlength=B)
     loss[counts == 0] = 0.0
     return delta, loss
 

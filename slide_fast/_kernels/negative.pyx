@@ -1,0 +1,122 @@
+"""Static negative samplers; twin of ``slide_ref._kernels.negative`` (same draws, same ids)."""
+import numpy as np
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport calloc, free
+
+cdef extern from "rng.h" nogil:
+    int64_t slide_counter_randint(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t n)
+    double slide_counter_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+
+
+def draw_uniform_unique(Py_ssize_t n_rows, Py_ssize_t m, Py_ssize_t n_classes, seed, step,
+                        int n_threads=1):
+    """``m`` distinct class ids per row by Floyd's algorithm (see the reference)."""
+    if m > n_classes:
+        raise ValueError(f"cannot draw {m} distinct classes out of {n_classes}")
+    if n_classes >= 2**31:
+        raise ValueError("n_classes must be below 2**31")
+    out_a = np.empty((n_rows, m), dtype=np.int32)
+    if n_rows == 0 or m == 0:
+        return out_a
+    cdef int32_t[:, ::1] out = out_a
+    cdef uint64_t s = <uint64_t>int(seed), st = <uint64_t>int(step)
+    cdef Py_ssize_t r, d, j, t
+    cdef int failed = 0
+    cdef int *failp = &failed
+    # membership by stamps: stamp[c] == r + 1 when row r kept c, so the array
+    # is cleared once per call, not once per row
+    cdef int32_t *stamp
+    with nogil, parallel(num_threads=n_threads):
+        stamp = <int32_t *>calloc(n_classes, sizeof(int32_t))
+        if stamp == NULL:
+            failp[0] = 1
+        for r in prange(n_rows, schedule="static"):
+            if stamp == NULL:
+                continue
+            for d in range(m):
+                j = n_classes - m + d
+                t = slide_counter_randint(s, st, r, d, j + 1)
+                if stamp[t] == r + 1:
+                    t = j
+                stamp[t] = <int32_t>(r + 1)
+                out[r, d] = <int32_t>t
+        free(stamp)
+    if failed:
+        raise MemoryError("no memory for the sampler's scratch array")
+    return out_a
+
+
+def draw_from_cdf(Py_ssize_t n_rows, Py_ssize_t m, const double[::1] cdf, seed, step,
+                  int n_threads=1):
+    """``m`` inverse-CDF draws with replacement per row (see the reference)."""
+    cdef Py_ssize_t n = cdf.shape[0], r, d, lo, hi, mid
+    if n == 0:
+        raise ValueError("cdf is empty")
+    out_a = np.empty((n_rows, m), dtype=np.int32)
+    if n_rows == 0 or m == 0:
+        return out_a
+    cdef int32_t[:, ::1] out = out_a
+    cdef uint64_t s = <uint64_t>int(seed), st = <uint64_t>int(step)
+    cdef double u
+    for r in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
+        for d in range(m):
+            u = slide_counter_uniform(s, st, r, d)
+            lo = 0          # first index with cdf[idx] > u, as searchsorted(side="right")
+            hi = n
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cdf[mid] > u:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            out[r, d] = <int32_t>(lo if lo < n else n - 1)
+    return out_a
+
+
+cdef float MASK = 1e30
+
+
+def assemble_sets(const int64_t[::1] label_indptr, const int32_t[::1] label_ids,
+                  const int32_t[:, ::1] negs, const float[::1] log_q, double log_q_const,
+                  bint mask_hits, int n_threads=1):
+    """Each sample's labels followed by its negatives, with the per-pair adjust (see the
+    reference)."""
+    cdef Py_ssize_t B = label_indptr.shape[0] - 1, m = negs.shape[1], i, k, t, nl, pos, r
+    if negs.shape[0] != B and negs.shape[0] != 1:
+        raise ValueError(f"negs has {negs.shape[0]} rows, expected {B} or 1")
+    n_lab = np.diff(np.asarray(label_indptr))
+    indptr_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(n_lab + m, out=indptr_a[1:])
+    cdef const int64_t[::1] indptr = indptr_a
+    ids_a = np.empty(indptr_a[B], dtype=np.int32)
+    adjust_a = np.empty(indptr_a[B], dtype=np.float32)
+    if indptr_a[B] == 0:
+        return indptr_a, ids_a, adjust_a
+    cdef int32_t[::1] ids = ids_a
+    cdef float[::1] adjust = adjust_a
+    cdef bint per_class = log_q.shape[0] > 0
+    cdef float const_adj = <float>log_q_const
+    cdef int32_t c
+    cdef bint hit
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        pos = indptr[i]
+        nl = label_indptr[i + 1] - label_indptr[i]
+        for k in range(nl):
+            c = label_ids[label_indptr[i] + k]
+            ids[pos + k] = c
+            adjust[pos + k] = log_q[c] if per_class else const_adj
+        pos = pos + nl
+        r = i if negs.shape[0] == B else 0
+        for k in range(m):
+            c = negs[r, k]
+            ids[pos + k] = c
+            adjust[pos + k] = log_q[c] if per_class else const_adj
+            if mask_hits:
+                hit = False
+                for t in range(nl):
+                    if label_ids[label_indptr[i] + t] == c:
+                        hit = True
+                if hit:
+                    adjust[pos + k] = MASK
+    return indptr_a, ids_a, adjust_a

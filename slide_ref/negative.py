@@ -1,0 +1,628 @@
+"""Output-layer samplers: which classes each sample's softmax is computed over.
+
+A sampler plugs into :class:`slide_ref.network.SlideNetwork` as
+``output_sampler``. Every batch it gets the penultimate activations
+``H = E(X)``, the labels and the current output weights, and returns each
+sample's active classes as CSR ``(indptr, ids)`` plus, where defined, a
+per-pair ``adjust`` that is subtracted from the logit (the logQ correction,
+or a mask). The softmax and its gradient then run over the active classes
+only (LNS notes, sections 2-4; baselines, section 6):
+
+* :class:`LSHSampler` -- the two adaptive LNS distributions.
+  ``query="embedding"`` hashes ``h = E(x)`` into tables of the label vectors
+  ``w_c`` (rows of the output weights) and takes the union of the hit
+  buckets: classes with large logits are likely (this is also SLIDE's
+  output-layer selection). ``query="label"`` queries with the true labels'
+  vectors ``w_y``: classes confusable with the positive. Positives are always
+  active; short sets are padded with random classes; the tables are rehashed
+  from the current weights on a schedule. The cost per sample does not depend
+  on the number of classes.
+* :class:`UniformSampler`, :class:`UnigramSampler`,
+  :class:`LogUniformSampler` -- static proposals, with ``n_negatives`` per
+  sample or shared by the batch, optional logQ correction and
+  accidental-hit removal (as TensorFlow's ``sampled_softmax_loss`` offers).
+* :class:`FullSoftmax` -- every class (the network then uses its dense
+  output path).
+
+Static samplers lay out each sample's set as its labels first, then the
+drawn negatives. A negative equal to one of the sample's labels is an
+*accidental hit*: with ``remove_accidental_hits`` its logit becomes a finite
+large negative number (probability 0, no target, no gradient), otherwise it
+stays as an extra negative. With ``logq`` every pair's logit is reduced by
+the log of its expected count under the proposal (``m * q_c`` for draws with
+replacement, ``m / N`` for uniform draws without replacement), positives
+included, so the sampled softmax estimates the full one.
+"""
+import importlib
+import math
+
+import numpy as np
+
+from . import lsh as _lsh
+from ._kernels import active as _active
+from ._kernels import negative as _neg
+from ._kernels import tables as _tables
+from ._kernels.rng import counter_randint as _ref_randint
+from ._schedule import TableSchedule
+from ._validation import check_choice, check_float, check_int, check_random_state, seed_from
+
+try:  # get_params / set_params / clone, as for the estimators
+    from sklearn.base import BaseEstimator
+except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
+    BaseEstimator = object
+
+__all__ = ["OutputSampler", "FullSoftmax", "LSHSampler", "UniformSampler", "UnigramSampler",
+           "LogUniformSampler", "SAMPLERS", "make_sampler", "MASK"]
+
+#: ``adjust`` of a masked pair: its logit ``z - MASK`` is finite and far below any other
+MASK = np.float32(1e30)
+
+FAMILIES = {"dwta": "DWTAHash", "wta": "WTAHash", "simhash": "SimHash",
+            "minhash": "DensifiedMinHash"}
+SELECTIONS = {"union": _active.UNION, "threshold": _active.THRESHOLD, "topk": _active.TOPK,
+              "vanilla": None}
+
+
+class OutputSampler(BaseEstimator):
+    """Base class of the output-layer samplers.
+
+    Subclasses implement :meth:`sample`; :meth:`setup` is called once by the
+    network that owns the sampler, :meth:`prepare` with the training labels
+    before training, :meth:`after_step` after every optimizer step.
+    """
+
+    #: the network computes the full softmax instead of calling :meth:`sample`
+    dense = False
+    _neg = _neg
+
+    def setup(self, network, layer):
+        """Attach to ``network``'s output ``layer`` (weights ``[N][d]``)."""
+        self.n_outputs_ = layer.n_out
+        self._threads = network._threads
+        rng = check_random_state(self.random_state) if self.random_state is not None \
+            else network._rng
+        self._rng = rng
+        self.seed_ = seed_from(rng)
+        self.batch_size_ = network.batch_size
+
+    def prepare(self, Y):
+        """See the training labels (CSR [n, N]) once before training; most samplers ignore them."""
+        return self
+
+    def sample(self, H, labels, W, b, step, training=True):
+        """Active classes of a batch.
+
+        Parameters
+        ----------
+        H : ndarray [B, d], float32
+            Penultimate activations.
+        labels : tuple (indptr [B + 1] int64, ids int32)
+            The batch's labels (empty rows in inference).
+        W, b : output weights ``[N][d]`` and biases ``[N]`` (current values).
+        step : int
+            Batch counter; keys the random draws.
+        training : bool
+
+        Returns
+        -------
+        indptr : ndarray [B + 1], int64
+        ids : ndarray [n_pairs], int32
+        adjust : ndarray [n_pairs], float32, or None
+            Subtracted from each pair's logit (log expected count, or ``MASK``).
+        """
+        raise NotImplementedError
+
+    def after_step(self, step, W):
+        """Called after the optimizer step of batch ``step`` (table maintenance)."""
+
+    def get_state(self):
+        """Arrays to save beside the network (the tables live on the layer)."""
+        return {"seed": np.array([self.seed_], dtype=np.int64)}
+
+    def load_state(self, arrays):
+        self.seed_ = int(arrays["seed"][0])
+
+
+# --------------------------------------------------------------------------- full softmax
+class FullSoftmax(OutputSampler):
+    """Every class is active: the exact softmax (the network's dense output path)."""
+
+    dense = True
+
+    def __init__(self):
+        self.random_state = None
+
+    def sample(self, H, labels, W, b, step, training=True):
+        B, N = H.shape[0], W.shape[0]
+        indptr = np.arange(B + 1, dtype=np.int64) * N
+        return indptr, np.tile(np.arange(N, dtype=np.int32), B), None
+
+
+# --------------------------------------------------------------------------- static samplers
+class _StaticSampler(OutputSampler):
+    """Shared machinery: draw ids, lay out labels + negatives, logQ and masking."""
+
+    def _check(self):
+        check_int(self.n_negatives, "n_negatives", low=1)
+        check_choice(self.shared, "shared", {True, False})
+        check_choice(self.logq, "logq", {True, False})
+        check_choice(self.remove_accidental_hits, "remove_accidental_hits", {True, False})
+
+    def setup(self, network, layer):
+        self._check()
+        super().setup(network, layer)
+        if self.n_negatives > layer.n_out and isinstance(self, UniformSampler):
+            raise ValueError(f"n_negatives={self.n_negatives} exceeds the {layer.n_out} classes")
+
+    def _draw(self, n_rows, step):
+        """Negative ids [n_rows, m] and the log expected count of every class (or a constant)."""
+        raise NotImplementedError
+
+    def sample(self, H, labels, W, b, step, training=True):
+        B = H.shape[0]
+        negs, log_count = self._draw(1 if self.shared else B, step)
+        if not self.logq:
+            log_count = np.zeros(0, np.float32), 0.0
+        lab_indptr, lab_ids = labels if training else (np.zeros(B + 1, np.int64),
+                                                       np.empty(0, np.int32))
+        return self._neg.assemble_sets(lab_indptr, lab_ids, negs, log_count[0], log_count[1],
+                                       self.remove_accidental_hits, self._threads())
+
+
+class UniformSampler(_StaticSampler):
+    """``n_negatives`` distinct classes drawn uniformly (each included with probability m/N).
+
+    Parameters
+    ----------
+    n_negatives : int, default 1000
+    shared : bool, default False
+        One draw for the whole batch (TensorFlow's convention) instead of one per sample.
+    logq : bool, default False
+        Subtract ``log(m / N)`` from every logit (a constant shift for this
+        sampler: it changes nothing but is offered for symmetry).
+    remove_accidental_hits : bool, default True
+    random_state : int, Generator or None
+        Seed of the draws (by default, drawn from the network's generator).
+    """
+
+    def __init__(self, n_negatives=1000, *, shared=False, logq=False,
+                 remove_accidental_hits=True, random_state=None):
+        self.n_negatives = n_negatives
+        self.shared = shared
+        self.logq = logq
+        self.remove_accidental_hits = remove_accidental_hits
+        self.random_state = random_state
+
+    def _draw(self, n_rows, step):
+        m, N = self.n_negatives, self.n_outputs_
+        negs = self._neg.draw_uniform_unique(n_rows, m, N, self.seed_, step, self._threads())
+        return negs, (np.zeros(0, np.float32), math.log(m / N))
+
+
+class _CDFSampler(_StaticSampler):
+    """Draws with replacement from a fixed distribution ``q`` over the classes."""
+
+    def _probabilities(self):
+        raise NotImplementedError
+
+    def setup(self, network, layer):
+        super().setup(network, layer)
+        self._tabulate()
+
+    def _tabulate(self):
+        q = self._probabilities()
+        if q is None:
+            self.cdf_ = None
+            return
+        q = np.asarray(q, dtype=np.float64)
+        q = q / q.sum()
+        self.cdf_ = np.cumsum(q)
+        with np.errstate(divide="ignore"):
+            self.log_q_ = np.log(self.n_negatives * q).astype(np.float32)
+
+    def _draw(self, n_rows, step):
+        if getattr(self, "cdf_", None) is None:
+            raise RuntimeError(f"{type(self).__name__} needs label counts: pass counts= or call "
+                               "prepare(Y) with the training labels before training")
+        negs = self._neg.draw_from_cdf(n_rows, self.n_negatives, self.cdf_, self.seed_, step,
+                                       self._threads())
+        return negs, (self.log_q_, 0.0)
+
+    def _counts_from(self, Y):
+        counts = np.asarray(Y.sum(axis=0)).ravel()
+        if counts.shape[0] != self.n_outputs_:
+            raise ValueError(f"Y has {counts.shape[0]} classes, the network {self.n_outputs_}")
+        return counts
+
+    def get_state(self):
+        state = super().get_state()
+        if getattr(self, "counts_", None) is not None:
+            state["counts"] = np.asarray(self.counts_, dtype=np.float64)
+        return state
+
+    def load_state(self, arrays):
+        super().load_state(arrays)
+        if "counts" in arrays:
+            self.counts_ = np.asarray(arrays["counts"], dtype=np.float64)
+        self._tabulate()
+
+
+class UnigramSampler(_CDFSampler):
+    """Negatives drawn with replacement in proportion to ``(count_c + 1) ** power``.
+
+    The counts are the training label frequencies (``counts=`` or
+    :meth:`prepare`); adding one keeps classes unseen in training possible
+    negatives with a finite log-probability. ``power=0.75`` is word2vec's
+    distortion.
+
+    Parameters
+    ----------
+    n_negatives : int, default 1000
+    counts : array [N], optional
+    power : float, default 1.0
+    shared, logq, remove_accidental_hits, random_state : see :class:`UniformSampler`
+        With ``logq`` the logit of class ``c`` is reduced by ``log(m * q_c)``.
+    """
+
+    def __init__(self, n_negatives=1000, *, counts=None, power=1.0, shared=False, logq=False,
+                 remove_accidental_hits=True, random_state=None):
+        self.n_negatives = n_negatives
+        self.counts = counts
+        self.power = power
+        self.shared = shared
+        self.logq = logq
+        self.remove_accidental_hits = remove_accidental_hits
+        self.random_state = random_state
+
+    def setup(self, network, layer):
+        check_float(self.power, "power", low=0.0)
+        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
+        if self.counts_ is not None and (self.counts_.shape != (layer.n_out,)
+                                         or not np.isfinite(self.counts_).all()
+                                         or (self.counts_ < 0).any()):
+            raise ValueError(f"counts must be {layer.n_out} finite non-negative numbers")
+        super().setup(network, layer)
+
+    def prepare(self, Y):
+        if self.counts is None:
+            self.counts_ = self._counts_from(Y)
+            self._tabulate()
+        return self
+
+    def _probabilities(self):
+        if self.counts_ is None:
+            return None
+        return (self.counts_ + 1.0) ** self.power
+
+
+class LogUniformSampler(_CDFSampler):
+    """Zipfian negatives: the class of frequency rank ``r`` has probability
+    ``(log(r + 2) - log(r + 1)) / log(N + 1)`` (TensorFlow's log-uniform sampler).
+
+    The rank order comes from ``counts`` (or :meth:`prepare`), most frequent
+    first, ties by class id; without counts the class ids are taken to be
+    frequency ranks already, as TensorFlow assumes.
+
+    Parameters
+    ----------
+    n_negatives : int, default 1000
+    counts : array [N], optional
+    shared, logq, remove_accidental_hits, random_state : see :class:`UnigramSampler`
+    """
+
+    def __init__(self, n_negatives=1000, *, counts=None, shared=False, logq=False,
+                 remove_accidental_hits=True, random_state=None):
+        self.n_negatives = n_negatives
+        self.counts = counts
+        self.shared = shared
+        self.logq = logq
+        self.remove_accidental_hits = remove_accidental_hits
+        self.random_state = random_state
+
+    def setup(self, network, layer):
+        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
+        if self.counts_ is not None and self.counts_.shape != (layer.n_out,):
+            raise ValueError(f"counts must have {layer.n_out} entries")
+        super().setup(network, layer)
+
+    def prepare(self, Y):
+        if self.counts is None:
+            self.counts_ = self._counts_from(Y)
+            self._tabulate()
+        return self
+
+    def _probabilities(self):
+        N = self.n_outputs_
+        r = np.arange(N, dtype=np.float64)
+        by_rank = (np.log(r + 2) - np.log(r + 1)) / np.log(N + 1)
+        if self.counts_ is None:
+            return by_rank
+        order = np.lexsort((np.arange(N), -self.counts_))    # rank -> class
+        q = np.empty(N)
+        q[order] = by_rank
+        return q
+
+
+# --------------------------------------------------------------------------- LSH
+def _resolve_range_pow(family, range_pow):
+    if range_pow is not None:
+        return range_pow
+    if isinstance(family, _lsh.WTAHash):
+        top = (family.bin_size - 1) * sum(1 << (j * family.shift) for j in range(family.K))
+    elif isinstance(family, _lsh.SimHash):
+        top = (1 << family.K) - 1
+    else:
+        return 20
+    return min(20, max(1, int(top).bit_length()))
+
+
+def _attach_lsh(layer, lsh_module, hash_family, K, L, range_pow, capacity, policy, rng,
+               schedule):
+    """Give a sampled ``layer`` a hash family, tables, a padding permutation and a schedule."""
+    cls = getattr(lsh_module, FAMILIES[hash_family])
+    layer.family = cls(layer.n_in, K=K, L=L, random_state=rng)
+    layer.tables = lsh_module.LSHTables(layer.family,
+                                        range_pow=_resolve_range_pow(layer.family, range_pow),
+                                        capacity=capacity, policy=policy, random_state=rng)
+    layer.fill_perm = rng.permutation(layer.n_out).astype(np.int32)
+    layer.schedule = schedule
+
+
+def _fill_tables(layer, rows, n_threads):
+    """Hash ``rows`` (one per neuron) into the layer's tables."""
+    # the family's bucket ids are in range by construction: no re-check
+    layer.tables._fill(layer.family._buckets(rows, False, layer.tables.range_pow, n_threads),
+                       n_threads)
+
+
+class LSHSampler(OutputSampler):
+    """LSH negative sampling (LNS): the classes whose label vectors collide with a query.
+
+    Every class ``c`` is stored in ``L`` hash tables under the codes of its
+    label vector ``w_c`` (row ``c`` of the output weights). A sample's
+    candidates are the union of the buckets its query hits, so class ``c`` is
+    a candidate with probability ``1 - (1 - p^K)^L``, where ``p`` is the
+    collision probability of the query and ``w_c`` (``1 - angle / pi`` for
+    SimHash): an adaptive proposal that costs ``O(K L)`` hashing and ``L``
+    look-ups per sample, independent of the number of classes.
+
+    Parameters
+    ----------
+    query : {"embedding", "label"}, default "embedding"
+        "embedding" queries with ``h = E(x)`` (LSH Embedding; also SLIDE's
+        output-layer selection); "label" with the true labels' vectors
+        ``w_y`` (LSH Label). Inference (no labels) always queries with ``h``.
+    label_query : {"all", "random"}, default "all"
+        For "label" on multi-label points: union over every label (the
+        reference C++ build) or one label drawn at random (its optimized
+        build).
+    hash_family : {"dwta", "wta", "simhash", "minhash"}, default "dwta"
+    K, L : int, default 6, 50
+    range_pow : int, optional
+        log2 of the buckets per table (default: enough for every code).
+    bucket_capacity : int, default 128
+    bucket_policy : {"fifo", "reservoir"}, default "fifo"
+    selection : {"union", "threshold", "topk", "vanilla"}, default "union"
+        How candidates become the active set (see :class:`SlideNetwork`).
+    selection_param : int, optional
+    max_active : float, int or None, default None
+        Cap on the retrieved set: a fraction of the classes (``0.05`` is the
+        optimized C++ build's value) or a count. Tables are then visited in a
+        random order, whole buckets at a time, until the cap is reached
+        (selection "vanilla"). Not with ``label_query="all"``.
+    min_active, fill_below : int, default 1000, 1500
+        Random padding of short sets (SLIDE's constants); 0 disables it.
+    rehash_every, rebuild_every : int, default 6400, 128000
+        Samples between rehashes (re-inserting every class from the current
+        weights) and rebuilds (new hash functions).
+    table_schedule : {"fixed", "exponential"}, default "fixed"
+    schedule_first, schedule_growth : int, float, default 50, 0.1
+    faithful : bool, default False
+        The reference C++ code rehashes and rebuilds only with
+        ``query="label"``: its LSH Embedding keeps the tables of the initial
+        random weights for the whole run, which defeats the adaptivity the
+        method is built on. By default both modes rehash; ``faithful=True``
+        reproduces the original behaviour.
+    random_state : int, Generator or None
+        Seed of the hash functions and draws (default: from the network).
+    """
+
+    def __init__(self, query="embedding", *, label_query="all", hash_family="dwta", K=6, L=50,
+                 range_pow=None, bucket_capacity=128, bucket_policy="fifo", selection="union",
+                 selection_param=None, max_active=None, min_active=1000, fill_below=1500,
+                 rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
+                 schedule_first=50, schedule_growth=0.1, faithful=False, random_state=None):
+        self.query = query
+        self.label_query = label_query
+        self.hash_family = hash_family
+        self.K = K
+        self.L = L
+        self.range_pow = range_pow
+        self.bucket_capacity = bucket_capacity
+        self.bucket_policy = bucket_policy
+        self.selection = selection
+        self.selection_param = selection_param
+        self.max_active = max_active
+        self.min_active = min_active
+        self.fill_below = fill_below
+        self.rehash_every = rehash_every
+        self.rebuild_every = rebuild_every
+        self.table_schedule = table_schedule
+        self.schedule_first = schedule_first
+        self.schedule_growth = schedule_growth
+        self.faithful = faithful
+        self.random_state = random_state
+
+    _lsh = _lsh
+    _tables = _tables
+    _active = _active
+
+    def _check(self, n_outputs):
+        check_choice(self.query, "query", {"embedding", "label"})
+        check_choice(self.label_query, "label_query", {"all", "random"})
+        check_choice(self.hash_family, "hash_family", set(FAMILIES))
+        check_int(self.K, "K", low=1, high=32)
+        check_int(self.L, "L", low=1)
+        if self.range_pow is not None:
+            check_int(self.range_pow, "range_pow", low=1, high=30)
+        check_int(self.bucket_capacity, "bucket_capacity", low=0)
+        check_choice(self.bucket_policy, "bucket_policy", {"fifo", "reservoir"})
+        check_choice(self.selection, "selection", set(SELECTIONS))
+        check_int(self.min_active, "min_active", low=0)
+        check_int(self.fill_below, "fill_below", low=0)
+        check_choice(self.faithful, "faithful", {True, False})
+        default = {"union": 0, "threshold": 2, "topk": 1000, "vanilla": 1000}[self.selection]
+        param = check_int(default if self.selection_param is None else self.selection_param,
+                          "selection_param", low=0)
+        method = self.selection
+        if self.max_active is not None:
+            if self.selection not in ("union", "vanilla"):
+                raise ValueError("max_active caps the 'union' selection; with "
+                                 f"selection={self.selection!r} leave it None")
+            if self.query == "label" and self.label_query == "all":
+                raise ValueError("max_active needs one query per sample: use "
+                                 "label_query='random' with query='label'")
+            cap = self.max_active
+            if isinstance(cap, float) and 0 < cap <= 1:
+                param = max(1, int(cap * n_outputs))
+            else:
+                param = check_int(cap, "max_active", low=1)
+            method = "vanilla"
+        if method == "vanilla" and self.query == "label" and self.label_query == "all":
+            raise ValueError("selection 'vanilla' needs one query per sample: use "
+                             "label_query='random' with query='label'")
+        return method, param
+
+    def setup(self, network, layer):
+        self.method_, self.param_ = self._check(layer.n_out)
+        super().setup(network, layer)
+        self.layer_ = layer
+        schedule = TableSchedule(network.batch_size, self.rehash_every, self.rebuild_every,
+                                 self.table_schedule, self.schedule_first, self.schedule_growth)
+        _attach_lsh(layer, self._lsh, self.hash_family, self.K, self.L, self.range_pow,
+                   self.bucket_capacity, self.bucket_policy, self._rng, schedule)
+        _fill_tables(layer, layer.W, self._threads())
+
+    # ---------------------------------------------------------------- queries
+    def _queries(self, H, labels, W, step, training):
+        """Query vectors, and the sample each belongs to when a sample has several."""
+        if self.query == "embedding" or not training:
+            return H, None
+        lab_indptr, lab_ids = labels
+        B = len(lab_indptr) - 1
+        n_lab = np.diff(lab_indptr)
+        if self.label_query == "all":
+            return np.ascontiguousarray(W[lab_ids]), np.repeat(np.arange(B), n_lab)
+        # one label per sample; its own stream, apart from the padding and table-order draws
+        pick = _ref_randint(self.seed_ + 1, step, np.arange(B), 0, np.maximum(n_lab, 1))
+        has = n_lab > 0
+        Q = np.zeros((B, W.shape[1]), dtype=np.float32)
+        Q[has] = W[lab_ids[lab_indptr[:-1][has] + pick[has]]]
+        return Q, None
+
+    def _candidates(self, buckets, owner, B):
+        """Candidates per sample (CSR with table counts), merging per-label queries."""
+        tab = self.layer_.tables
+        cand = self._tables.query_tables(buckets, tab.offsets, tab.members, tab.n_items,
+                                         self._threads())
+        if owner is None:
+            return cand
+        indptr, ids, counts = cand
+        keys = np.repeat(owner, np.diff(indptr)).astype(np.int64) * self.n_outputs_ + ids
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        merged = np.bincount(inverse, weights=counts, minlength=len(uniq)).astype(np.int32)
+        out = np.zeros(B + 1, dtype=np.int64)
+        np.cumsum(np.bincount(uniq // self.n_outputs_, minlength=B), out=out[1:])
+        return out, (uniq % self.n_outputs_).astype(np.int32), merged
+
+    def _select(self, Q, owner, forced, step):
+        """Active sets from the queries ``Q``, with the ``forced`` labels and padding."""
+        layer, tab, n = self.layer_, self.layer_.tables, self._threads()
+        buckets = layer.family._buckets(Q, False, tab.range_pow, n)
+        if self.method_ == "vanilla":
+            return self._active.select_vanilla(
+                buckets, tab.offsets, tab.members, *forced, self.n_outputs_, self.param_,
+                self.min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
+        cand = self._candidates(buckets, owner, len(forced[0]) - 1)
+        return self._active.select_active(
+            *cand, *forced, self.n_outputs_, SELECTIONS[self.method_], self.param_,
+            self.min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
+
+    def sample(self, H, labels, W, b, step, training=True):
+        if not training:
+            labels = _no_labels(H.shape[0])
+        Q, owner = self._queries(H, labels, W, step, training)
+        indptr, ids = self._select(Q, owner, labels, step)
+        return indptr, ids, None
+
+    # ---------------------------------------------------------------- tables
+    def after_step(self, step, W):
+        if self.faithful and self.query == "embedding":
+            return      # the reference code never refreshes LSH Embedding's tables
+        rehash, rebuild = self.layer_.schedule.due(step)
+        if rebuild:
+            self.layer_.family.redraw()
+        if rehash:
+            _fill_tables(self.layer_, W, self._threads())
+
+    def rehash(self, W):
+        """Re-insert every class from ``W`` now."""
+        _fill_tables(self.layer_, W, self._threads())
+
+    def rebuild(self, W):
+        """New hash functions, then rehash."""
+        self.layer_.family.redraw()
+        self.rehash(W)
+
+    # ---------------------------------------------------------------- diagnostics
+    def retrieval_stats(self, H, W, b, labels=None, top=50):
+        """How many of each sample's classes the tables found, and how good they are.
+
+        Returns means over the batch: ``retrieved`` (distinct classes from the
+        tables), ``active`` (the set after padding, labels not forced),
+        ``padding`` (``active - retrieved``: random classes) and ``top_recall``
+        (fraction of the sample's ``top`` largest logits ``H W^T + b`` among
+        the retrieved classes). ``query="label"`` needs ``labels`` (CSR tuple).
+        """
+        B = H.shape[0]
+        if self.query == "label" and labels is None:
+            raise ValueError("retrieval_stats of query='label' needs the labels")
+        training = labels is not None
+        Q, owner = self._queries(H, labels if training else _no_labels(B), W, 0, training)
+        layer = self.layer_
+        buckets = layer.family._buckets(Q, False, layer.tables.range_pow, self._threads())
+        cand_indptr, cand_ids, _ = self._candidates(buckets, owner, B)
+        act_indptr, _ = self._select(Q, owner, _no_labels(B), 0)
+        retrieved, active = np.diff(cand_indptr), np.diff(act_indptr)
+        top = min(top, W.shape[0])
+        logits = H @ W.T + b
+        best = np.argpartition(-logits, top - 1, axis=1)[:, :top]
+        recall = [np.isin(best[i], cand_ids[cand_indptr[i]:cand_indptr[i + 1]]).mean()
+                  for i in range(B)]
+        return {"retrieved": float(retrieved.mean()), "active": float(active.mean()),
+                "padding": float((active - retrieved).clip(0).mean()),
+                "top_recall": float(np.mean(recall))}
+
+
+def _no_labels(B):
+    return np.zeros(B + 1, np.int64), np.empty(0, np.int32)
+
+
+# --------------------------------------------------------------------------- by name
+#: command-line names of the samplers
+SAMPLERS = ("lsh-embedding", "lsh-label", "uniform", "unigram", "loguniform", "full")
+_CLASSES = {"uniform": "UniformSampler", "unigram": "UnigramSampler",
+            "loguniform": "LogUniformSampler", "full": "FullSoftmax"}
+
+
+def make_sampler(name, module=None, **params):
+    """A sampler by its command-line name (one of :data:`SAMPLERS`).
+
+    ``module`` is the ``negative`` module of the backend to build it from
+    (default: this one); ``params`` go to the sampler's constructor.
+    """
+    name = check_choice(name, "sampler", set(SAMPLERS))
+    mod = module if module is not None else importlib.import_module(__name__)
+    if name.startswith("lsh-"):
+        return mod.LSHSampler(query=name[4:], **params)
+    return getattr(mod, _CLASSES[name])(**params)
