@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import metrics as _metrics
-from .network import SlideNetwork, check_labels
+from .network import SlideNetwork, _sampler_spec, check_labels
 from ._validation import check_int, check_matrix, check_random_state
 
 try:  # scikit-learn's base class gives get_params/set_params/clone/repr
@@ -41,7 +41,12 @@ class SlideClassifier(BaseEstimator):
     hidden : int or tuple of int, default 128
         Widths of the ReLU hidden layers.
     sampled_output : bool, default True
-        LSH-sampled softmax (SLIDE) or the full softmax.
+        LSH-sampled softmax (SLIDE) or the full softmax (when ``sampler`` is None).
+    sampler : slide.negative.OutputSampler, optional
+        The output layer's sampler (LSH Embedding or Label, uniform, unigram,
+        log-uniform, full softmax); by default SLIDE's LSH selection built from
+        the parameters below. Frequency-based samplers see the training labels
+        at the start of ``fit``.
     hash_family, K, L, range_pow, bucket_capacity, selection, min_active, fill_below :
         Active-set selection of the output layer; see :class:`SlideNetwork`.
     optimizer : {"adam", "lazy_adam", "sgd"}, default "adam"
@@ -73,7 +78,8 @@ class SlideClassifier(BaseEstimator):
 
     _network_cls = SlideNetwork
 
-    def __init__(self, hidden=128, *, sampled_output=True, hash_family="dwta", K=6, L=50,
+    def __init__(self, hidden=128, *, sampled_output=True, sampler=None, hash_family="dwta",
+                 K=6, L=50,
                  range_pow=None, bucket_capacity=128, selection="union", min_active=1000,
                  fill_below=1500, optimizer="adam", lr=1e-3, init="scaled", batch_size=128,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
@@ -81,6 +87,7 @@ class SlideClassifier(BaseEstimator):
                  show_progress=True):
         self.hidden = hidden
         self.sampled_output = sampled_output
+        self.sampler = sampler
         self.hash_family = hash_family
         self.K = K
         self.L = L
@@ -106,8 +113,11 @@ class SlideClassifier(BaseEstimator):
     def _make_network(self, n_features, n_outputs, rng):
         hidden = tuple(np.atleast_1d(self.hidden).tolist())
         sampled = (False,) * len(hidden) + (bool(self.sampled_output),)
+        if self.sampler is not None:
+            sampled = None      # the sampler decides whether the output is dense
         return self._network_cls(
-            n_features, n_outputs, hidden=hidden, sampled=sampled, hash_family=self.hash_family,
+            n_features, n_outputs, hidden=hidden, sampled=sampled, output_sampler=self.sampler,
+            hash_family=self.hash_family,
             K=self.K, L=self.L, range_pow=self.range_pow, bucket_capacity=self.bucket_capacity,
             selection=self.selection, min_active=self.min_active, fill_below=self.fill_below,
             optimizer=self.optimizer, lr=self.lr, init=self.init, batch_size=self.batch_size,
@@ -144,6 +154,7 @@ class SlideClassifier(BaseEstimator):
         self._rng = check_random_state(self.random_state)
         self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
         self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
+        self.network_.sampler_.prepare(Y)
         self.history_ = []
         self._train_time = 0.0
         self._samples = 0
@@ -157,6 +168,7 @@ class SlideClassifier(BaseEstimator):
             self._rng = check_random_state(self.random_state)
             self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
             self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
+            self.network_.sampler_.prepare(Y)
             self.history_, self._train_time, self._samples = [], 0.0, 0
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
@@ -264,11 +276,12 @@ class SlideClassifier(BaseEstimator):
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         params, arrays = self.network_.get_state()
-        meta = {"format": FORMAT, "estimator": self.get_params(),
+        meta = {"format": FORMAT, "estimator": self.get_params(deep=False),
                 "network": params, "n_features_in": self.n_features_in_,
                 "n_outputs": self.n_outputs_, "history": self.history_,
                 "train_time": self._train_time, "samples": self._samples}
         meta["estimator"]["random_state"] = None
+        meta["estimator"]["sampler"] = _sampler_spec(self.sampler)
         payload = {"__meta__": np.array(json.dumps(meta))}
         payload.update({f"net/{k}": v for k, v in arrays.items()})
         directory = os.path.dirname(os.path.abspath(path))
@@ -297,6 +310,10 @@ class SlideClassifier(BaseEstimator):
             raise ValueError(f"{path} is not a slide model file ({exc})") from None
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+        spec = meta["estimator"].pop("sampler", None)
+        if spec is not None:
+            negative = cls._network_cls._negative
+            meta["estimator"]["sampler"] = getattr(negative, spec["class"])(**spec["params"])
         clf = cls(**meta["estimator"])
         try:
             clf.network_ = cls._network_cls.from_state(meta["network"], arrays)

@@ -84,8 +84,11 @@ def cmd_train(args):
     if test is not None and test[0].shape[1] != X.shape[1]:
         raise ValueError(f"{args.test} has {test[0].shape[1]} features, {args.train} has "
                          f"{X.shape[1]}")
+    if args.full_softmax and args.sampler not in (None, "full"):
+        raise ValueError("--full-softmax contradicts --sampler " + args.sampler)
     clf = slide.SlideClassifier(
-        hidden=args.hidden, sampled_output=not args.full_softmax, K=args.K, L=args.L,
+        hidden=args.hidden, sampled_output=not args.full_softmax, sampler=sampler_from_args(
+            slide, args), K=args.K, L=args.L, optimizer=args.optimizer,
         lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every,
         n_threads=args.n_threads, random_state=args.seed, show_progress=not args.no_progress)
     t0 = time.perf_counter()
@@ -106,6 +109,24 @@ def cmd_train(args):
         _write_json(args.metrics, result, args.overwrite)
         print(f"metrics written to {args.metrics}")
     return 0
+
+
+def sampler_from_args(slide, args):
+    """The output sampler that ``--sampler`` and its options name (None: SLIDE's default)."""
+    if args.sampler is None:
+        return None
+    if args.sampler == "full":
+        return slide.negative.FullSoftmax()
+    if args.sampler.startswith("lsh-"):
+        max_active = args.max_active
+        if max_active is not None and max_active >= 1:
+            max_active = int(max_active)
+        return slide.negative.make_sampler(
+            args.sampler, K=args.K, L=args.L, max_active=max_active,
+            label_query=args.label_query, faithful=args.faithful)
+    return slide.negative.make_sampler(
+        args.sampler, n_negatives=args.negatives, shared=args.shared, logq=args.logq,
+        remove_accidental_hits=not args.keep_accidental_hits)
 
 
 def cmd_evaluate(args):
@@ -315,6 +336,24 @@ def build_parser():
     train.add_argument("--epochs", type=int, default=1)
     train.add_argument("--hidden", type=int, nargs="+", default=[128])
     train.add_argument("--full-softmax", action="store_true", help="no LSH sampling")
+    train.add_argument("--sampler", choices=["lsh-embedding", "lsh-label", "uniform", "unigram",
+                                             "loguniform", "full"],
+                       help="output-layer sampler (default: SLIDE's LSH selection)")
+    train.add_argument("--negatives", type=int, default=1000,
+                       help="negatives per sample of the static samplers")
+    train.add_argument("--shared", action="store_true",
+                       help="static samplers: one negative set for the whole batch")
+    train.add_argument("--logq", action="store_true",
+                       help="static samplers: subtract the log expected count from the logits")
+    train.add_argument("--keep-accidental-hits", action="store_true",
+                       help="static samplers: keep negatives that equal a label as negatives")
+    train.add_argument("--max-active", type=float, default=None,
+                       help="LSH samplers: cap on retrieved classes (fraction or count)")
+    train.add_argument("--label-query", choices=["all", "random"], default="all",
+                       help="lsh-label on multi-label points: every label or one at random")
+    train.add_argument("--faithful", action="store_true",
+                       help="LSH samplers: rehash only in label mode, as the reference code")
+    train.add_argument("--optimizer", choices=["adam", "lazy_adam", "sgd"], default="adam")
     train.add_argument("--K", type=int, default=6)
     train.add_argument("--L", type=int, default=50)
     train.add_argument("--lr", type=float, default=1e-3)

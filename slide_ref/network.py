@@ -600,7 +600,7 @@ class SlideNetwork:
             for name in _Layer.ARRAYS:
                 if getattr(layer, name, None) is not None:
                     arrays[f"layer{i}.{name}"] = getattr(layer, name)
-            if layer.sampled:
+            if layer.sampled and layer.family is not None:
                 state = layer.family.get_state()
                 for name, value in state["arrays"].items():
                     arrays[f"layer{i}.family.{name}"] = np.asarray(value)
@@ -637,7 +637,7 @@ class SlideNetwork:
                                      f"{getattr(layer, name).shape}")
                 # a copy: the loaded network must not share arrays with the saved one
                 setattr(layer, name, np.array(saved, dtype=getattr(layer, name).dtype, order="C"))
-            if layer.sampled:
+            if layer.sampled and layer.family is not None:
                 for pname in type(layer.family)._param_names:
                     key = f"layer{i}.family.{pname}"
                     current = np.asarray(getattr(layer.family, pname))
@@ -681,7 +681,7 @@ def _sampler_spec(sampler):
     """A JSON description of a sampler: class name and constructor parameters."""
     if sampler is None:
         return None
-    params = sampler.get_params()
+    params = sampler.get_params(deep=False)
     if "random_state" in params:
         params["random_state"] = None   # the draws are keyed by the saved seed
     for key in ("counts",):         # saved as arrays (see OutputSampler.get_state)
