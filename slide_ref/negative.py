@@ -133,7 +133,7 @@ class FullSoftmax(OutputSampler):
         self.random_state = None
 
     def sample(self, H, labels, W, b, step, training=True):
-        B, N = H.shape[0], W.shape[0]
+        B, N = H.shape[0], b.shape[0]
         indptr = np.arange(B + 1, dtype=np.int64) * N
         return indptr, np.tile(np.arange(N, dtype=np.int32), B), None
 
@@ -229,10 +229,10 @@ class _CDFSampler(_StaticSampler):
         return negs, (self.log_q_, 0.0)
 
     def _counts_from(self, Y):
-        counts = np.asarray(Y.sum(axis=0)).ravel()
-        if counts.shape[0] != self.n_outputs_:
-            raise ValueError(f"Y has {counts.shape[0]} classes, the network {self.n_outputs_}")
-        return counts
+        if Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"Y has {Y.shape[1]} classes, the network {self.n_outputs_}")
+        Y = Y.tocsr()   # exact integer counts, whatever the dtype of Y
+        return np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.float64)
 
     def get_state(self):
         state = super().get_state()
@@ -357,10 +357,10 @@ def _resolve_range_pow(family, range_pow):
 
 
 def _attach_lsh(layer, lsh_module, hash_family, K, L, range_pow, capacity, policy, rng,
-               schedule):
+               schedule, hash_params=None):
     """Give a sampled ``layer`` a hash family, tables, a padding permutation and a schedule."""
     cls = getattr(lsh_module, FAMILIES[hash_family])
-    layer.family = cls(layer.n_in, K=K, L=L, random_state=rng)
+    layer.family = cls(layer.n_in, K=K, L=L, random_state=rng, **(hash_params or {}))
     layer.tables = lsh_module.LSHTables(layer.family,
                                         range_pow=_resolve_range_pow(layer.family, range_pow),
                                         capacity=capacity, policy=policy, random_state=rng)
@@ -397,6 +397,9 @@ class LSHSampler(OutputSampler):
         reference C++ build) or one label drawn at random (its optimized
         build).
     hash_family : {"dwta", "wta", "simhash", "minhash"}, default "dwta"
+    hash_params : dict, optional
+        More parameters of the hash family (``{"ratio": 1}`` for a dense SimHash,
+        ``{"bin_size": 16}`` for DWTA, ...).
     K, L : int, default 6, 50
     range_pow : int, optional
         log2 of the buckets per table (default: enough for every code).
@@ -427,7 +430,8 @@ class LSHSampler(OutputSampler):
         Seed of the hash functions and draws (default: from the network).
     """
 
-    def __init__(self, query="embedding", *, label_query="all", hash_family="dwta", K=6, L=50,
+    def __init__(self, query="embedding", *, label_query="all", hash_family="dwta",
+                 hash_params=None, K=6, L=50,
                  range_pow=None, bucket_capacity=128, bucket_policy="fifo", selection="union",
                  selection_param=None, max_active=None, min_active=1000, fill_below=1500,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
@@ -435,6 +439,7 @@ class LSHSampler(OutputSampler):
         self.query = query
         self.label_query = label_query
         self.hash_family = hash_family
+        self.hash_params = hash_params
         self.K = K
         self.L = L
         self.range_pow = range_pow
@@ -461,6 +466,8 @@ class LSHSampler(OutputSampler):
         check_choice(self.query, "query", {"embedding", "label"})
         check_choice(self.label_query, "label_query", {"all", "random"})
         check_choice(self.hash_family, "hash_family", set(FAMILIES))
+        if self.hash_params is not None and not isinstance(self.hash_params, dict):
+            raise TypeError("hash_params must be a dict of hash family parameters")
         check_int(self.K, "K", low=1, high=32)
         check_int(self.L, "L", low=1)
         if self.range_pow is not None:
@@ -500,7 +507,8 @@ class LSHSampler(OutputSampler):
         schedule = TableSchedule(network.batch_size, self.rehash_every, self.rebuild_every,
                                  self.table_schedule, self.schedule_first, self.schedule_growth)
         _attach_lsh(layer, self._lsh, self.hash_family, self.K, self.L, self.range_pow,
-                   self.bucket_capacity, self.bucket_policy, self._rng, schedule)
+                   self.bucket_capacity, self.bucket_policy, self._rng, schedule,
+                    self.hash_params)
         _fill_tables(layer, layer.W, self._threads())
 
     # ---------------------------------------------------------------- queries

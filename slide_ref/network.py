@@ -182,7 +182,9 @@ class SlideNetwork:
         :class:`FullSoftmax`. By default an ``LSHSampler(query="embedding")``
         with this network's LSH parameters (SLIDE); with the default
         ``sampled``, a dense sampler makes the output layer dense. The network
-        works on a clone (``sampler_``).
+        works on a clone (``sampler_``). A sampler given here keeps its own LSH
+        and schedule parameters: ``K``, ``L``, ``rehash_every`` etc. of the
+        network then apply to sampled hidden layers only.
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
         more than one thread the fast backend accumulates gradients HOGWILD-style
