@@ -2,16 +2,35 @@
 import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 cdef extern from "rng.h" nogil:
     int64_t slide_counter_randint(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t n)
     double slide_counter_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
 
 
+cdef inline bint _insert(int32_t *slots, uint64_t mask, int32_t key) noexcept nogil:
+    """Insert ``key`` into an open-addressing set of ``mask + 1`` slots (-1: empty);
+    False if it was already there."""
+    cdef uint64_t h = (<uint64_t>key * 0x9E3779B97F4A7C15ULL) >> 40
+    while True:
+        h = h & mask
+        if slots[h] == key:
+            return False
+        if slots[h] == -1:
+            slots[h] = key
+            return True
+        h = h + 1
+
+
 def draw_uniform_unique(Py_ssize_t n_rows, Py_ssize_t m, Py_ssize_t n_classes, seed, step,
                         int n_threads=1):
-    """``m`` distinct class ids per row by Floyd's algorithm (see the reference)."""
+    """``m`` distinct class ids per row by Floyd's algorithm (see the reference).
+
+    Membership goes through a per-thread hash set of about ``4 m`` slots, so
+    the cost does not depend on the number of classes.
+    """
     if m > n_classes:
         raise ValueError(f"cannot draw {m} distinct classes out of {n_classes}")
     if n_classes >= 2**31:
@@ -21,27 +40,29 @@ def draw_uniform_unique(Py_ssize_t n_rows, Py_ssize_t m, Py_ssize_t n_classes, s
         return out_a
     cdef int32_t[:, ::1] out = out_a
     cdef uint64_t s = <uint64_t>int(seed), st = <uint64_t>int(step)
-    cdef Py_ssize_t r, d, j, t
+    cdef Py_ssize_t r, d, j, t, n_slots = 16
+    while n_slots < 4 * m:
+        n_slots *= 2
+    cdef uint64_t mask = <uint64_t>(n_slots - 1)
     cdef int failed = 0
     cdef int *failp = &failed
-    # membership by stamps: stamp[c] == r + 1 when row r kept c, so the array
-    # is cleared once per call, not once per row
-    cdef int32_t *stamp
+    cdef int32_t *slots
     with nogil, parallel(num_threads=n_threads):
-        stamp = <int32_t *>calloc(n_classes, sizeof(int32_t))
-        if stamp == NULL:
+        slots = <int32_t *>malloc(n_slots * sizeof(int32_t))
+        if slots == NULL:
             failp[0] = 1
         for r in prange(n_rows, schedule="static"):
-            if stamp == NULL:
+            if slots == NULL:
                 continue
+            memset(slots, 0xFF, n_slots * sizeof(int32_t))     # every slot -1
             for d in range(m):
                 j = n_classes - m + d
                 t = slide_counter_randint(s, st, r, d, j + 1)
-                if stamp[t] == r + 1:
+                if not _insert(slots, mask, <int32_t>t):
                     t = j
-                stamp[t] = <int32_t>(r + 1)
+                    _insert(slots, mask, <int32_t>t)
                 out[r, d] = <int32_t>t
-        free(stamp)
+        free(slots)
     if failed:
         raise MemoryError("no memory for the sampler's scratch array")
     return out_a
