@@ -294,8 +294,28 @@ class SimHash(_HashFamily):
         # one bit per code, most significant first (SLIDE's packing), masked
         return self._kernels.pack_shift(codes, self.L, self.K, 1, range_pow, n_threads)
 
+    #: from this many rows on (a table rehash), dense input goes through one float64 GEMM
+    #: per block instead of the per-row sums: the same signs (both sum in float64), and
+    #: BLAS speed when all weight rows are rehashed
+    GEMM_ROWS = 4096
+
     def _hash_dense(self, X, n_threads):
+        if X.shape[0] >= self.GEMM_ROWS:
+            return self._hash_dense_gemm(X)
         return self._kernels.simhash_dense(X, self.idx, self.sign, n_threads)
+
+    def _hash_dense_gemm(self, X, block=16384):
+        cached = getattr(self, "_dense_projection", None)
+        if cached is None or cached[0] is not self.idx or cached[1] is not self.sign:
+            P = np.zeros((self.n_features, self.n_hashes), dtype=np.float64)
+            P[self.idx, np.arange(self.n_hashes)[:, None]] = self.sign
+            cached = self._dense_projection = (self.idx, self.sign, P)
+        P = cached[2]
+        codes = np.empty((X.shape[0], self.n_hashes), dtype=np.int32)
+        for start in range(0, X.shape[0], block):
+            proj = X[start:start + block].astype(np.float64) @ P
+            codes[start:start + block] = proj < 0
+        return codes
 
     def _hash_csr(self, X, n_threads):
         return self._kernels.simhash_csr(X.indptr, X.indices, X.data, self.n_features,

@@ -1,12 +1,17 @@
 # cython: freethreading_compatible = True
 """Active-set selection of sampled layers; twin of ``slide_ref._kernels.active``.
 
-Two passes over the batch (OpenMP over samples): the first sizes each
-sample's set, the second writes it, sorted.  Per-thread scratch: a mark per
-neuron and a list of the marked ones, cleared after each sample.
+One pass over the batch (OpenMP over samples): each sample writes its sorted
+set into a slot sized by an upper bound, then the slots are compacted.
+Per-thread scratch: a mark per neuron, kept between calls (allocated once per
+thread and size, always left cleared) so that a call costs nothing in the
+number of neurons, and a small sort buffer.
 """
+import threading
+
 import numpy as np
 cimport numpy as cnp
+cimport openmp
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
 from libc.stdlib cimport malloc, calloc, free
@@ -22,6 +27,36 @@ cdef extern from "rng.h" nogil:
 cdef extern from "sort.h" nogil:
     void slide_sort_ids(int32_t *a, int64_t n, int32_t *tmp, int32_t max_value)
     int64_t slide_collect_marked(uint8_t *mark, int64_t n, int32_t *out)
+
+
+# ------------------------------------------------------------------ per-thread marks
+_marks_lock = threading.Lock()      # one caller at a time uses the shared marks
+cdef uint8_t **_marks = NULL
+cdef Py_ssize_t _marks_len = 0
+cdef Py_ssize_t _marks_count = 0
+
+
+cdef uint8_t **_thread_marks(Py_ssize_t n_threads, Py_ssize_t n_outputs) except NULL:
+    """Zeroed mark arrays of at least ``n_outputs + 8`` bytes for ``n_threads`` threads
+    (call with ``_marks_lock`` held)."""
+    global _marks, _marks_len, _marks_count
+    cdef Py_ssize_t t
+    if _marks != NULL and n_threads <= _marks_count and n_outputs + 8 <= _marks_len:
+        return _marks
+    for t in range(_marks_count):
+        free(_marks[t])
+    free(_marks)
+    _marks, _marks_count = NULL, 0
+    _marks_len = max(n_outputs + 8, _marks_len)
+    _marks = <uint8_t **>calloc(n_threads, sizeof(uint8_t *))
+    if _marks == NULL:
+        raise MemoryError("active-set selection: no memory for the per-thread marks")
+    _marks_count = n_threads
+    for t in range(n_threads):
+        _marks[t] = <uint8_t *>calloc(_marks_len, 1)
+        if _marks[t] == NULL:
+            raise MemoryError("active-set selection: no memory for the per-thread marks")
+    return _marks
 
 
 cdef inline void _sorted_and_clear(uint8_t *mark, int32_t *out, Py_ssize_t size,
@@ -145,23 +180,26 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
     cdef int32_t *tmpbuf
     cdef int32_t *out
     cdef Py_ssize_t *hist
-    with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 8, 1)
-        tmpbuf = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
-        hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
-        if tmpbuf == NULL or mark == NULL or hist == NULL:
-            failp[0] = 1
-        else:
-            for i in prange(B, schedule="dynamic", chunksize=4):
-                out = &tmp[slot[i]]
-                size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
-                                   n_outputs, method, param, min_active, fill_below,
-                                   &fill_perm[0], seed, step, mark, out, hist)
-                _sorted_and_clear(mark, out, size, n_outputs, tmpbuf)
-                sizes[i] = size
-        free(mark)
-        free(tmpbuf)
-        free(hist)
+    cdef Py_ssize_t max_bound = max(int(bound_a.max()) if B else 1, 1)
+    cdef uint8_t **marks
+    with _marks_lock:
+        marks = _thread_marks(n_threads, n_outputs)
+        with nogil, parallel(num_threads=n_threads):
+            mark = marks[openmp.omp_get_thread_num()]
+            tmpbuf = <int32_t *>malloc((max_bound + 1) * sizeof(int32_t))
+            hist = <Py_ssize_t *>malloc((max_count + 2) * sizeof(Py_ssize_t))
+            if tmpbuf == NULL or hist == NULL:
+                failp[0] = 1
+            else:
+                for i in prange(B, schedule="dynamic", chunksize=4):
+                    out = &tmp[slot[i]]
+                    size = _select_one(i, &cand_indptr[0], cids, ccnt, &label_indptr[0], lids,
+                                       n_outputs, method, param, min_active, fill_below,
+                                       &fill_perm[0], seed, step, mark, out, hist)
+                    _sorted_and_clear(mark, out, size, n_outputs, tmpbuf)
+                    sizes[i] = size
+            free(tmpbuf)
+            free(hist)
     if failed:
         raise MemoryError("select_active: could not allocate per-thread scratch")
     indptr_a = np.zeros(B + 1, dtype=np.int64)
@@ -209,62 +247,71 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                    const int32_t[::1] label_ids, Py_ssize_t n_outputs, Py_ssize_t budget,
                    Py_ssize_t min_active, Py_ssize_t fill_below, const int32_t[::1] fill_perm,
                    uint64_t seed, uint64_t step, int n_threads=1):
-    """SLIDE's vanilla sampling (see ``slide_ref._kernels.active.select_vanilla``)."""
-    cdef Py_ssize_t B = buckets.shape[0], L = buckets.shape[1], i, s, size
+    """SLIDE's vanilla sampling (see ``slide_ref._kernels.active.select_vanilla``).
+
+    One pass: a sample's set is at most its labels, plus fewer than ``budget``
+    ids and then one more bucket (the largest it can hit), or the padding
+    target; that bounds its slot.
+    """
+    cdef Py_ssize_t B = buckets.shape[0], L = buckets.shape[1], i, t, size, big, nl
     cdef int failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
-    indptr_a = np.zeros(B + 1, dtype=np.int64)
-    cdef int64_t[::1] indptr = indptr_a
+    bound_a = np.empty(B, dtype=np.int64)
+    cdef int64_t[::1] bound = bound_a
+    cdef int32_t b
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        big = 0
+        for t in range(L):
+            b = buckets[i, t]
+            if offsets[t, b + 1] - offsets[t, b] > big:
+                big = offsets[t, b + 1] - offsets[t, b]
+        nl = label_indptr[i + 1] - label_indptr[i]
+        size = nl + (budget + big if budget > 0 else 0)
+        if size < min_active:
+            size = min_active
+        bound[i] = size if size < n_outputs else n_outputs
+    slot_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(bound_a, out=slot_a[1:])
+    tmp_a = np.empty(max(int(slot_a[B]), 1), dtype=np.int32)
+    sizes_a = np.zeros(B, dtype=np.int64)
+    cdef const int64_t[::1] slot = slot_a
+    cdef int32_t[::1] tmp = tmp_a
+    cdef int64_t[::1] sizes = sizes_a
+    cdef Py_ssize_t max_bound = max(int(bound_a.max()) if B else 1, 1)
     cdef const int32_t *mem = &members[0] if members.shape[0] else NULL
     cdef const int32_t *lids = &label_ids[0] if label_ids.shape[0] else NULL
     cdef uint8_t *mark
     cdef int32_t *tmpbuf
     cdef int32_t *out
     cdef int32_t *order
-    with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 8, 1)
-        tmpbuf = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
-        out = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
-        order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
-        if tmpbuf == NULL or mark == NULL or out == NULL or order == NULL:
-            failp[0] = 1
-        else:
-            for i in prange(B, schedule="dynamic", chunksize=4):
-                size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids, n_outputs,
-                                    budget, min_active, fill_below, &fill_perm[0], seed, step,
-                                    mark, out, order)
-                for s in range(size):
-                    mark[out[s]] = 0
-                indptr[i + 1] = size
-        free(mark)
-        free(tmpbuf)
-        free(out)
-        free(order)
+    cdef uint8_t **marks
+    with _marks_lock:
+        marks = _thread_marks(n_threads, n_outputs)
+        with nogil, parallel(num_threads=n_threads):
+            mark = marks[openmp.omp_get_thread_num()]
+            tmpbuf = <int32_t *>malloc((max_bound + 1) * sizeof(int32_t))
+            order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
+            if tmpbuf == NULL or order == NULL:
+                failp[0] = 1
+            else:
+                for i in prange(B, schedule="dynamic", chunksize=4):
+                    out = &tmp[slot[i]]
+                    size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids,
+                                        n_outputs, budget, min_active, fill_below,
+                                        &fill_perm[0], seed, step, mark, out, order)
+                    _sorted_and_clear(mark, out, size, n_outputs, tmpbuf)
+                    sizes[i] = size
+            free(tmpbuf)
+            free(order)
     if failed:
         raise MemoryError("select_vanilla: could not allocate per-thread scratch")
-    np.cumsum(indptr_a, out=indptr_a)
+    indptr_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(sizes_a, out=indptr_a[1:])
     ids_a = np.empty(indptr_a[B], dtype=np.int32)
-    if B == 0 or ids_a.shape[0] == 0:
+    if ids_a.shape[0] == 0:
         return indptr_a, ids_a
     cdef int32_t[::1] ids = ids_a
-    with nogil, parallel(num_threads=n_threads):
-        mark = <uint8_t *>calloc(n_outputs + 8, 1)
-        tmpbuf = <int32_t *>malloc((n_outputs + 1) * sizeof(int32_t))
-        order = <int32_t *>malloc((L + 1) * sizeof(int32_t))
-        if tmpbuf == NULL or mark == NULL or order == NULL:
-            failp[0] = 1
-        else:
-            for i in prange(B, schedule="dynamic", chunksize=4):
-                if indptr[i + 1] == indptr[i]:
-                    continue
-                out = &ids[indptr[i]]
-                size = _vanilla_one(i, buckets, offsets, mem, &label_indptr[0], lids, n_outputs,
-                                    budget, min_active, fill_below, &fill_perm[0], seed, step,
-                                    mark, out, order)
-                _sorted_and_clear(mark, out, size, n_outputs, tmpbuf)
-        free(mark)
-        free(tmpbuf)
-        free(order)
-    if failed:
-        raise MemoryError("select_vanilla: could not allocate per-thread scratch")
+    cdef const int64_t[::1] indptr = indptr_a
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        memcpy(&ids[indptr[i]], &tmp[slot[i]], sizes[i] * sizeof(int32_t))
     return indptr_a, ids_a
