@@ -374,3 +374,15 @@ def test_simhash_gather_path_equals_reference(simd_level, rng, monkeypatch):
     fast = make_family(slide_fast, "SimHash", 61, K=5, L=7)
     for kind, inp in input_variants(X).items():
         np.testing.assert_array_equal(fast.hash(inp), ref.hash(inp), err_msg=kind)
+
+
+@pytest.mark.parametrize("ratio", [1, 3])
+def test_simhash_gemm_path_equals_row_sums(backend, ratio, rng):
+    """Many rows (a rehash) go through a float64 GEMM: the same codes as the row kernel."""
+    X = rng.standard_normal((backend.lsh.SimHash.GEMM_ROWS + 17, 40)).astype(np.float32)
+    fam = backend.lsh.SimHash(40, K=5, L=7, ratio=ratio, random_state=1)
+    rows = fam._kernels.simhash_dense(X, fam.idx, fam.sign, 2)
+    np.testing.assert_array_equal(fam.hash(X), rows)
+    fam.redraw()      # a new projection is used after a redraw
+    np.testing.assert_array_equal(fam.hash(X), fam._kernels.simhash_dense(X, fam.idx,
+                                                                          fam.sign, 2))
