@@ -8,10 +8,11 @@ budget on synthetic XC sets shaped like the LNS paper's data:
 * 100k labels, 100k features, 2 labels per point (several seeds);
 * 670k labels, 135,909 features, 5 labels per point (Amazon-670K's shape).
 
-LSH samplers use dense SimHash tables by default (K=6, L=50, bucket capacity
-128, rehash every 6400 samples; ``--hash dwta`` for SLIDE's DWTA) and pad sets
-to 1000 classes and cap retrieval at 2000 (LSH Label queries with one random
-label of the point); the static samplers draw 1000
+LSH samplers run with dense SimHash tables and with SLIDE's DWTA tables
+(K=6, L=50, bucket capacity 128, rehash every 6400 samples); at most 500
+classes come from the tables (tables visited in random order, whole buckets)
+and random padding fills the set to 1000 classes, LSH Label querying with one
+random label of the point; the static samplers draw 1000
 negatives per sample, with the logQ correction and accidental-hit removal
 (TensorFlow's ``sampled_softmax_loss`` defaults). For every LSH run the script
 also reports how many classes came from the tables and what fraction of the
@@ -44,26 +45,29 @@ def configs(smoke):
                                  n_test=1_000, labels_per_sample=5), [0])}
 
 
-def sampler(name, smoke, hash_family="simhash"):
+def sampler(name, smoke):
     neg = slide_fast.negative
+    name, _, hash_family = name.partition("/")
     if name == "full":
         return neg.FullSoftmax()
     if name.startswith("lsh"):
-        small = dict(min_active=200, fill_below=300) if smoke else {}
-        # a dense projection (ratio 1): the logits are inner products, which SimHash's
-        # angle tracks; SLIDE's DWTA at K=6 retrieved barely more than chance here
+        # about half the set from the tables, half random padding: at most 500 table
+        # classes (tables in random order, whole buckets), padded to 1000 (SLIDE's rule);
+        # classes the tables never return still get pushed down by the random half
+        size = dict(min_active=200, fill_below=300, max_active=100) if smoke else \
+            dict(min_active=1000, fill_below=1500, max_active=500)
+        # a dense projection (ratio 1): the logits are inner products, whose angle
+        # SimHash tracks
         params = {"ratio": 1} if hash_family == "simhash" else None
-        # retrieval capped at 2000 classes (tables in random order, whole buckets), one
-        # random label per query in label mode: the optimized LNS build's choices
         return neg.make_sampler(name, K=6, L=50, hash_family=hash_family, hash_params=params,
-                                label_query="random", max_active=2000, **small)
+                                label_query="random", **size)
     return neg.make_sampler(name, n_negatives=200 if smoke else 1000, logq=name != "uniform")
 
 
-def run(name, data, seed, budget, eval_every, n_threads, smoke, hash_family):
+def run(name, data, seed, budget, eval_every, n_threads, smoke):
     X, Y, Xt, Yt = data
     net = slide_fast.network.SlideNetwork(
-        X.shape[1], Y.shape[1], hidden=(128,), output_sampler=sampler(name, smoke, hash_family),
+        X.shape[1], Y.shape[1], hidden=(128,), output_sampler=sampler(name, smoke),
         optimizer="lazy_adam", lr=1e-3, n_threads=n_threads, random_state=seed)
     net.sampler_.prepare(Y)
     curve = _common.train_curve(net, X, Y, Xt, Yt, 128, budget, eval_every=eval_every,
@@ -88,7 +92,7 @@ def summarize(results):
                    "samples_per_s": float(sps.mean()), "seeds": len(final),
                    "epochs": float(np.mean([r["epochs"][-1] for r in per_seed]))}
             if "retrieval" in per_seed[0]:
-                for key in ("retrieved", "padding", "top_recall"):
+                for key in ("candidates", "from_tables", "padding", "top_recall"):
                     row[key] = float(np.mean([r["retrieval"][key] for r in per_seed]))
             table.setdefault(title, {})[name] = row
     return table
@@ -96,10 +100,12 @@ def summarize(results):
 
 def markdown(table, budget):
     lines = [f"| data | sampler | P@1 after {budget:.0f} s (mean ± std) | samples/s | epochs | "
-             "retrieved / padded per sample | top-50 recall |", "|---|---|---|---|---|---|---|"]
+             "per sample: candidates / from tables / padding | top-50 recall |",
+             "|---|---|---|---|---|---|---|"]
     for title, rows in table.items():
         for name, r in rows.items():
-            ret = (f"{r['retrieved']:.0f} / {r['padding']:.0f}" if "retrieved" in r else "")
+            ret = (f"{r['candidates']:.0f} / {r['from_tables']:.0f} / {r['padding']:.0f}"
+                   if "candidates" in r else "")
             rec = f"{r['top_recall']:.3f}" if "top_recall" in r else ""
             lines.append(f"| {title} | {name} | {r['p1_mean']:.4f} ± {r['p1_std']:.4f} "
                          f"(n={r['seeds']}) | {r['samples_per_s']:.0f} | {r['epochs']:.2f} | "
@@ -133,8 +139,8 @@ def main(argv=None):
     p = _common.parser(__doc__.split("\n")[0])
     p.add_argument("--budget", type=float, default=40, help="training seconds per run")
     p.add_argument("--samplers", nargs="+", default=SAMPLERS, choices=SAMPLERS)
-    p.add_argument("--hash", default="simhash", choices=["simhash", "dwta"],
-                   help="hash family of the LSH samplers")
+    p.add_argument("--hash", nargs="+", default=["simhash", "dwta"],
+                   choices=["simhash", "dwta"], help="hash families of the LSH samplers")
     p.add_argument("--configs", nargs="+", default=None,
                    help="subset of the data sets by title (default: all)")
     args = p.parse_args(argv)
@@ -149,17 +155,19 @@ def main(argv=None):
         results[title] = {}
         eval_every = 20 if args.smoke else 150
         for seed in seeds:     # seeds outermost: machine noise spreads over the samplers
-            for name in args.samplers:
-                r = run(name, data, seed, budget, eval_every, args.n_threads, args.smoke,
-                        args.hash)
+            names = [f"{n}/{h}" if n.startswith("lsh") else n
+                     for n in args.samplers for h in (args.hash if n.startswith("lsh") else [0])]
+            for name in names:
+                r = run(name, data, seed, budget, eval_every, args.n_threads, args.smoke)
                 results[title].setdefault(name, []).append(r)
                 last = r["curve"][-1]
                 extra = ""
                 if "retrieval" in r:
                     q = r["retrieval"]
-                    extra = (f"  retrieved {q['retrieved']:.0f}, padded {q['padding']:.0f}, "
+                    extra = (f"  candidates {q['candidates']:.0f}, from tables "
+                             f"{q['from_tables']:.0f}, padding {q['padding']:.0f}, "
                              f"top-50 recall {q['top_recall']:.3f}")
-                print(f"{title:<14}{name:<15}seed {seed}  {last[1] / last[0]:7.0f} samples/s  "
+                print(f"{title:<14}{name:<23}seed {seed}  {last[1] / last[0]:7.0f} samples/s  "
                       f"P@1 {last[2]:.4f} after {last[1]} samples{extra}", flush=True)
         del data
     table = summarize(results)

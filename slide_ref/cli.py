@@ -119,7 +119,9 @@ def sampler_from_args(slide, args):
         return slide.negative.FullSoftmax()
     if args.sampler.startswith("lsh-"):
         max_active = args.max_active
-        if max_active is not None and max_active >= 1:
+        if max_active <= 0:
+            max_active = None
+        elif max_active >= 1:
             max_active = int(max_active)
         return slide.negative.make_sampler(
             args.sampler, K=args.K, L=args.L, max_active=max_active,
@@ -347,9 +349,10 @@ def build_parser():
                        help="static samplers: subtract the log expected count from the logits")
     train.add_argument("--keep-accidental-hits", action="store_true",
                        help="static samplers: keep negatives that equal a label as negatives")
-    train.add_argument("--max-active", type=float, default=None,
-                       help="LSH samplers: cap on retrieved classes (fraction or count)")
-    train.add_argument("--label-query", choices=["all", "random"], default="all",
+    train.add_argument("--max-active", type=float, default=0.05,
+                       help="LSH samplers: cap on the classes from the tables (a fraction of "
+                            "the classes, a count, or 0 for none)")
+    train.add_argument("--label-query", choices=["all", "random"], default="random",
                        help="lsh-label on multi-label points: every label or one at random")
     train.add_argument("--faithful", action="store_true",
                        help="LSH samplers: rehash only in label mode, as the reference code")

@@ -392,9 +392,9 @@ class LSHSampler(OutputSampler):
         "embedding" queries with ``h = E(x)`` (LSH Embedding; also SLIDE's
         output-layer selection); "label" with the true labels' vectors
         ``w_y`` (LSH Label). Inference (no labels) always queries with ``h``.
-    label_query : {"all", "random"}, default "all"
-        For "label" on multi-label points: union over every label (the
-        reference C++ build) or one label drawn at random (its optimized
+    label_query : {"random", "all"}, default "random"
+        For "label" on multi-label points: one label drawn at random (the
+        optimized C++ build) or the union over every label (its reference
         build).
     hash_family : {"dwta", "wta", "simhash", "minhash"}, default "dwta"
     hash_params : dict, optional
@@ -408,11 +408,13 @@ class LSHSampler(OutputSampler):
     selection : {"union", "threshold", "topk", "vanilla"}, default "union"
         How candidates become the active set (see :class:`SlideNetwork`).
     selection_param : int, optional
-    max_active : float, int or None, default None
-        Cap on the retrieved set: a fraction of the classes (``0.05`` is the
-        optimized C++ build's value) or a count. Tables are then visited in a
-        random order, whole buckets at a time, until the cap is reached
-        (selection "vanilla"). Not with ``label_query="all"``.
+    max_active : float, int or None, default 0.05
+        Cap on the classes taken from the tables: a fraction of the classes
+        (``0.05`` is the optimized C++ build's value) or a count; None for the
+        whole union. Tables are visited in a random order, whole buckets at a
+        time, until the cap is reached (selection "vanilla"); with
+        ``label_query="all"`` (several queries per sample) the cap keeps the
+        classes returned by the most tables instead.
     min_active, fill_below : int, default 1000, 1500
         Random padding of short sets (SLIDE's constants); 0 disables it.
     rehash_every, rebuild_every : int, default 6400, 128000
@@ -430,10 +432,10 @@ class LSHSampler(OutputSampler):
         Seed of the hash functions and draws (default: from the network).
     """
 
-    def __init__(self, query="embedding", *, label_query="all", hash_family="dwta",
+    def __init__(self, query="embedding", *, label_query="random", hash_family="dwta",
                  hash_params=None, K=6, L=50,
                  range_pow=None, bucket_capacity=128, bucket_policy="fifo", selection="union",
-                 selection_param=None, max_active=None, min_active=1000, fill_below=1500,
+                 selection_param=None, max_active=0.05, min_active=1000, fill_below=1500,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
                  schedule_first=50, schedule_growth=0.1, faithful=False, random_state=None):
         self.query = query
@@ -486,16 +488,16 @@ class LSHSampler(OutputSampler):
             if self.selection not in ("union", "vanilla"):
                 raise ValueError("max_active caps the 'union' selection; with "
                                  f"selection={self.selection!r} leave it None")
-            if self.query == "label" and self.label_query == "all":
-                raise ValueError("max_active needs one query per sample: use "
-                                 "label_query='random' with query='label'")
             cap = self.max_active
             if isinstance(cap, float) and 0 < cap <= 1:
                 param = max(1, int(cap * n_outputs))
             else:
                 param = check_int(cap, "max_active", low=1)
-            method = "vanilla"
-        if method == "vanilla" and self.query == "label" and self.label_query == "all":
+            # several queries per sample have no table order: keep the classes most tables
+            # returned instead
+            several = self.query == "label" and self.label_query == "all"
+            method = "topk" if several else "vanilla"
+        if self.selection == "vanilla" and self.query == "label" and self.label_query == "all":
             raise ValueError("selection 'vanilla' needs one query per sample: use "
                              "label_query='random' with query='label'")
         return method, param
@@ -543,18 +545,19 @@ class LSHSampler(OutputSampler):
         np.cumsum(np.bincount(uniq // self.n_outputs_, minlength=B), out=out[1:])
         return out, (uniq % self.n_outputs_).astype(np.int32), merged
 
-    def _select(self, Q, owner, forced, step):
+    def _select(self, Q, owner, forced, step, pad=True):
         """Active sets from the queries ``Q``, with the ``forced`` labels and padding."""
         layer, tab, n = self.layer_, self.layer_.tables, self._threads()
+        min_active = self.min_active if pad else 0
         buckets = layer.family._buckets(Q, False, tab.range_pow, n)
         if self.method_ == "vanilla":
             return self._active.select_vanilla(
                 buckets, tab.offsets, tab.members, *forced, self.n_outputs_, self.param_,
-                self.min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
+                min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
         cand = self._candidates(buckets, owner, len(forced[0]) - 1)
         return self._active.select_active(
             *cand, *forced, self.n_outputs_, SELECTIONS[self.method_], self.param_,
-            self.min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
+            min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
 
     def sample(self, H, labels, W, b, step, training=True):
         if not training:
@@ -584,13 +587,14 @@ class LSHSampler(OutputSampler):
 
     # ---------------------------------------------------------------- diagnostics
     def retrieval_stats(self, H, W, b, labels=None, top=50):
-        """How many of each sample's classes the tables found, and how good they are.
+        """Where each sample's classes come from, and how good the table ones are.
 
-        Returns means over the batch: ``retrieved`` (distinct classes from the
-        tables), ``active`` (the set after padding, labels not forced),
-        ``padding`` (``active - retrieved``: random classes) and ``top_recall``
-        (fraction of the sample's ``top`` largest logits ``H W^T + b`` among
-        the retrieved classes). ``query="label"`` needs ``labels`` (CSR tuple).
+        Returns means over the batch: ``candidates`` (distinct classes in the
+        hit buckets, before any cap), ``from_tables`` (those in the final set),
+        ``padding`` (random classes in the set), ``active`` (set size; labels
+        are not forced in) and ``top_recall`` (fraction of the sample's ``top``
+        largest logits ``H W^T + b`` among its table classes in the set).
+        ``query="label"`` needs ``labels`` (CSR tuple).
         """
         B = H.shape[0]
         if self.query == "label" and labels is None:
@@ -601,15 +605,17 @@ class LSHSampler(OutputSampler):
         buckets = layer.family._buckets(Q, False, layer.tables.range_pow, self._threads())
         cand_indptr, cand_ids, _ = self._candidates(buckets, owner, B)
         act_indptr, _ = self._select(Q, owner, _no_labels(B), 0)
-        retrieved, active = np.diff(cand_indptr), np.diff(act_indptr)
+        tab_indptr, tab_ids = self._select(Q, owner, _no_labels(B), 0, pad=False)
         top = min(top, W.shape[0])
         logits = H @ W.T + b
         best = np.argpartition(-logits, top - 1, axis=1)[:, :top]
-        recall = [np.isin(best[i], cand_ids[cand_indptr[i]:cand_indptr[i + 1]]).mean()
+        recall = [np.isin(best[i], tab_ids[tab_indptr[i]:tab_indptr[i + 1]]).mean()
                   for i in range(B)]
-        return {"retrieved": float(retrieved.mean()), "active": float(active.mean()),
-                "padding": float((active - retrieved).clip(0).mean()),
-                "top_recall": float(np.mean(recall))}
+        active, from_tables = np.diff(act_indptr), np.diff(tab_indptr)
+        return {"candidates": float(np.diff(cand_indptr).mean()),
+                "from_tables": float(from_tables.mean()),
+                "padding": float((active - from_tables).mean()),
+                "active": float(active.mean()), "top_recall": float(np.mean(recall))}
 
 
 def _no_labels(B):

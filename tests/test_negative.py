@@ -126,7 +126,10 @@ def test_masked_and_duplicate_pairs(nn):
 # ----------------------------------------------------------------------------- samplers
 SAMPLER_CASES = {
     "lsh-embedding": dict(K=3, L=8, min_active=40, fill_below=60),
-    "lsh-label": dict(K=3, L=8, min_active=40, fill_below=60),
+    "lsh-label": dict(K=3, L=8, min_active=40, fill_below=60, label_query="all",
+                      max_active=None),
+    "lsh-label-all-capped": dict(K=3, L=8, min_active=40, fill_below=60, label_query="all",
+                                 max_active=10),
     "lsh-label-random": dict(K=3, L=8, min_active=40, fill_below=60, label_query="random",
                              max_active=0.2),
     "uniform": dict(n_negatives=25),
@@ -137,7 +140,7 @@ SAMPLER_CASES = {
 
 
 def make(module, case):
-    name = case.replace("-random", "")
+    name = case.replace("-random", "").replace("-all-capped", "")
     return module.negative.make_sampler(name, **SAMPLER_CASES[case])
 
 
@@ -227,7 +230,8 @@ def _angle_network(backend, thetas, K, L, family, dim=64, seed=0, **hash_params)
     n = len(thetas)
     sampler = backend.negative.LSHSampler(hash_family=family, K=K, L=L, min_active=0,
                                           fill_below=0, bucket_capacity=10 * n,
-                                          hash_params=hash_params, random_state=seed)
+                                          hash_params=hash_params, max_active=None,
+                                          random_state=seed)
     net = backend.SlideNetwork(8, n, hidden=(dim,), output_sampler=sampler, random_state=seed,
                                n_threads=1)
     q = rng.standard_normal(dim)
@@ -310,12 +314,16 @@ def test_rehash_in_embedding_mode_unless_faithful(faithful, data):
 def test_retrieval_quality_reports(data):
     X, Y = data
     net = network(slide_fast, slide_fast.negative.LSHSampler(K=2, L=10, min_active=50,
-                                                             fill_below=60))
-    stats_ = net.retrieval_quality(X[:40])
-    assert 0 < stats_["retrieved"] <= 300 and 0 <= stats_["top_recall"] <= 1
-    assert stats_["active"] >= min(50, stats_["retrieved"])
-    assert stats_["padding"] == pytest.approx(max(stats_["active"] - stats_["retrieved"], 0),
-                                              abs=1e-9) or stats_["padding"] >= 0
+                                                             fill_below=60, max_active=None))
+    q = net.retrieval_quality(X[:40])
+    assert 0 < q["from_tables"] <= q["candidates"] <= 300 and 0 <= q["top_recall"] <= 1
+    assert q["from_tables"] + q["padding"] == pytest.approx(q["active"])
+    # a tight cap keeps few table classes; padding fills the set up to min_active
+    net = network(slide_fast, slide_fast.negative.LSHSampler(K=2, L=10, min_active=100,
+                                                             fill_below=1000, max_active=5,
+                                                             bucket_capacity=8))
+    q = net.retrieval_quality(X[:40])
+    assert q["from_tables"] <= 5 + 8 and q["active"] == 100
     with pytest.raises(ValueError, match="labels"):
         network(slide_fast, slide_fast.negative.LSHSampler(query="label")).retrieval_quality(X)
 
@@ -402,7 +410,9 @@ def test_bad_input(backend, data):
     with pytest.raises(ValueError, match="sampled"):
         network(backend, neg.FullSoftmax(), sampled=(False, True))
     with pytest.raises(ValueError, match="label_query"):
-        network(backend, neg.LSHSampler(query="label", max_active=0.1))
+        network(backend, neg.LSHSampler(query="label", label_query="all", selection="vanilla"))
+    with pytest.raises(ValueError, match="max_active"):
+        network(backend, neg.LSHSampler(selection="topk"))
     with pytest.raises(ValueError, match="query"):
         network(backend, neg.LSHSampler(query="labels"))
     with pytest.raises(ValueError, match="counts"):
