@@ -9,15 +9,16 @@ layer of N = 10k, 100k or 1M classes with fixed K=6, L=50, bucket capacity
   the buckets, build each sample's set). Flat in N for the LSH samplers and
   the uniform sampler;
 * ``SamplingCost.time_logits``: the sampler plus the logits it implies: the
-  active set's dot products for a sampler, all N logits for ``full``, which
-  grows linearly in N;
-* ``SamplingCost.time_rehash`` / ``track_rehash_ms_per_step``: one rehash of
+  active set's dot products; ``FullSoftmaxCost.time_logits``: all N logits,
+  which grows linearly in N;
+* ``RehashCost.time_rehash`` / ``track_rehash_ms_per_step``: one rehash of
   the N label vectors, and that cost spread over the rehash period
   (6400 samples = 50 batches of 128), reported separately from sampling.
 
 Per-sample costs are these times divided by 128.
 """
 import functools
+import time
 
 import numpy as np
 
@@ -71,9 +72,7 @@ class _Host:
         return N_THREADS
 
 
-class SamplingCost(Pinned):
-    params = (["lsh-embedding", "lsh-label", "uniform", "full"], SIZES)
-    param_names = ["sampler", "n_classes"]
+class _Base(Pinned):
     timeout = 900
     number = 1
     repeat = (3, 15, 30.0)
@@ -82,55 +81,68 @@ class SamplingCost(Pinned):
         self.pin()
         slide = backend("fast")
         self.nn = slide.network.SlideNetwork._nn
-        W, b = output_layer(n)
-        self.W, self.b = W, b
+        self.W, self.b = output_layer(n)
         self.sampler = make_sampler(slide, name)
         rng = np.random.default_rng(1)
         # queries near label vectors, so the LSH samplers retrieve something
-        self.H = np.maximum(W[rng.integers(0, n, BATCH)] + 0.3 * rng.standard_normal(
+        self.H = np.maximum(self.W[rng.integers(0, n, BATCH)] + 0.3 * rng.standard_normal(
             (BATCH, DIM), dtype=np.float32), 0).astype(np.float32)
         self.labels = (np.arange(BATCH + 1, dtype=np.int64),
                        rng.integers(0, n, BATCH).astype(np.int32))
         if not self.sampler.dense:
-            self.sampler.setup(_Host(), _Layer(W, b))
+            self.sampler.setup(_Host(), _Layer(self.W, self.b))
         self.step = 0
 
     def _sample(self):
         self.step += 1
         return self.sampler.sample(self.H, self.labels, self.W, self.b, self.step)
 
+
+class SamplingCost(_Base):
+    """A batch's sampling, and its logits, per sampler and number of classes."""
+
+    params = (["lsh-embedding", "lsh-label", "uniform"], SIZES)
+    param_names = ["sampler", "n_classes"]
+
     def time_sample(self, name, n):
-        if self.sampler.dense:
-            raise NotImplementedError("the full softmax samples nothing")
         self._sample()
 
     def time_logits(self, name, n):
-        if self.sampler.dense:
-            self.H @ self.W.T
-            return
         indptr, ids, _ = self._sample()
         self.nn.sampled_forward(self.H, self.W, self.b, indptr, ids, False, N_THREADS)
 
+    def track_active_per_sample(self, name, n):
+        """Mean active-set size (labels and padding included)."""
+        indptr, _, _ = self._sample()
+        return float(np.diff(indptr).mean())
+
+    track_active_per_sample.unit = "classes"
+
+
+class FullSoftmaxCost(_Base):
+    """All N logits of a batch (what the samplers avoid)."""
+
+    params = (["full"], SIZES)
+    param_names = ["sampler", "n_classes"]
+
+    def time_logits(self, name, n):
+        self.H @ self.W.T
+
+
+class RehashCost(_Base):
+    """Re-inserting the N label vectors into the tables."""
+
+    params = (["lsh-embedding", "lsh-label"], SIZES)
+    param_names = ["sampler", "n_classes"]
+    repeat = (2, 5, 30.0)
+
     def time_rehash(self, name, n):
-        if not name.startswith("lsh"):
-            raise NotImplementedError("only the LSH samplers keep tables")
         self.sampler.rehash(self.W)
 
     def track_rehash_ms_per_step(self, name, n):
-        if not name.startswith("lsh"):
-            raise NotImplementedError("only the LSH samplers keep tables")
-        import time
+        """One rehash spread over its period (50 batches of 128)."""
         t0 = time.perf_counter()
         self.sampler.rehash(self.W)
         return (time.perf_counter() - t0) * 1e3 / REHASH_PERIOD
 
     track_rehash_ms_per_step.unit = "ms"
-
-    def track_active_per_sample(self, name, n):
-        """Mean active-set size (labels and padding included)."""
-        if self.sampler.dense:
-            return float(n)
-        indptr, _, _ = self._sample()
-        return float(np.diff(indptr).mean())
-
-    track_active_per_sample.unit = "classes"
