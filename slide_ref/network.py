@@ -184,6 +184,8 @@ class SlideNetwork:
         ``family`` and ``tables``.
     step_ : int
         Batches trained so far.
+    last_losses_ : ndarray [B], float64
+        Per-sample (unweighted) cross-entropy of the last trained batch.
     """
 
     _nn = _nn
@@ -404,6 +406,7 @@ class SlideNetwork:
                                                       n)
         else:
             delta, loss = self._nn.softmax_xent_dense(acts[-1], *labels, w, scale, n)
+        self.last_losses_ = loss    # per-sample, unweighted: read by example samplers
         self._backward(X, acts, actives, delta)
         self._update(X, actives)
         self.step_ += 1
