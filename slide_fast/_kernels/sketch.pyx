@@ -14,6 +14,10 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 cnp.import_array()
 
+# Below this many bucket updates a kernel runs on one thread: a batch insert is tens of
+# microseconds of work, less than waking a second thread that may be descheduled.
+MIN_PARALLEL = 1 << 16
+
 cdef extern from "rng.h" nogil:
     uint64_t slide_splitmix64(uint64_t x)
     double slide_counter_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
@@ -42,6 +46,8 @@ def insert(const int32_t[:, ::1] buckets, const double[::1] values, double[:, :,
     cdef Py_ssize_t n = buckets.shape[0], i
     cdef int R = <int>table.shape[0], r
     cdef int32_t b
+    if n * R < MIN_PARALLEL:
+        n_threads = 1
     for r in prange(R, nogil=True, num_threads=n_threads, schedule="static"):
         for i in range(n):
             b = buckets[i, r]
@@ -55,6 +61,8 @@ def insert_rows(const int32_t[:, ::1] buckets, const int64_t[::1] rows, const do
     cdef Py_ssize_t n = rows.shape[0], i
     cdef int R = <int>table.shape[0], r
     cdef int32_t b
+    if n * R < MIN_PARALLEL:
+        n_threads = 1
     for r in prange(R, nogil=True, num_threads=n_threads, schedule="static"):
         for i in range(n):
             b = buckets[rows[i], r]
@@ -71,6 +79,8 @@ def query(const int32_t[:, ::1] buckets, const double[:, :, ::1] table, double p
     cdef double c, s, den, pw = prior_weight * R
     scores = np.empty(n, dtype=np.float64)
     cdef double[::1] out = scores
+    if n * R < MIN_PARALLEL:
+        n_threads = 1
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
         c = 0.0
         s = 0.0
