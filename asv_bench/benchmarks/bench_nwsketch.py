@@ -1,7 +1,7 @@
 """NW sketch kernels and the cost of example samplers (``slide_ref.nwsketch`` vs ``slide_fast``).
 
-* ``TimeSketchKernels``: the three sketch kernels at the sampler's sizes
-  (R=100 rows, W=4096 buckets, K=4): ``mix`` turns the codes of 4,096 points
+* ``TimeSketchKernels``: the three sketch kernels at the sampler's default sizes
+  (R=32 rows, W=1024 buckets, K=4): ``mix`` turns the codes of 4,096 points
   into buckets, ``insert`` adds a batch of 128 losses, ``query`` scores 4,096
   points; ``track_fast_speedup`` times both backends in one process and
   returns ref time / fast time (target: >= 20).
@@ -21,7 +21,7 @@ import numpy as np
 
 from .common import N_THREADS, SEED, Pinned, backend
 
-R, W, K = 100, 4096, 4
+R, W, K = 32, 1024, 4        # NWSampler's defaults
 N_POINTS = 4096
 BATCH = 128
 
