@@ -165,8 +165,8 @@ def write_tables(rows, out_dir):
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = ["| data set | sampler | final test acc. (mean ± sd) | train time (s) | sampler time (s) "
-             "| extra forwards / example | time to uniform's final acc. (s, median; runs) |",
+    lines = ["| data set | sampler | final test acc. (mean ± sd) | train time (s) "
+             "| sampler time (s) | extra forwards / example | time to uniform's final acc. (s, median; runs) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         reach = "never" if r["time_to_target_s"] is None else \

@@ -290,7 +290,7 @@ class NWSketch:
         return self
 
     def merge(self, other):
-        """Add another sketch with the same hash functions (sketches are linear); returns ``self``."""
+        """Add a sketch with the same hash functions (sketches are linear); returns ``self``."""
         if not isinstance(other, NWSketch):
             raise TypeError(f"can only merge an NWSketch, got {type(other).__name__}")
         if self._params() != other._params() or not self._same_functions(other):
