@@ -53,6 +53,7 @@ modules = [
     "slide_fast._kernels.network",
     "slide_fast._kernels.active",
     "slide_fast._kernels.negative",
+    "slide_fast._kernels.sketch",
 ]
 
 setup(

@@ -13,14 +13,17 @@ network
     The SLIDE training engine.
 metrics
     P@k, nDCG@k and their propensity-scored versions.
+nwsketch
+    NW sketch of the loss regression and example samplers (importance sampling
+    of training examples).
 
 ``slide_fast`` has the same API on compiled kernels; change the import to
 switch.
 """
 __version__ = "0.1.0"
 
-from . import classifier, datasets, lsh, metrics, negative, network
+from . import classifier, datasets, lsh, metrics, negative, network, nwsketch
 from .classifier import SlideClassifier
 from .network import SlideNetwork
 
-__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "SlideNetwork", "SlideClassifier", "__version__"]
+__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "nwsketch", "SlideNetwork", "SlideClassifier", "__version__"]

@@ -65,6 +65,11 @@ class SlideClassifier(BaseEstimator):
     random_state : int, Generator or None
     show_progress : bool, default True
         tqdm progress bar during ``fit``.
+    example_sampler : example sampler, optional
+        Chooses the training examples of each batch and their loss weights
+        instead of shuffled epochs (``slide.nwsketch``: ``NWSampler``,
+        ``UniformExamples``, ``LossImportance``, ``SelectiveBackprop``); an epoch
+        is still ``ceil(n / batch_size)`` batches.  Not saved by :meth:`save`.
 
     Attributes
     ----------
@@ -84,7 +89,7 @@ class SlideClassifier(BaseEstimator):
                  fill_below=1500, optimizer="adam", lr=1e-3, init="scaled", batch_size=128,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
                  eval_every=50, eval_size=2048, n_threads=None, random_state=None,
-                 show_progress=True):
+                 show_progress=True, example_sampler=None):
         self.hidden = hidden
         self.sampled_output = sampled_output
         self.sampler = sampler
@@ -108,6 +113,7 @@ class SlideClassifier(BaseEstimator):
         self.n_threads = n_threads
         self.random_state = random_state
         self.show_progress = show_progress
+        self.example_sampler = example_sampler
 
     # ------------------------------------------------------------------ fitting
     def _make_network(self, n_features, n_outputs, rng):
@@ -190,13 +196,24 @@ class SlideClassifier(BaseEstimator):
         n_batches = -(-n // B)
         bar = _progress(epochs * n_batches, self.show_progress)
         losses, stop = [], False
+        sampler = self.example_sampler
+        if sampler is not None:
+            t0 = time.perf_counter()
+            sampler.start(X, B)
+            self._train_time += time.perf_counter() - t0
         try:
             for epoch in range(epochs):
-                order = self._rng.permutation(n)
+                order = self._rng.permutation(n) if sampler is None else None
                 for b in range(n_batches):
-                    idx = order[b * B:(b + 1) * B]
                     t0 = time.perf_counter()
-                    losses.append(self.network_.train_batch(X[idx], Y[idx]))
+                    if sampler is None:
+                        idx, w = order[b * B:(b + 1) * B], None
+                    else:
+                        idx, w = sampler.next_batch(self._example_losses(X, Y)
+                                                    if sampler.needs_losses else None)
+                    losses.append(self.network_.train_batch(X[idx], Y[idx], w))
+                    if sampler is not None:
+                        sampler.observe(idx, self.network_.last_losses_)
                     self._train_time += time.perf_counter() - t0
                     self._samples += len(idx)
                     bar.update(1)
@@ -215,6 +232,10 @@ class SlideClassifier(BaseEstimator):
         finally:
             bar.close()
         return self
+
+    def _example_losses(self, X, Y):
+        from .nwsketch import per_sample_losses
+        return lambda idx: per_sample_losses(self.network_, X[idx], Y[idx])
 
     def _validation_sample(self, validation_data):
         if validation_data is None:
@@ -282,6 +303,7 @@ class SlideClassifier(BaseEstimator):
                 "train_time": self._train_time, "samples": self._samples}
         meta["estimator"]["random_state"] = None
         meta["estimator"]["sampler"] = _sampler_spec(self.sampler)
+        meta["estimator"]["example_sampler"] = None     # an object: not saved
         payload = {"__meta__": np.array(json.dumps(meta))}
         payload.update({f"net/{k}": v for k, v in arrays.items()})
         directory = os.path.dirname(os.path.abspath(path))

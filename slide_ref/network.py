@@ -200,6 +200,8 @@ class SlideNetwork:
         Batches trained so far.
     sampler_ : OutputSampler
         The output layer's sampler in use.
+    last_losses_ : ndarray [B], float64
+        Per-sample (unweighted) cross-entropy of the last trained batch.
     """
 
     _nn = _nn
@@ -446,6 +448,7 @@ class SlideNetwork:
                                                       n)
         else:
             delta, loss = self._nn.softmax_xent_dense(acts[-1], *labels, w, scale, n)
+        self.last_losses_ = loss    # per-sample, unweighted: read by example samplers
         self._backward(X, acts, actives, delta)
         self._update(X, actives)
         self.step_ += 1

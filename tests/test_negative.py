@@ -425,3 +425,12 @@ def test_bad_input(backend, data):
         net.output_scores(X[:4], sampled=True)
     with pytest.raises(ValueError, match="distinct"):
         fast_neg.draw_uniform_unique(2, 11, 10, 0, 0)
+
+
+def test_full_softmax_classifier_round_trip(tmp_path, data):
+    X, Y = data
+    for kw in (dict(sampled_output=False), dict(sampler=slide_fast.negative.FullSoftmax())):
+        clf = slide_fast.SlideClassifier(hidden=16, random_state=0, show_progress=False, **kw)
+        clf.fit(X, Y)
+        back = slide_ref.SlideClassifier.load(clf.save(tmp_path / "full.npz", overwrite=True))
+        np.testing.assert_array_equal(back.predict(X[:20])[0], clf.predict(X[:20])[0])
