@@ -52,6 +52,7 @@ modules = [
     "slide_fast._kernels.tables",
     "slide_fast._kernels.network",
     "slide_fast._kernels.active",
+    "slide_fast._kernels.zsl",
 ]
 
 setup(

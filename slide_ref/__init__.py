@@ -15,8 +15,8 @@ switch.
 """
 __version__ = "0.1.0"
 
-from . import classifier, datasets, lsh, metrics, network
+from . import classifier, datasets, lsh, metrics, network, zsl
 from .classifier import SlideClassifier
 from .network import SlideNetwork
 
-__all__ = ["lsh", "network", "classifier", "datasets", "metrics", "SlideNetwork", "SlideClassifier", "__version__"]
+__all__ = ["lsh", "network", "classifier", "datasets", "metrics", "zsl", "SlideNetwork", "SlideClassifier", "__version__"]

@@ -783,3 +783,11 @@ def label_frequencies(Y):
     Y = sp.csr_matrix(Y)
     Y.eliminate_zeros()
     return np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.int64)
+
+
+# Zero-shot learning data (GBU layout): kept in their own module, exported here.
+from ._zsl_data import (DIGIT_STROKE_ATTRIBUTES, ZSLData, load_digits_zsl,  # noqa: E402
+                        load_gbu, make_zsl, save_gbu)
+
+__all__ += ["ZSLData", "load_gbu", "save_gbu", "make_zsl", "load_digits_zsl",
+            "DIGIT_STROKE_ATTRIBUTES"]
