@@ -451,3 +451,20 @@ def test_load_gbu_missing_or_corrupt(tmp_path):
     (tmp_path / "att_splits.mat").write_bytes(b"this is not a mat file at all" * 10)
     with pytest.raises(ValueError, match="att_splits.mat"):
         load_gbu(tmp_path)
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_zsl_on_gbu_files(tmp_path, capsys):
+    from slide_ref.cli import main
+    save_gbu(_small(), tmp_path / "gbu")
+    out_json = tmp_path / "res.json"
+    rc = main(["zsl", "--data", str(tmp_path / "gbu"), "--methods", "eszsl", "soft",
+               "--hidden", "8", "--epochs", "2", "--no-progress", "--json", str(out_json)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "ESZSL" in text and "SoftLabelZSL (soft)" in text
+    import json
+    res = json.loads(out_json.read_text())
+    assert 0 <= res["ESZSL"]["test"]["H"] <= 1
+    assert main(["zsl", "--data", str(tmp_path / "missing"), "--no-progress"]) == 2
+    assert "not found" in capsys.readouterr().err
