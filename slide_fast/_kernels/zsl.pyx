@@ -125,3 +125,69 @@ def attribute_softmax_grad(const float[:, ::1] F, const float[:, ::1] A, const i
         sgemm(&tr_t, &tr_n, &Ki, &Bi, &Ci, &one, <float *>&A[0, 0], &Ci, &G[0, 0], &Ci, &beta,
               &dF[0, 0], &Ki)
     return dF_a, loss_a
+
+
+# --------------------------------------------------------------------------- dense layers
+# The network f of SoftLabelZSL is made of the training engine's dense layers (same
+# kernels, same signatures as ``slide_ref._kernels.network``).  Its batches are dense
+# and its layers narrow, the shape BLAS is tuned for, so the fast twins used here are
+# single BLAS calls; Adam is the engine's SIMD kernel.
+from slide_fast._kernels.network import adam_step  # noqa: E402
+
+
+def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
+                  int n_threads=1):
+    """``A @ W + b`` (``W`` [in][out]), ReLU if ``relu``: one sgemm, then bias and ReLU."""
+    cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
+    cdef Py_ssize_t i, j
+    cdef float one = 1.0, zero = 0.0
+    cdef char tr = b'N'
+    Z_a = np.zeros((B, n_out), dtype=np.float32)
+    cdef float[:, ::1] Z = Z_a
+    if B == 0 or n_out == 0:
+        return Z_a
+    if n_in > 0:
+        with nogil:
+            # column-major: Z^T [out, B] = W^T [out, in] A^T [in, B]
+            sgemm(&tr, &tr, &n_out, &B, &n_in, &one, <float *>&W[0, 0], &n_out,
+                  <float *>&A[0, 0], &n_in, &zero, &Z[0, 0], &n_out)
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        for j in range(n_out):
+            Z[i, j] = Z[i, j] + b[j]
+            if relu and Z[i, j] < 0:
+                Z[i, j] = 0
+    return Z_a
+
+
+def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, ::1] delta,
+                   float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
+                   int n_threads=1):
+    """``gW += A^T delta``, ``gb += sum(delta)`` and ``dA = delta W^T`` (masked by
+    ``A > 0`` when ``relu_input``): two sgemm calls."""
+    cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
+    cdef Py_ssize_t i, j
+    cdef float one = 1.0, zero = 0.0
+    cdef char tr_n = b'N', tr_t = b'T'
+    if B == 0:
+        return np.zeros((0, n_in), np.float32) if need_dA else None
+    with nogil:
+        # column-major: gW^T [out, in] += delta^T [out, B] A [B, in]
+        sgemm(&tr_n, &tr_t, &n_out, &n_in, &B, &one, <float *>&delta[0, 0], &n_out,
+              <float *>&A[0, 0], &n_in, &one, &gW[0, 0], &n_out)
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
+        for i in range(B):
+            gb[j] += delta[i, j]
+    if not need_dA:
+        return None
+    dA_a = np.empty((B, n_in), dtype=np.float32)
+    cdef float[:, ::1] dA = dA_a
+    with nogil:
+        # column-major: dA^T [in, B] = W [in, out] delta^T [out, B]
+        sgemm(&tr_t, &tr_n, &n_in, &B, &n_out, &one, <float *>&W[0, 0], &n_out,
+              <float *>&delta[0, 0], &n_out, &zero, &dA[0, 0], &n_in)
+    if relu_input:
+        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+            for j in range(n_in):
+                if A[i, j] <= 0:
+                    dA[i, j] = 0
+    return dA_a
