@@ -28,6 +28,9 @@ cdef enum:
     MODE_SOFT_LABEL = 0
     MODE_CE_KL = 1
 
+    # softmax entries below which the fused pass runs on one thread (waking threads costs more)
+    MIN_PARALLEL_WORK = 1 << 15
+
 SOFT_LABEL = MODE_SOFT_LABEL
 CE_KL = MODE_CE_KL
 
@@ -82,6 +85,8 @@ def attribute_softmax_grad(const float[:, ::1] F, const float[:, ::1] A, const i
     with nogil:
         _logits(F, A, <float>logit_scale, Z)
     ws = <float>(logit_scale * grad_scale)
+    if B * C < MIN_PARALLEL_WORK:
+        n_threads = 1
     for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
         yi = y[i]
         zmax = Z[i, 0]
@@ -137,25 +142,33 @@ from slide_fast._kernels.network import adam_step  # noqa: E402
 
 def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
                   int n_threads=1):
-    """``A @ W + b`` (``W`` [in][out]), ReLU if ``relu``: one sgemm, then bias and ReLU."""
+    """``A @ W + b`` (``W`` [in][out]), ReLU if ``relu``: one sgemm.
+
+    ``n_threads`` is for signature parity: the BLAS pool sets the threads."""
     cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
     cdef Py_ssize_t i, j
     cdef float one = 1.0, zero = 0.0
     cdef char tr = b'N'
-    Z_a = np.zeros((B, n_out), dtype=np.float32)
+    Z_a = np.empty((B, n_out), dtype=np.float32)
     cdef float[:, ::1] Z = Z_a
     if B == 0 or n_out == 0:
         return Z_a
-    if n_in > 0:
-        with nogil:
-            # column-major: Z^T [out, B] = W^T [out, in] A^T [in, B]
+    # the bias is the GEMM's initial value (beta = 1); the element-wise passes are serial:
+    # they are short next to the GEMM, and OpenMP threads would compete with the BLAS
+    # pool's for the same cores
+    with nogil:
+        for i in range(B):
+            for j in range(n_out):
+                Z[i, j] = b[j]
+        if n_in > 0:
+            # column-major: Z^T [out, B] = W^T [out, in] A^T [in, B] + Z^T
             sgemm(&tr, &tr, &n_out, &B, &n_in, &one, <float *>&W[0, 0], &n_out,
-                  <float *>&A[0, 0], &n_in, &zero, &Z[0, 0], &n_out)
-    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-        for j in range(n_out):
-            Z[i, j] = Z[i, j] + b[j]
-            if relu and Z[i, j] < 0:
-                Z[i, j] = 0
+                  <float *>&A[0, 0], &n_in, &one, &Z[0, 0], &n_out)
+        if relu:
+            for i in range(B):
+                for j in range(n_out):
+                    if Z[i, j] < 0:
+                        Z[i, j] = 0
     return Z_a
 
 
@@ -163,7 +176,7 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
                    float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
                    int n_threads=1):
     """``gW += A^T delta``, ``gb += sum(delta)`` and ``dA = delta W^T`` (masked by
-    ``A > 0`` when ``relu_input``): two sgemm calls."""
+    ``A > 0`` when ``relu_input``): two sgemm calls (threads: the BLAS pool's)."""
     cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
     cdef Py_ssize_t i, j
     cdef float one = 1.0, zero = 0.0
@@ -174,9 +187,10 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
         # column-major: gW^T [out, in] += delta^T [out, B] A [B, in]
         sgemm(&tr_n, &tr_t, &n_out, &n_in, &B, &one, <float *>&delta[0, 0], &n_out,
               <float *>&A[0, 0], &n_in, &one, &gW[0, 0], &n_out)
-    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
+    with nogil:
         for i in range(B):
-            gb[j] += delta[i, j]
+            for j in range(n_out):
+                gb[j] += delta[i, j]
     if not need_dA:
         return None
     dA_a = np.empty((B, n_in), dtype=np.float32)
@@ -185,9 +199,9 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
         # column-major: dA^T [in, B] = W [in, out] delta^T [out, B]
         sgemm(&tr_t, &tr_n, &n_in, &B, &n_out, &one, <float *>&W[0, 0], &n_out,
               <float *>&delta[0, 0], &n_out, &zero, &dA[0, 0], &n_in)
-    if relu_input:
-        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-            for j in range(n_in):
-                if A[i, j] <= 0:
-                    dA[i, j] = 0
+        if relu_input:
+            for i in range(B):
+                for j in range(n_in):
+                    if A[i, j] <= 0:
+                        dA[i, j] = 0
     return dA_a
