@@ -300,9 +300,9 @@ def zsl_methods(slide, hidden=(256,), epochs=30, n_threads=None, seed=0):
     net = dict(hidden=tuple(hidden), epochs=epochs, n_threads=n_threads, random_state=seed)
     return {
         "SoftLabelZSL (soft)": (Z.SoftLabelZSL(loss="soft", **net),
-                                {"q": [0.1, 0.3], "temperature": [0.1, 0.5]}),
+                                {"q": [0.1, 0.3], "weight_decay": [0.0, 1e-2]}),
         "SoftLabelZSL (kl)": (Z.SoftLabelZSL(loss="kl", **net),
-                              {"lam": [0.5, 2.0], "temperature": [0.1, 0.5]}),
+                              {"lam": [0.5, 2.0], "weight_decay": [0.0, 1e-2]}),
         "ESZSL": (Z.ESZSL(), {"feature_reg": [1e-1, 1e1, 1e3], "attribute_reg": [1e-1, 1, 1e1]}),
         "SJE": (Z.SJE(epochs=10, random_state=seed), {"lr": [0.01, 0.1]}),
     }
