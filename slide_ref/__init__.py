@@ -9,6 +9,9 @@ datasets
     Extreme-classification files and synthetic data.
 metrics
     P@k, nDCG@k and their propensity-scored versions.
+zsl
+    Soft-label zero-shot learning with a frozen attribute layer; ESZSL and
+    SJE baselines; the GBU evaluation protocol.
 
 ``slide_fast`` has the same API on compiled kernels; change the import to
 switch.
