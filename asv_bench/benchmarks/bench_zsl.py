@@ -72,3 +72,20 @@ class TimeAttributeLayer(Pinned):
     def time_softmax_grad(self, name, loss):
         self.k.attribute_softmax_grad(self.F, self.A, self.y, self.R, self.S, self.mode, 0.2,
                                       1.0, 1.0, 1.0 / 256, N_THREADS)
+
+
+class TimeEpochOneThread(TimeEpoch):
+    """``TimeEpoch`` with one thread and a one-thread BLAS pool: on a shared machine,
+    a loaded core makes multi-threaded BLAS calls wait on their slowest thread, and this
+    variant stays comparable between runs."""
+    params = (["ref", "fast"], [64, 128], ["soft"])
+
+    def setup(self, name, batch_size, loss):
+        from threadpoolctl import threadpool_limits
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        self.X, A, self.y = data()
+        slide = backend(name)
+        self.model = slide.zsl.SoftLabelZSL(hidden=(HIDDEN,), loss=loss, batch_size=batch_size,
+                                            epochs=0, n_threads=1, random_state=0)
+        self.model.fit(self.X, self.y, A, seen=np.arange(N_SEEN))
+        self.model.partial_fit(self.X[:512], self.y[:512])

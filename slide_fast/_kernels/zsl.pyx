@@ -29,7 +29,7 @@ cdef enum:
     MODE_CE_KL = 1
 
     # softmax entries below which the fused pass runs on one thread (waking threads costs more)
-    MIN_PARALLEL_WORK = 1 << 15
+    MIN_PARALLEL_WORK = 1 << 18
 
 SOFT_LABEL = MODE_SOFT_LABEL
 CE_KL = MODE_CE_KL
