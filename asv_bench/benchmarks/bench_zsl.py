@@ -53,11 +53,13 @@ class TimeEpoch(Pinned):
 
 
 class TimeAttributeLayer(Pinned):
-    params = (["ref", "fast"], ["soft", "kl"])
-    param_names = ["backend", "loss"]
+    params = (["ref", "fast"], ["soft", "kl"], [1, N_THREADS])
+    param_names = ["backend", "loss", "threads"]
 
-    def setup(self, name, loss):
-        self.pin()
+    def setup(self, name, loss, threads):
+        from threadpoolctl import threadpool_limits
+        self._limits = threadpool_limits(limits=threads, user_api="blas")
+        self.threads = threads
         rng = np.random.default_rng(1)
         B, Ka, S, U = 256, 312, 150, 50
         self.F = rng.standard_normal((B, Ka), dtype=np.float32)
@@ -69,9 +71,9 @@ class TimeAttributeLayer(Pinned):
         self.k = slide.zsl.SoftLabelZSL._zk
         self.S, self.mode = S, (0 if loss == "soft" else 1)
 
-    def time_softmax_grad(self, name, loss):
+    def time_softmax_grad(self, name, loss, threads):
         self.k.attribute_softmax_grad(self.F, self.A, self.y, self.R, self.S, self.mode, 0.2,
-                                      1.0, 1.0, 1.0 / 256, N_THREADS)
+                                      1.0, 1.0, 1.0 / 256, self.threads)
 
 
 class TimeEpochOneThread(TimeEpoch):
