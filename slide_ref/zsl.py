@@ -167,7 +167,9 @@ class _ZSLEstimator:
         return self._transform(X), pos[y], A[:, self.classes_]
 
     def _fit_preprocessing(self, X):
-        mode = check_choice(self.normalize, "normalize", {None, "l2", "standard"})
+        mode = self.normalize
+        if mode is not None and mode not in ("l2", "standard"):
+            raise ValueError(f"normalize must be 'standard', 'l2' or None, got {mode!r}")
         if mode == "standard":
             self.mean_ = X.mean(axis=0).astype(np.float32)
             std = X.std(axis=0)

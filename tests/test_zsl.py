@@ -486,3 +486,23 @@ def test_cli_zsl_on_gbu_files(tmp_path, capsys):
     assert 0 <= res["ESZSL"]["test"]["H"] <= 1
     assert main(["zsl", "--data", str(tmp_path / "missing"), "--no-progress"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_baseline_and_protocol_parameters_are_validated():
+    d = _small()
+    X, y = d.split("trainval")
+    with pytest.raises(ValueError, match="feature_reg"):
+        ESZSL(feature_reg=-1.0).fit(X, y, d.attributes)
+    with pytest.raises(ValueError, match="normalize"):
+        ESZSL(normalize="max").fit(X, y, d.attributes)
+    with pytest.raises(ValueError, match="margin"):
+        slide_ref.zsl.SJE(margin=-1.0).fit(X, y, d.attributes)
+    with pytest.raises(TypeError, match="dense"):
+        import scipy.sparse as sp
+        ESZSL().fit(sp.csr_matrix(X), y, d.attributes)
+    with pytest.raises(ValueError, match="criterion"):
+        slide_ref.zsl.gbu_protocol(ESZSL(), d, criterion="acc")
+    with pytest.raises(ValueError, match="no parameter"):
+        ESZSL().set_params(gamma=1.0)
+    m = ESZSL().fit(X, y, d.attributes, seen=d.seen, unseen=d.unseen)
+    assert m.predict(np.zeros((0, X.shape[1]), np.float32)).shape == (0,)
