@@ -55,6 +55,23 @@ def test_blas_dense_layers_match_the_engine_reference(rng, relu):
     assert fast_k.dense_backward(A, W, delta, gW_f, gb_f, relu, False, 2) is None
 
 
+@pytest.mark.parametrize("mode", [ref_k.SOFT_LABEL, ref_k.CE_KL])
+def test_fused_kernel_threaded_path_matches_reference(rng, mode):
+    # large enough (B * C >= 2^18) for the fused pass to use its OpenMP threads
+    F, A, y, R, S = _batch(rng, B=2100, K=16, S=100, U=30, scale=2.0)
+    dF_r, loss_r = ref_k.attribute_softmax_grad(F, A, y, R, S, mode, 0.2, 1.5, 1.0, 1 / 2100)
+    out = []
+    for n_threads in (1, 2):
+        dF_f, loss_f = fast_k.attribute_softmax_grad(F, A, y, R, S, mode, 0.2, 1.5, 1.0,
+                                                     1 / 2100, n_threads)
+        assert_allclose_f32(dF_f, dF_r)
+        assert_allclose_f32(loss_f, loss_r)
+        out.append((dF_f, loss_f))
+    # each sample's row is computed by one thread: the thread count changes nothing
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
 def test_fused_kernel_extreme_logits_stay_finite(rng):
     F, A, y, R, S = _batch(rng, scale=500.0)
     for k in (ref_k, fast_k):
