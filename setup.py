@@ -54,6 +54,7 @@ modules = [
     "slide_fast._kernels.active",
     "slide_fast._kernels.negative",
     "slide_fast._kernels.sketch",
+    "slide_fast._kernels.zsl",
 ]
 
 setup(

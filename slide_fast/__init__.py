@@ -20,7 +20,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ._simd_config import available_simd_levels, set_simd_level, simd_level
 from ._simd_config import _init_from_env
 from ._sysinfo import show_config
-from . import classifier, datasets, lsh, metrics, negative, network, nwsketch
+from . import classifier, datasets, lsh, metrics, negative, network, nwsketch, zsl
 from .classifier import SlideClassifier
 from .network import SlideNetwork
 
@@ -29,5 +29,5 @@ from slide_ref import __version__
 _init_from_env()
 del _init_from_env
 
-__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "nwsketch", "SlideNetwork", "SlideClassifier", "simd_level", "set_simd_level",
+__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "nwsketch", "zsl", "SlideNetwork", "SlideClassifier", "simd_level", "set_simd_level",
            "available_simd_levels", "show_config", "__version__"]

@@ -16,14 +16,17 @@ metrics
 nwsketch
     NW sketch of the loss regression and example samplers (importance sampling
     of training examples).
+zsl
+    Soft-label zero-shot learning with a frozen attribute layer; ESZSL and
+    SJE baselines; the GBU evaluation protocol.
 
 ``slide_fast`` has the same API on compiled kernels; change the import to
 switch.
 """
 __version__ = "0.1.0"
 
-from . import classifier, datasets, lsh, metrics, negative, network, nwsketch
+from . import classifier, datasets, lsh, metrics, negative, network, nwsketch, zsl
 from .classifier import SlideClassifier
 from .network import SlideNetwork
 
-__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "nwsketch", "SlideNetwork", "SlideClassifier", "__version__"]
+__all__ = ["lsh", "network", "negative", "classifier", "datasets", "metrics", "nwsketch", "zsl", "SlideNetwork", "SlideClassifier", "__version__"]

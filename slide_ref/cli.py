@@ -8,6 +8,7 @@ predict    top-k labels of every row of an XC file
 generate   write a synthetic extreme-classification data set in XC format
 info       show the fast backend's configuration (SIMD level, threads, BLAS)
 demo       the main demo (``make demo``): SLIDE against the full softmax
+zsl        zero-shot learning under the GBU protocol (GBU files, synthetic or digits data)
 
 ``--backend`` chooses ``ref`` or ``fast``; the backend is loaded by name, so
 this reference package never imports the fast one statically.
@@ -308,6 +309,85 @@ def cmd_demo(args):
     return 0
 
 
+# ----------------------------------------------------------------------------- zsl
+ZSL_METHODS = ("soft", "kl", "eszsl", "sje")
+
+
+def zsl_methods(slide, hidden=(256,), epochs=30, n_threads=None, seed=0):
+    """Each zero-shot method of the comparison with its (small) GBU search grid.
+
+    Returns a dict ``name -> (unfitted estimator, parameter grid)``; names are
+    ``SoftLabelZSL (soft)``, ``SoftLabelZSL (kl)``, ``ESZSL`` and ``SJE``.
+    """
+    Z = slide.zsl
+    net = dict(hidden=tuple(hidden), epochs=epochs, n_threads=n_threads, random_state=seed)
+    return {
+        "SoftLabelZSL (soft)": (Z.SoftLabelZSL(loss="soft", **net),
+                                {"q": [0.1, 0.3], "weight_decay": [0.0, 1e-2]}),
+        "SoftLabelZSL (kl)": (Z.SoftLabelZSL(loss="kl", **net),
+                              {"lam": [0.5, 2.0], "weight_decay": [0.0, 1e-2]}),
+        "ESZSL": (Z.ESZSL(), {"feature_reg": [1e-1, 1e1, 1e3], "attribute_reg": [1e-1, 1, 1e1]}),
+        "SJE": (Z.SJE(epochs=10, random_state=seed), {"lr": [0.01, 0.1]}),
+    }
+
+
+def zsl_data(args):
+    """The data set a ``slide zsl`` call names (GBU directory, synthetic or digits)."""
+    from . import datasets
+    if args.data:
+        return datasets.load_gbu(args.data)
+    if args.digits:
+        return datasets.load_digits_zsl(random_state=args.seed)
+    return datasets.make_zsl(random_state=args.seed)
+
+
+def cmd_zsl(args):
+    from . import zsl as _zsl
+    slide = load_backend(args.backend)
+    data = zsl_data(args)
+    print(f"{data}")
+    wanted = {"soft": "SoftLabelZSL (soft)", "kl": "SoftLabelZSL (kl)", "eszsl": "ESZSL",
+              "sje": "SJE"}
+    methods = zsl_methods(slide, args.hidden, args.epochs, args.n_threads, args.seed)
+    rows = {}
+    print(f"{'method':<22}{'ZSL':>8}{'U':>8}{'S':>8}{'H':>8}{'H(g=0)':>9}  chosen")
+    for key in args.methods:
+        name = wanted[key]
+        est, grid = methods[name]
+        t0 = time.perf_counter()
+        out = _zsl.gbu_protocol(est, data, grid, random_state=args.seed,
+                                show_progress=not args.no_progress)
+        t = out["test"]
+        rows[name] = {"test": t, "test_uncalibrated": out["test_uncalibrated"],
+                      "val": out["val"], "params": out["params"],
+                      "seconds": time.perf_counter() - t0}
+        print(f"{name:<22}{100 * t['zsl']:>8.2f}{100 * t['U']:>8.2f}{100 * t['S']:>8.2f}"
+              f"{100 * t['H']:>8.2f}{100 * out['test_uncalibrated']['H']:>9.2f}  "
+              f"{out['params']} g={out['calibration']:.3g}")
+    if args.json:
+        _write_json(args.json, rows, args.overwrite)
+        print(f"results written to {args.json}")
+    return 0
+
+
+def _add_zsl_parser(sub):
+    z = sub.add_parser("zsl", help="zero-shot learning under the GBU protocol")
+    src = z.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="GBU directory (res101.mat, att_splits.mat)")
+    src.add_argument("--synthetic", action="store_true", help="synthetic data (make_zsl)")
+    src.add_argument("--digits", action="store_true", help="scikit-learn digits, 3 unseen")
+    z.add_argument("--methods", nargs="+", default=list(ZSL_METHODS), choices=ZSL_METHODS)
+    z.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    z.add_argument("--hidden", type=int, nargs="*", default=[256])
+    z.add_argument("--epochs", type=int, default=30)
+    z.add_argument("--n-threads", type=int, default=None)
+    z.add_argument("--seed", type=int, default=0)
+    z.add_argument("--json", help="write the results as JSON")
+    z.add_argument("--no-progress", action="store_true")
+    z.add_argument("--overwrite", action="store_true")
+    z.set_defaults(func=cmd_zsl)
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser():
     parser = argparse.ArgumentParser(prog="slide", description=__doc__.split("\n")[0])
@@ -398,6 +478,7 @@ def build_parser():
     demo.add_argument("--n-items", type=int, default=20000)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+    _add_zsl_parser(sub)
     return parser
 
 

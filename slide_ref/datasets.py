@@ -917,3 +917,9 @@ def flip_labels(y, fraction, n_classes=None, random_state=None):
 
 
 __all__ += ["make_mnist1d", "load_mnist_5k", "flip_labels"]
+# Zero-shot learning data (GBU layout): kept in their own module, exported here.
+from ._zsl_data import (DIGIT_STROKE_ATTRIBUTES, ZSLData, load_digits_zsl,  # noqa: E402
+                        load_gbu, make_zsl, save_gbu)
+
+__all__ += ["ZSLData", "load_gbu", "save_gbu", "make_zsl", "load_digits_zsl",
+            "DIGIT_STROKE_ATTRIBUTES"]
