@@ -45,7 +45,7 @@ def configs(smoke):
                                  n_test=1_000, labels_per_sample=5), [0])}
 
 
-def sampler(name, smoke):
+def sampler(name, smoke, max_table=500, min_active=1000):
     neg = slide_fast.negative
     name, _, hash_family = name.partition("/")
     if name == "full":
@@ -55,7 +55,7 @@ def sampler(name, smoke):
         # classes (tables in random order, whole buckets), padded to 1000 (SLIDE's rule);
         # classes the tables never return still get pushed down by the random half
         size = dict(min_active=200, fill_below=300, max_active=100) if smoke else \
-            dict(min_active=1000, fill_below=1500, max_active=500)
+            dict(min_active=min_active, fill_below=1500, max_active=max_table)
         # a dense projection (ratio 1): the logits are inner products, whose angle
         # SimHash tracks
         params = {"ratio": 1} if hash_family == "simhash" else None
@@ -64,10 +64,11 @@ def sampler(name, smoke):
     return neg.make_sampler(name, n_negatives=200 if smoke else 1000, logq=name != "uniform")
 
 
-def run(name, data, seed, budget, eval_every, n_threads, smoke):
+def run(name, data, seed, budget, eval_every, n_threads, smoke, max_table=500,
+        min_active=1000):
     X, Y, Xt, Yt = data
     net = slide_fast.network.SlideNetwork(
-        X.shape[1], Y.shape[1], hidden=(128,), output_sampler=sampler(name, smoke),
+        X.shape[1], Y.shape[1], hidden=(128,), output_sampler=sampler(name, smoke, max_table, min_active),
         optimizer="lazy_adam", lr=1e-3, n_threads=n_threads, random_state=seed)
     net.sampler_.prepare(Y)
     curve = _common.train_curve(net, X, Y, Xt, Yt, 128, budget, eval_every=eval_every,
@@ -141,6 +142,12 @@ def main(argv=None):
     p.add_argument("--samplers", nargs="+", default=SAMPLERS, choices=SAMPLERS)
     p.add_argument("--hash", nargs="+", default=["simhash", "dwta"],
                    choices=["simhash", "dwta"], help="hash families of the LSH samplers")
+    p.add_argument("--max-table", type=int, default=500,
+                   help="LSH samplers: cap on the classes taken from the tables")
+    p.add_argument("--min-active", type=int, default=1000,
+                   help="LSH samplers: random padding up to this many classes (0: none)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="seeds to run (default: each data set's own list)")
     p.add_argument("--configs", nargs="+", default=None,
                    help="subset of the data sets by title (default: all)")
     args = p.parse_args(argv)
@@ -154,11 +161,12 @@ def main(argv=None):
         print(f"{title}: data in {time.perf_counter() - t0:.0f} s", flush=True)
         results[title] = {}
         eval_every = 20 if args.smoke else 150
-        for seed in seeds:     # seeds outermost: machine noise spreads over the samplers
+        for seed in (args.seeds or seeds):     # seeds outermost: machine noise spreads over the samplers
             names = [f"{n}/{h}" if n.startswith("lsh") else n
                      for n in args.samplers for h in (args.hash if n.startswith("lsh") else [0])]
             for name in names:
-                r = run(name, data, seed, budget, eval_every, args.n_threads, args.smoke)
+                r = run(name, data, seed, budget, eval_every, args.n_threads, args.smoke,
+                        args.max_table, args.min_active)
                 results[title].setdefault(name, []).append(r)
                 last = r["curve"][-1]
                 extra = ""
