@@ -5,12 +5,15 @@
 parallel over sketch rows, each thread owning whole rows, so there are no
 races and every bucket receives its points in input order (the reference's
 order, hence the same float64 sums).  The loops are gathers and scatters of
-a few bytes each: memory-bound scalar C, no SIMD variants.
+a few bytes each: memory-bound scalar C, except the bucket mixing (``_simd/mix.h``:
+scalar and AVX2 splitmix64 chains, chosen at run time).
 """
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+from slide_fast._kernels._cpu cimport get_level
 
 cnp.import_array()
 
@@ -23,21 +26,11 @@ cdef extern from "rng.h" nogil:
     double slide_counter_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
 
 
-cdef inline void _mix_point(const int32_t *codes, int n_rows, int K, const uint64_t *seeds,
-                            uint64_t W, int32_t *out) noexcept nogil:
-    """Buckets of one point.  Rows go 16 at a time, codes in the outer loop, so that 16
-    independent splitmix64 chains are in flight (a single chain is latency-bound)."""
-    cdef uint64_t hs[16]
-    cdef int r0, r1, r, j
-    for r0 in range(0, n_rows, 16):
-        r1 = r0 + 16 if r0 + 16 < n_rows else n_rows
-        for r in range(r0, r1):
-            hs[r - r0] = seeds[r]
-        for j in range(K):
-            for r in range(r0, r1):
-                hs[r - r0] = slide_splitmix64(hs[r - r0] ^ <uint64_t><uint32_t>codes[r * K + j])
-        for r in range(r0, r1):
-            out[r] = <int32_t>(((hs[r - r0] >> 32) * W) >> 32)
+ctypedef void (*slide_mix_rows_fn)(const int32_t *codes, int n_rows, int K,
+                                   const uint64_t *seeds, uint64_t W, int32_t *out) noexcept nogil
+
+cdef extern from "mix.h" nogil:
+    slide_mix_rows_fn slide_mix_rows_for_level(int level)
 
 
 def mix_buckets(const int32_t[:, ::1] codes, int n_rows, int K, const uint64_t[::1] seeds,
@@ -48,8 +41,9 @@ def mix_buckets(const int32_t[:, ::1] codes, int n_rows, int K, const uint64_t[:
     cdef int32_t[:, ::1] out = buckets
     if n == 0:
         return buckets
+    cdef slide_mix_rows_fn mix = slide_mix_rows_for_level(get_level())
     for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
-        _mix_point(&codes[i, 0], n_rows, K, &seeds[0], <uint64_t>n_buckets, &out[i, 0])
+        mix(&codes[i, 0], n_rows, K, &seeds[0], <uint64_t>n_buckets, &out[i, 0])
     return buckets
 
 
