@@ -210,8 +210,20 @@ class _CDFSampler(_StaticSampler):
         raise NotImplementedError
 
     def setup(self, network, layer):
+        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
+        if self.counts_ is not None and (self.counts_.shape != (layer.n_out,)
+                                         or not np.isfinite(self.counts_).all()
+                                         or (self.counts_ < 0).any()):
+            raise ValueError(f"counts must be {layer.n_out} finite non-negative numbers")
         super().setup(network, layer)
         self._tabulate()
+
+    def prepare(self, Y):
+        """Take the label frequencies of ``Y`` unless ``counts`` was given."""
+        if self.counts is None:
+            self.counts_ = self._counts_from(Y)
+            self._tabulate()
+        return self
 
     def _tabulate(self):
         q = self._probabilities()
@@ -280,18 +292,7 @@ class UnigramSampler(_CDFSampler):
 
     def setup(self, network, layer):
         check_float(self.power, "power", low=0.0)
-        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
-        if self.counts_ is not None and (self.counts_.shape != (layer.n_out,)
-                                         or not np.isfinite(self.counts_).all()
-                                         or (self.counts_ < 0).any()):
-            raise ValueError(f"counts must be {layer.n_out} finite non-negative numbers")
         super().setup(network, layer)
-
-    def prepare(self, Y):
-        if self.counts is None:
-            self.counts_ = self._counts_from(Y)
-            self._tabulate()
-        return self
 
     def _probabilities(self):
         if self.counts_ is None:
@@ -322,18 +323,6 @@ class LogUniformSampler(_CDFSampler):
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
         self.random_state = random_state
-
-    def setup(self, network, layer):
-        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
-        if self.counts_ is not None and self.counts_.shape != (layer.n_out,):
-            raise ValueError(f"counts must have {layer.n_out} entries")
-        super().setup(network, layer)
-
-    def prepare(self, Y):
-        if self.counts is None:
-            self.counts_ = self._counts_from(Y)
-            self._tabulate()
-        return self
 
     def _probabilities(self):
         N = self.n_outputs_
