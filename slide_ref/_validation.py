@@ -145,3 +145,20 @@ def effective_n_threads(n_threads=None):
     if n_threads < 0:
         return max(1, n_cpus + 1 + n_threads)
     return n_threads
+
+
+def save_npz_atomic(path, payload):
+    """Write ``payload`` (name -> array) to ``path`` through a temporary file in the same
+    directory, so a failed write never leaves a truncated file behind."""
+    import os
+    import tempfile
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

@@ -9,7 +9,6 @@ callbacks, ``predict(X, k)``, ``score`` and ``save``/``load``.
 import json
 import logging
 import os
-import tempfile
 import time
 import zipfile
 
@@ -18,7 +17,7 @@ import scipy.sparse as sp
 
 from . import metrics as _metrics
 from .network import SlideNetwork, _sampler_spec, check_labels
-from ._validation import check_int, check_matrix, check_random_state
+from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
 
 try:  # scikit-learn's base class gives get_params/set_params/clone/repr
     from sklearn.base import BaseEstimator
@@ -306,17 +305,7 @@ class SlideClassifier(BaseEstimator):
         meta["estimator"]["example_sampler"] = None     # an object: not saved
         payload = {"__meta__": np.array(json.dumps(meta))}
         payload.update({f"net/{k}": v for k, v in arrays.items()})
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **payload)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return save_npz_atomic(path, payload)
 
     @classmethod
     def load(cls, path):

@@ -32,7 +32,6 @@ design).
 import json
 import math
 import os
-import tempfile
 import time
 import zipfile
 
@@ -42,6 +41,7 @@ import scipy.sparse as sp
 from . import lsh as _lsh
 from ._kernels import rng as _rng
 from ._kernels import sketch as _sketch
+from ._validation import save_npz_atomic
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
 
@@ -338,16 +338,7 @@ class NWSketch:
                 "total_count": self.total_count, "total_sum": self.total_sum}
         payload = {"__meta__": np.array(json.dumps(meta)), "table": self.table,
                    **self._function_arrays()}
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **payload)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return save_npz_atomic(path, payload)
 
     @classmethod
     def load(cls, path, n_threads=None):
