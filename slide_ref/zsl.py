@@ -140,6 +140,8 @@ class _ZSLEstimator:
     order, ``y_idx`` the seen-class positions) and ``_scores(X) -> [n, C]``.
     """
 
+    _zk = _zsl_kernels      # preprocessing kernel (``standardize``); SoftLabelZSL rebinds it
+
     def get_params(self):
         """Constructor parameters, by name."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
@@ -200,7 +202,8 @@ class _ZSLEstimator:
             n = np.linalg.norm(X, axis=1, keepdims=True)
             X = X / np.where(n > 0, n, 1.0)
         elif self.normalize == "standard":
-            X = (X - self.mean_) / self.scale_
+            n = effective_n_threads(getattr(self, "n_threads", None))
+            return self._zk.standardize(np.ascontiguousarray(X), self.mean_, self.scale_, n)
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def _check_X(self, X):

@@ -55,6 +55,18 @@ def test_blas_dense_layers_match_the_engine_reference(rng, relu):
     assert fast_k.dense_backward(A, W, delta, gW_f, gb_f, relu, False, 2) is None
 
 
+@pytest.mark.parametrize("shape", [(7, 5), (700, 513)])     # one-thread and threaded paths
+def test_standardize_matches_reference_bitwise(rng, shape):
+    X = (3 * rng.standard_normal(shape) + 1).astype(np.float32)
+    mean = X.mean(axis=0).astype(np.float32)
+    scale = (X.std(axis=0) + 0.5).astype(np.float32)
+    ref = ref_k.standardize(X, mean, scale)
+    np.testing.assert_array_equal(fast_k.standardize(X, mean, scale, 2), ref)
+    np.testing.assert_allclose(ref.mean(axis=0), 0, atol=1e-4)
+    with pytest.raises(ValueError, match="mean and scale"):
+        fast_k.standardize(X, mean[:-1], scale, 2)
+
+
 @pytest.mark.parametrize("mode", [ref_k.SOFT_LABEL, ref_k.CE_KL])
 def test_fused_kernel_threaded_path_matches_reference(rng, mode):
     # large enough (B * C >= 2^18) for the fused pass to use its OpenMP threads

@@ -45,6 +45,24 @@ cdef void _logits(const float[:, ::1] F, const float[:, ::1] A, float alpha,
           &Z[0, 0], &C)
 
 
+def standardize(const float[:, ::1] X, const float[::1] mean, const float[::1] scale,
+                int n_threads=1):
+    """``(X - mean) / scale`` per column, float32 [n, D]: one pass, rows split among
+    threads (the same float32 operations as the reference, so the same bits)."""
+    cdef Py_ssize_t n = X.shape[0], D = X.shape[1], i, j
+    if mean.shape[0] != D or scale.shape[0] != D:
+        raise ValueError(f"mean and scale need {D} entries, got {mean.shape[0]} and "
+                         f"{scale.shape[0]}")
+    out_a = np.empty((n, D), dtype=np.float32)
+    cdef float[:, ::1] out = out_a
+    if n * D < MIN_PARALLEL_WORK:
+        n_threads = 1
+    for i in prange(n, nogil=True, num_threads=n_threads, schedule="static"):
+        for j in range(D):
+            out[i, j] = (X[i, j] - mean[j]) / scale[j]
+    return out_a
+
+
 def attribute_logits(const float[:, ::1] F, const float[:, ::1] A, double logit_scale,
                      int n_threads=1):
     """Class logits ``z = s * F @ A`` [B, C] (one BLAS call)."""

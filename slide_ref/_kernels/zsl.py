@@ -30,6 +30,11 @@ def _log_softmax(Z):
     return Zs - np.log(np.exp(Zs).sum(axis=1, keepdims=True))
 
 
+def standardize(X, mean, scale, n_threads=1):
+    """``(X - mean) / scale`` per column, float32 [n, D] (a new array)."""
+    return ((X - mean) / scale).astype(np.float32, copy=False)
+
+
 def attribute_logits(F, A, logit_scale, n_threads=1):
     """Class logits ``z = s * F @ A`` [B, C], float32."""
     return (np.float32(logit_scale) * (F @ A)).astype(np.float32, copy=False)
