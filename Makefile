@@ -9,7 +9,9 @@ SOURCES := setup.py setup.cfg pyproject.toml $(wildcard slide_fast/_kernels/*.py
            $(wildcard slide_fast/_kernels/*.pxd) $(wildcard slide_fast/_simd/*.h)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all bench bench-quick clean
+EMU    := build/simd-emulated
+
+.PHONY: install demo test test-all test-simd-emulated bench bench-quick clean
 
 install: $(STAMP)
 
@@ -32,6 +34,20 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# the fast selection again on a build where SIMDe emulates every SIMD level (AVX2, AVX-512,
+# AVX512-BF16), so kernels this CPU cannot run are still checked against the reference
+# (slow: a test build in $(EMU), never installed)
+test-simd-emulated: $(STAMP)
+	$(BIN)/python -m pip install -q "simde-py>=0.8.2"
+	rm -rf $(EMU) $(EMU)-tmp && mkdir -p $(EMU)
+	cp -r slide_ref slide_fast $(EMU)/
+	find $(EMU) \( -name '*.so' -o -name '*.c' -o -name '__pycache__' \) -prune -exec rm -rf {} +
+	SLIDE_SIMD_EMULATE=1 $(BIN)/python setup.py -q build_ext -j 2 --force \
+	  --build-lib $(EMU) --build-temp $(EMU)-tmp >$(EMU)-build.log 2>&1 || \
+	  { tail -30 $(EMU)-build.log; exit 1; }
+	cd $(EMU) && ../../$(BIN)/python -c "import slide_fast as s; assert s._kernels._cpu.emulated(), s.__file__"
+	cd $(EMU) && ../../$(BIN)/python -m pytest ../../tests -m "not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # run every benchmark once against the installed package (a smoke test, not a measurement)
 bench-quick: $(STAMP)

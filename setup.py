@@ -14,6 +14,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("SLIDE_DEBUG_CYTHON", "0") == "1"
+# test build: every SIMD level emulated by SIMDe's portable intrinsics (see dispatch.h and
+# `make test-simd-emulated`), so AVX-512 and AVX512-BF16 code is tested on any CPU
+EMULATE = os.environ.get("SLIDE_SIMD_EMULATE", "0") == "1"
 DIRECTIVES = {
     "language_level": 3,
     "boundscheck": DEBUG,
@@ -30,6 +33,13 @@ compile_args = ["-O3", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-g0"
 if is_x86:
     compile_args.append("-march=x86-64-v2")
 link_args = ["-fopenmp"]
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")]
+include_dirs = [np.get_include(), "slide_fast/_simd"]
+if EMULATE:
+    import simde_py
+    macros.append(("SLIDE_SIMDE", "1"))
+    include_dirs.append(simde_py.get_include())
+    compile_args += ["-O1", "-Wno-psabi"]      # -O1: SIMDe's code is large; the build stays short
 
 
 def extension(name):
@@ -37,9 +47,9 @@ def extension(name):
     return Extension(
         name,
         [src],
-        include_dirs=[np.get_include(), "slide_fast/_simd"],
+        include_dirs=include_dirs,
         depends=glob("slide_fast/_simd/*.h"),
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")],
+        define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

@@ -23,13 +23,37 @@ def config_info():
         "scipy": scipy.__version__,
         "simd_level": _simd_config.simd_level(),
         "simd_available": _simd_config.available_simd_levels(),
+        "simd_emulated": _cpu.emulated(),
         "openmp_max_threads": _cpu.openmp_max_threads(),
+        "transparent_hugepages": _thp_mode(),
+        "numpy_madvise_hugepage": _numpy_hugepage(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(runtime default)"),
         "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
                                                "version", "filepath")}
                         for p in threadpool_info()],
     }
     return info
+
+
+def _thp_mode():
+    """The kernel's transparent-hugepage mode ("always", "madvise", "never") or None."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            text = f.read()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    return text[start + 1:end] if 0 <= start < end else None
+
+
+def _numpy_hugepage():
+    """Whether NumPy advises huge pages (madvise) for its large arrays: the weight, moment
+    and table arrays of the engine are plain NumPy arrays, so this is what backs them."""
+    try:
+        from numpy._core.multiarray import _get_madvise_hugepage
+    except ImportError:       # older layout or another platform
+        return None
+    return bool(_get_madvise_hugepage())
 
 
 def _version():
@@ -50,6 +74,10 @@ def show_config(file=None):
     print(f"  {'simd_level':<20}{info['simd_level']} "
           f"(available: {', '.join(info['simd_available'])}; override with "
           f"{_simd_config.ENV_VAR})", file=out)
+    if info["simd_emulated"]:
+        print(f"  {'':<20}EMULATED by SIMDe: a test build, far slower than native", file=out)
+    print(f"  {'huge pages':<20}kernel THP {info['transparent_hugepages']}, NumPy madvise "
+          f"{info['numpy_madvise_hugepage']}", file=out)
     print(f"  {'openmp threads':<20}{info['openmp_max_threads']} "
           f"(wait policy {info['omp_wait_policy']})", file=out)
     for pool in info["threadpools"]:

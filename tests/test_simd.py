@@ -51,3 +51,18 @@ def test_show_config_prints_level_and_threads(capsys):
     out = capsys.readouterr().out
     assert "simd_level" in out and slide_fast.simd_level() in out
     assert "openmp threads" in out
+    assert "huge pages" in out
+
+
+def test_config_reports_the_kernel_thp_mode_and_emulation():
+    from slide_fast._sysinfo import config_info
+    info = config_info()
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            text = f.read()
+        assert f"[{info['transparent_hugepages']}]" in text
+    except OSError:
+        assert info["transparent_hugepages"] is None
+    assert info["numpy_madvise_hugepage"] in (True, False, None)
+    # a regular build is never the emulated test build (make test-simd-emulated)
+    assert info["simd_emulated"] == ("simd-emulated" in slide_fast.__file__)

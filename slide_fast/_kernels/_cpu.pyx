@@ -5,6 +5,7 @@ cimport openmp
 
 cdef extern from "dispatch.h" nogil:
     int slide_cpu_max_level()
+    int SLIDE_EMULATED
 
 cdef int _level = 0
 cdef int _max_level = slide_cpu_max_level()
@@ -18,6 +19,11 @@ cdef int get_level() noexcept nogil:
 def cpu_max_level():
     """Highest level this CPU and OS support (0 scalar, 1 avx2, 2 avx512, 3 avx512_bf16)."""
     return _max_level
+
+
+def emulated():
+    """True in the SIMDe test build, where every level is emulated in portable code."""
+    return bool(SLIDE_EMULATED)
 
 
 def current_level():

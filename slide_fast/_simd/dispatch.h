@@ -12,17 +12,36 @@
 #define SLIDE_LEVEL_AVX512 2
 #define SLIDE_LEVEL_AVX512_BF16 3
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(SLIDE_SIMDE)
+/* Test build (SLIDE_SIMD_EMULATE=1 at build time, see setup.py): every intrinsic comes
+ * from SIMDe's portable implementations, so all levels run, and are checked against
+ * the reference, on a CPU that lacks them.  Slow; never a production build. */
 #define SLIDE_X86 1
+#define SLIDE_EMULATED 1
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/fma.h>
+#include "simde_compat.h"
+#define SLIDE_TARGET_AVX2
+#define SLIDE_TARGET_AVX512
+#define SLIDE_TARGET_AVX512_BF16
+#elif defined(__x86_64__) || defined(__i386__)
+#define SLIDE_X86 1
+#define SLIDE_EMULATED 0
 #include <immintrin.h>
 #define SLIDE_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define SLIDE_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define SLIDE_TARGET_AVX512_BF16 \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
 #else
 #define SLIDE_X86 0
+#define SLIDE_EMULATED 0
 #endif
 
 static inline int slide_cpu_max_level(void) {
-#if SLIDE_X86
+#if SLIDE_EMULATED
+    return SLIDE_LEVEL_AVX512_BF16;
+#elif SLIDE_X86
     __builtin_cpu_init();
     int level = SLIDE_LEVEL_SCALAR;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
