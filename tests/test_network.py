@@ -69,6 +69,24 @@ def test_forward_backward_kernels_equal(simd_level, rng):
         assert_allclose_f32(f, r, rtol=1e-4, atol=1e-5)
 
 
+def test_dense_gemm_kernels_on_blocked_shapes(simd_level, rng):
+    # n_in > 256 packs panels on the heap; n_out > 1024 splits dA's dot products in K blocks;
+    # 19 rows and 1100 columns leave edge tiles of every kind
+    B, n_in, n_out = 19, 300, 1100
+    A = np.maximum(rng.standard_normal((B, n_in)), 0).astype(np.float32)
+    W = (0.1 * rng.standard_normal((n_in, n_out))).astype(np.float32)
+    b = rng.standard_normal(n_out).astype(np.float32)
+    assert_allclose_f32(fast_nn.dense_forward(A, W, b, True, 2),
+                        ref_nn.dense_forward(A, W, b, True), rtol=1e-4, atol=1e-4)
+    D = rng.standard_normal((B, n_out)).astype(np.float32)
+    out = []
+    for nn in (ref_nn, fast_nn):
+        gW, gb = np.ones_like(W), np.zeros_like(b)
+        out.append((nn.dense_backward(A, W, D, gW, gb, True, True, 2), gW, gb))
+    for r, f in zip(*out):
+        assert_allclose_f32(f, r, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("N", [40, 10, 67])     # full vectors and tails of 8 and 16 lanes
 def test_softmax_kernels_equal(rng, simd_level, N):
     B = 7
