@@ -8,6 +8,10 @@ Adam, 2 threads and the BLAS pool pinned to 2.
 * ``TimeEpoch.time_epoch``: one epoch of ``SoftLabelZSL.partial_fit`` (shuffled
   mini-batches: forward, fused softmax/soft-target gradient, backward, Adam),
   at batch sizes 64, 128 (the default) and 256;
+* ``TimeGemmFloor.time_epoch_gemms``: only the two large GEMMs of every step
+  of that epoch (forward ``X W1`` and gradient ``X^T delta`` of the first layer)
+  through NumPy's BLAS: a lower bound on any epoch of either backend, so
+  ``ref / floor`` bounds the speed-up any fast backend can reach with fp32 BLAS;
 * ``TimeAttributeLayer.time_softmax_grad``: the fused attribute-layer kernel
   alone (logits GEMM, softmax and soft-target gradient, gradient GEMM) on a
   CUB-sized batch: 256 samples, 312 attributes, 200 classes (150 seen).
@@ -50,6 +54,27 @@ class TimeEpoch(Pinned):
 
     def time_epoch(self, name, batch_size, loss):
         self.model.partial_fit(self.X, self.y)
+
+
+class TimeGemmFloor(Pinned):
+    params = ([64, 128, 256],)
+    param_names = ["batch_size"]
+    number = 1
+    repeat = (1, 3, 20.0)
+
+    def setup(self, batch_size):
+        self.pin()
+        X, _, _ = data()
+        rng = np.random.default_rng(2)
+        self.Xb = np.ascontiguousarray(X[:batch_size])
+        self.W = rng.standard_normal((D, HIDDEN), dtype=np.float32)
+        self.delta = rng.standard_normal((batch_size, HIDDEN), dtype=np.float32)
+        self.steps = -(-N // batch_size)
+
+    def time_epoch_gemms(self, batch_size):
+        for _ in range(self.steps):
+            self.Xb @ self.W
+            self.Xb.T @ self.delta
 
 
 class TimeAttributeLayer(Pinned):
