@@ -303,6 +303,46 @@ def test_forward_rounds_activations_and_modes_differ(data):
     np.testing.assert_allclose(outs[1], outs[0], rtol=0.05, atol=0.05)
 
 
+class _SpyKernels:
+    """The bf16 kernel module of a network, recording the arguments of every call."""
+
+    def __init__(self, module, calls):
+        self._module, self._calls = module, calls
+
+    def __getattr__(self, name):
+        fn = getattr(self._module, name)
+
+        def spy(*args):
+            out = fn(*args)     # arrays are copied after the call: the kernel's outputs
+            self._calls.append((name, [a.copy() if isinstance(a, np.ndarray) else a
+                                       for a in args]))
+            return out
+        return spy
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+@pytest.mark.parametrize("backend_name", ["ref", "fast"])
+def test_backward_receives_bf16_activations_and_deltas(data, backend_name, mode):
+    """The rounding points of a step: every activation and delta reaching a backward kernel,
+    and the gradients it leaves, are bf16 values."""
+    X, Y = data
+    mod = {"ref": slide_ref, "fast": slide_fast}[backend_name]
+    net = mod.network.SlideNetwork(120, 60, **net_params(bf16=mode, sampled=(False, True, True),
+                                                         hidden=(24, 40), optimizer="sgd"))
+    calls = []
+    net._bf16 = _SpyKernels(net._bf16, calls)
+    net.train_batch(X[:64], Y[:64])
+    # positions of (activations, delta, gW, gb) in each backward kernel's arguments
+    where = {"sampled_backward_bf16": (0, 4, 5, 6), "dense_backward_csr_bf16": (3, 4, 5)}
+    checked = [name for name, _ in calls if name in where]
+    assert sorted(checked) == ["dense_backward_csr_bf16", "sampled_backward_bf16",
+                               "sampled_backward_bf16"]
+    for name, args in calls:
+        for pos in where.get(name, ()):
+            assert_bf16_valued(args[pos])
+    assert any(name == "sampled_forward_bf16" for name, _ in calls)
+
+
 @pytest.mark.parametrize("backend_name", ["ref", "fast"])
 def test_mode2_master_weights_exact(data, backend_name):
     """One step in mode 2: the rebuilt fp32 weights are exactly the fp32 Adam step applied
