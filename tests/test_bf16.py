@@ -262,7 +262,7 @@ def master(layer):
 
 
 @pytest.mark.parametrize("mode", [1, 2])
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "sgd"])
 @pytest.mark.parametrize("sampled", [(False, True), (False, False), (False, True, True)])
 def test_training_steps_equal_ref_fast(data, simd_level, mode, optimizer, sampled):
     X, Y = data
