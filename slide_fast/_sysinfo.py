@@ -23,6 +23,8 @@ def config_info():
         "scipy": scipy.__version__,
         "simd_level": _simd_config.simd_level(),
         "simd_available": _simd_config.available_simd_levels(),
+        "bf16_dot": ("VDPBF16PS" if _simd_config.simd_level() == "avx512_bf16"
+                     else "emulated: integer rounding, fp32 multiply-add"),
         "openmp_max_threads": _cpu.openmp_max_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(runtime default)"),
         "threadpools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads",
@@ -50,6 +52,7 @@ def show_config(file=None):
     print(f"  {'simd_level':<20}{info['simd_level']} "
           f"(available: {', '.join(info['simd_available'])}; override with "
           f"{_simd_config.ENV_VAR})", file=out)
+    print(f"  {'bf16 dot product':<20}{info['bf16_dot']} (bf16=1, 2)", file=out)
     print(f"  {'openmp threads':<20}{info['openmp_max_threads']} "
           f"(wait policy {info['omp_wait_policy']})", file=out)
     for pool in info["threadpools"]:

@@ -225,8 +225,10 @@ class SlideNetwork:
         mode. Each batch's gradients are summed in fp32 and rounded once, when
         stored (more accurate than Optimized SLIDE's rounding per
         accumulation); see ``slide_ref._kernels.bf16`` for every rounding
-        point. bf16 values are kept in float32 arrays with zero low halves, so
-        these modes change the numerics, not the memory footprint.
+        point. Scoring every output (``predict_topk``, ``output_scores``)
+        multiplies the stored weights by the bf16 hidden activations in fp32.
+        bf16 values are kept in float32 arrays with zero low halves, so these
+        modes change the numerics, not the memory footprint.
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
         more than one thread the fast backend accumulates gradients HOGWILD-style

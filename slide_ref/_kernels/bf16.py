@@ -122,8 +122,10 @@ def sampled_forward_bf16(A, W, b, act_indptr, act_ids, relu, n_threads=1):
     unchanged.  Returns ``z`` [n_pairs] float32 (ReLU applied when ``relu``),
     not rounded: the caller rounds hidden activations, logits stay fp32.
     """
-    Wb = round_bf16(np.array(W, dtype=np.float32, order="C"))
-    return _nn.sampled_forward(A, Wb, b, act_indptr, act_ids, relu, n_threads)
+    rows = _nn._rows_of(act_indptr)
+    Wb = round_bf16(np.ascontiguousarray(W[act_ids], dtype=np.float32))   # a gathered copy
+    z = np.einsum("ij,ij->i", Wb, A[rows]).astype(np.float32) + b[act_ids]
+    return np.maximum(z, 0, out=z) if relu else z
 
 
 # --------------------------------------------------------------------------- backward
