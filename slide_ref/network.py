@@ -493,6 +493,8 @@ class SlideNetwork:
 
     def _sampled_forward(self):
         """The sampled-layer forward kernel: fp32, or bf16 products in the BF16 modes."""
+        if self.bf16 == 2:     # the stored high halves are bf16 values already
+            return self._bf16.sampled_forward_hi
         return self._bf16.sampled_forward_bf16 if self.bf16 else self._nn.sampled_forward
 
     def _train_step(self, X, Y, w):

@@ -158,6 +158,15 @@ def test_sampled_forward_bf16_equal(simd_level, rng, n_in):
     # the fp32 kernel would differ: the weights really are rounded
     z32 = ref_nn.sampled_forward(A, W, b, indptr, ids, False)
     assert np.abs(z32 - exact).max() > 1e-4
+    # mode 2: weights that are bf16 values already (high halves) need no rounding
+    hi, _ = ref_bf.split(W)
+    Wh = hi.astype(np.float64)
+    exact_hi = (Wh[ids] * A[rows]).sum(axis=1) + b[ids]
+    r = ref_bf.sampled_forward_hi(A, hi, b, indptr, ids, False)
+    f = fast_bf.sampled_forward_hi(A, hi, b, indptr, ids, False, 2)
+    assert_allclose_f32(f, r)
+    np.testing.assert_allclose(r, exact_hi, rtol=1e-5, atol=1e-5)
+    assert_allclose_f32(fast_bf.sampled_forward_bf16(A, hi, b, indptr, ids, False, 2), r)
 
 
 def test_sampled_backward_bf16_equal(simd_level, rng):
@@ -340,7 +349,8 @@ def test_backward_receives_bf16_activations_and_deltas(data, backend_name, mode)
     for name, args in calls:
         for pos in where.get(name, ()):
             assert_bf16_valued(args[pos])
-    assert any(name == "sampled_forward_bf16" for name, _ in calls)
+    forward = "sampled_forward_hi" if mode == 2 else "sampled_forward_bf16"
+    assert any(name == forward for name, _ in calls)
 
 
 @pytest.mark.parametrize("backend_name", ["ref", "fast"])

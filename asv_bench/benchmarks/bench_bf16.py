@@ -6,7 +6,8 @@
   steps (19,200 samples) per mode, same data and seed; compare the modes within
   one run;
 * ``TimeBF16Kernels``: one call of each new bf16 kernel beside its fp32
-  counterpart, at every SIMD level the CPU has (the others are skipped).  The
+  counterpart, at every SIMD level the CPU has (the others are skipped);
+  ``sampled_forward_hi`` is mode 2's forward on the stored high halves.  The
   batch is 128 samples of 1,000 active neurons out of 10,000 with 128 inputs,
   the shape of the output layer above.  ``avx512_bf16`` differs from
   ``avx512`` only in the sampled forward dot product (VDPBF16PS).
@@ -101,7 +102,8 @@ def layer_batch(B=BATCH, n_in=128, n_out=N_LABELS, per=1000, seed=0):
 
 
 class TimeBF16Kernels(Pinned):
-    params = (BF16_SIMD_LEVELS, ["sampled_forward", "sampled_backward", "adam", "round"],
+    params = (BF16_SIMD_LEVELS, ["sampled_forward", "sampled_forward_hi", "sampled_backward",
+                                 "adam", "round"],
               ["fp32", "bf16"])
     param_names = ["simd", "kernel", "format"]
     timeout = 120
@@ -109,8 +111,8 @@ class TimeBF16Kernels(Pinned):
     def setup(self, simd, kernel, fmt):
         if fmt == "fp32" and simd == "avx512_bf16":
             raise NotImplementedError("the fp32 kernels have no AVX512-BF16 variant")
-        if kernel == "round" and fmt == "fp32":
-            raise NotImplementedError("fp32 has no rounding step")
+        if kernel in ("round", "sampled_forward_hi") and fmt == "fp32":
+            raise NotImplementedError(f"{kernel} is a bf16 kernel only")
         self.pin()
         select("fast", simd)
         from slide_fast._kernels import bf16 as fast_bf
@@ -133,6 +135,10 @@ class TimeBF16Kernels(Pinned):
     def _sampled_forward_bf16(self):
         self.bf.sampled_forward_bf16(self.A, self.W, self.b, self.indptr, self.ids, False,
                                      N_THREADS)
+
+    def _sampled_forward_hi_bf16(self):     # mode 2: the high halves, no rounding
+        self.bf.sampled_forward_hi(self.A, self.W_hi, self.b, self.indptr, self.ids, False,
+                                   N_THREADS)
 
     def _sampled_backward_fp32(self):
         self.nn.sampled_backward(self.A, self.W, self.indptr, self.ids, self.delta, self.gW,

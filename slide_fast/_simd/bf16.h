@@ -7,6 +7,9 @@
  *   slide_round_bf16(x, n)          x[i] = RNE_bf16(x[i]) in place
  *   slide_dot_bf16(w, a, n)         sum RNE_bf16(w[i]) * a[i], fp32 accumulation
  *                                   (a holds bf16 values)
+ *   slide_dot_hi_for_level          the same when w already holds bf16 values (mode 2's
+ *                                   high halves): no rounding, so the fp32 dot below
+ *                                   AVX512-BF16 and VDPBF16PS at that level
  *   slide_adam_split(...)           mode 2's Adam: w = hi | lo, fp32 Adam, split again
  *
  * Rounding is done with integer arithmetic (add 0x7FFF plus the lowest kept
@@ -23,6 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "dispatch.h"
+#include "dense.h"
 
 typedef void (*slide_round_bf16_fn)(float *x, int64_t n);
 typedef float (*slide_dot_bf16_fn)(const float *w, const float *a, int64_t n);
@@ -293,6 +297,14 @@ static slide_dot_bf16_fn slide_dot_bf16_for_level(int level) {
 #endif
     (void)level;
     return slide_dot_bf16_scalar;
+}
+
+/* products of two bf16 values are exact, so the fp32 dot kernels compute this one too */
+static slide_dot_bf16_fn slide_dot_hi_for_level(int level) {
+#if SLIDE_X86
+    if (level >= SLIDE_LEVEL_AVX512_BF16) return slide_dot_bf16_avx512bf16;
+#endif
+    return slide_dot_f32_for_level(level);
 }
 
 static slide_adam_split_fn slide_adam_split_for_level(int level) {

@@ -29,8 +29,9 @@ Where a training step rounds (``bf16 >= 1``; see ``SlideNetwork``)
 -----------------------------------------------------------------
 1. hidden activations, after bias and ReLU: RNE (:func:`round_bf16`);
 2. the forward products of a sampled layer use RNE(W) (mode 1; on the fly,
-   as VDPBF16PS consumes them) or the stored high half (mode 2), times the
-   bf16 activations, accumulated in fp32 (:func:`sampled_forward_bf16`); dense
+   as VDPBF16PS consumes them; :func:`sampled_forward_bf16`) or the stored
+   high half (mode 2; :func:`sampled_forward_hi`), times the bf16
+   activations, accumulated in fp32; dense
    layers multiply their stored weights (fp32 in mode 1, the high half in
    mode 2) in fp32; logits stay fp32;
 3. the output deltas from the softmax, and every per-sample delta passed to
@@ -126,6 +127,16 @@ def sampled_forward_bf16(A, W, b, act_indptr, act_ids, relu, n_threads=1):
     Wb = round_bf16(np.ascontiguousarray(W[act_ids], dtype=np.float32))   # a gathered copy
     z = np.einsum("ij,ij->i", Wb, A[rows]).astype(np.float32) + b[act_ids]
     return np.maximum(z, 0, out=z) if relu else z
+
+
+def sampled_forward_hi(A, W, b, act_indptr, act_ids, relu, n_threads=1):
+    """Mode 2's forward: :func:`sampled_forward_bf16` for ``W`` that already holds bf16
+    values (the high halves), which need no rounding.
+
+    The products of two bf16 values are exact in fp32, so this is the fp32
+    kernel; the fast backend uses VDPBF16PS here where the CPU has AVX512-BF16.
+    """
+    return _nn.sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads)
 
 
 # --------------------------------------------------------------------------- backward
