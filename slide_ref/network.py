@@ -228,7 +228,8 @@ class SlideNetwork:
         point. Scoring every output (``predict_topk``, ``output_scores``)
         multiplies the stored weights by the bf16 hidden activations in fp32.
         bf16 values are kept in float32 arrays with zero low halves, so these
-        modes change the numerics, not the memory footprint.
+        modes change the numerics but do not shrink memory (mode 2 adds 2 bytes
+        per weight for the low halves).
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
         more than one thread the fast backend accumulates gradients HOGWILD-style
