@@ -750,6 +750,8 @@ class SlideNetwork:
                     raise ValueError(f"saved tables of layer {i} do not fit the layer")
                 layer.tables.offsets, layer.tables.members = offsets, members
                 layer.tables.n_builds = int(sched[2])
+        if net.bf16 == 2:
+            _check_split(net.layers)
         sampler_state = {k[len("sampler."):]: v for k, v in arrays.items()
                          if k.startswith("sampler.")}
         if sampler_state:
@@ -768,6 +770,16 @@ class SlideNetwork:
         widths = list(self.hidden) + [self.n_outputs]
         body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
         return f"{type(self).__name__}({self.n_features} -> {body})"
+
+
+def _check_split(layers):
+    """Mode 2 stores high halves in ``W``/``b``: their low 16 bits must be zero."""
+    for i, layer in enumerate(layers):
+        for name in ("W", "b"):
+            if np.any(getattr(layer, name).view(np.uint32) & 0xFFFF):
+                raise ValueError(f"saved layer{i}.{name} of a bf16=2 model is not made of high "
+                                 "halves (its low 16 bits must be 0; they belong in "
+                                 f"layer{i}.{name}_lo)")
 
 
 def _sampler_spec(sampler):

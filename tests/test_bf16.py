@@ -408,6 +408,10 @@ def test_state_round_trip_across_backends(data, mode, src, dst):
         del arrays["layer1.W_lo"]
         with pytest.raises(ValueError, match="W_lo"):
             dst.network.SlideNetwork.from_state(params, arrays)
+        _, arrays = a.get_state()
+        arrays = dict(arrays, **{"layer0.W": master(a.layers[0])})    # full fp32 words
+        with pytest.raises(ValueError, match="high"):
+            dst.network.SlideNetwork.from_state(params, arrays)
 
 
 @pytest.mark.parametrize("mode", [1, 2])
