@@ -129,8 +129,7 @@ def adam_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, fl
     """Mode 2's Adam on the fp32 weights rebuilt from ``W`` (high halves) and ``W_lo``, then
     split again and ``gW = 0``; bitwise equal to the reference at every level."""
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, lo, hi, chunk = 16384
-    if W_lo.shape[0] != n_rows or W_lo.shape[1] != width:
-        raise ValueError("W_lo must have the shape of W")
+    _check_shapes(W, W_lo, gW, m, v)
     cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
     cdef float c1 = <float>(1.0 - beta1), c2 = <float>(1.0 - beta2), ep = <float>eps
     cdef slide_adam_split_fn adam = slide_adam_split_for_level(get_level())
@@ -154,6 +153,15 @@ def adam_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, fl
         adam(&W[r, 0], &W_lo[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
 
 
+def _check_shapes(W, *others):
+    """The optimizer kernels write every array at the indices of ``W``."""
+    shape = tuple(W.shape[:2])
+    for a in others:
+        if tuple(a.shape[:2]) != shape:
+            raise ValueError(f"W_lo, gW and the moments must have the shape of W {shape}, "
+                             f"got {tuple(a.shape[:2])}")
+
+
 cdef inline void _sgd_split_row(float *w, uint16_t *lo, float *g, Py_ssize_t n,
                                 float step) noexcept nogil:
     cdef Py_ssize_t c
@@ -174,8 +182,7 @@ def sgd_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, row
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t
     cdef float step = <float>lr
     cdef const int32_t[::1] sel
-    if W_lo.shape[0] != n_rows or W_lo.shape[1] != width:
-        raise ValueError("W_lo must have the shape of W")
+    _check_shapes(W, W_lo, gW)
     if n_rows == 0 or width == 0:
         return
     if rows is None:
