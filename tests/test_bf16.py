@@ -301,6 +301,20 @@ def master_b(layer):
     return ref_bf.join(layer.b, layer.b_lo) if layer.b_lo is not None else layer.b
 
 
+@pytest.mark.parametrize("mode", [1, 2])
+def test_threads_give_identical_training(data, mode):
+    """The bf16 rounding happens per gradient row after a race-free sum: 1 or 2 threads give
+    the same bits."""
+    X, Y = data
+    nets = [slide_fast.network.SlideNetwork(120, 60, **net_params(n_threads=n, bf16=mode))
+            for n in (1, 2)]
+    for start in range(0, 256, 64):
+        for net in nets:
+            net.train_batch(X[start:start + 64], Y[start:start + 64])
+    for a, b in zip(*[n.layers for n in nets]):
+        np.testing.assert_array_equal(master(a), master(b))
+
+
 def test_forward_rounds_activations_and_modes_differ(data):
     X, Y = data
     labels = (Y[:32].indptr.astype(np.int64), Y[:32].indices.astype(np.int32))
