@@ -61,6 +61,7 @@ modules = [
     "slide_fast._kernels.hashing",
     "slide_fast._kernels.tables",
     "slide_fast._kernels.network",
+    "slide_fast._kernels.bf16",
     "slide_fast._kernels.active",
     "slide_fast._kernels.negative",
     "slide_fast._kernels.sketch",

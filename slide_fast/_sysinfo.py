@@ -24,6 +24,8 @@ def config_info():
         "simd_level": _simd_config.simd_level(),
         "simd_available": _simd_config.available_simd_levels(),
         "simd_emulated": _cpu.emulated(),
+        "bf16_dot": ("VDPBF16PS" if _simd_config.simd_level() == "avx512_bf16"
+                     else "emulated: integer rounding, fp32 multiply-add"),
         "openmp_max_threads": _cpu.openmp_max_threads(),
         "transparent_hugepages": _thp_mode(),
         "numpy_madvise_hugepage": _numpy_hugepage(),
@@ -78,6 +80,7 @@ def show_config(file=None):
         print(f"  {'':<20}EMULATED by SIMDe: a test build, far slower than native", file=out)
     print(f"  {'huge pages':<20}kernel THP {info['transparent_hugepages']}, NumPy madvise "
           f"{info['numpy_madvise_hugepage']}", file=out)
+    print(f"  {'bf16 dot product':<20}{info['bf16_dot']} (bf16=1, 2)", file=out)
     print(f"  {'openmp threads':<20}{info['openmp_max_threads']} "
           f"(wait policy {info['omp_wait_policy']})", file=out)
     for pool in info["threadpools"]:

@@ -52,6 +52,12 @@ class SlideClassifier(BaseEstimator):
     lr : float, default 1e-3
     init : {"scaled", "slide"}, default "scaled"
         Weight initialization; see :class:`SlideNetwork`.
+    bf16 : {0, 1, 2}, default 0
+        Number format of training: 0 fp32; 1 bf16 activations, deltas and
+        gradient accumulators with fp32 weights; 2 as 1 with each weight stored
+        as two 16-bit halves, the high one used in the forward pass and Adam on
+        the exact fp32 value (Optimized SLIDE's BF16 modes, notes ``slide.md``
+        section 4). See :class:`SlideNetwork` for the rounding points.
     batch_size : int, default 128
     rehash_every, rebuild_every : int, default 6400, 128000
         Samples between table rehashes and rebuilds.
@@ -85,7 +91,8 @@ class SlideClassifier(BaseEstimator):
     def __init__(self, hidden=128, *, sampled_output=True, sampler=None, hash_family="dwta",
                  K=6, L=50,
                  range_pow=None, bucket_capacity=128, selection="union", min_active=1000,
-                 fill_below=1500, optimizer="adam", lr=1e-3, init="scaled", batch_size=128,
+                 fill_below=1500, optimizer="adam", lr=1e-3, init="scaled", bf16=0,
+                 batch_size=128,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
                  eval_every=50, eval_size=2048, n_threads=None, random_state=None,
                  show_progress=True, example_sampler=None):
@@ -103,6 +110,7 @@ class SlideClassifier(BaseEstimator):
         self.optimizer = optimizer
         self.lr = lr
         self.init = init
+        self.bf16 = bf16
         self.batch_size = batch_size
         self.rehash_every = rehash_every
         self.rebuild_every = rebuild_every
@@ -125,7 +133,8 @@ class SlideClassifier(BaseEstimator):
             hash_family=self.hash_family,
             K=self.K, L=self.L, range_pow=self.range_pow, bucket_capacity=self.bucket_capacity,
             selection=self.selection, min_active=self.min_active, fill_below=self.fill_below,
-            optimizer=self.optimizer, lr=self.lr, init=self.init, batch_size=self.batch_size,
+            optimizer=self.optimizer, lr=self.lr, init=self.init, bf16=self.bf16,
+            batch_size=self.batch_size,
             rehash_every=self.rehash_every, rebuild_every=self.rebuild_every,
             table_schedule=self.table_schedule, n_threads=self.n_threads, random_state=rng)
 

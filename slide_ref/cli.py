@@ -90,12 +90,13 @@ def cmd_train(args):
     clf = slide.SlideClassifier(
         hidden=args.hidden, sampled_output=not args.full_softmax, sampler=sampler_from_args(
             slide, args), K=args.K, L=args.L, optimizer=args.optimizer,
-        lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every,
+        lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every, bf16=args.bf16,
         n_threads=args.n_threads, random_state=args.seed, show_progress=not args.no_progress)
     t0 = time.perf_counter()
     clf.fit(X, Y, epochs=args.epochs, validation_data=test)
     wall = time.perf_counter() - t0
-    result = {"backend": args.backend, "samples_per_second": clf.samples_per_second,
+    result = {"backend": args.backend, "bf16": args.bf16,
+              "samples_per_second": clf.samples_per_second,
               "train_time": clf.history_[-1]["train_time"], "wall_time": wall,
               "history": clf.history_}
     if test is not None:
@@ -441,6 +442,9 @@ def build_parser():
     train.add_argument("--L", type=int, default=50)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--bf16", type=int, choices=[0, 1, 2], default=0,
+                       help="number format: 0 fp32, 1 bf16 activations and gradients, 2 also "
+                            "split weights (Optimized SLIDE's BF16 modes)")
     train.add_argument("--eval-every", type=int, default=100, help="batches between evaluations")
     train.add_argument("--n-threads", type=int, default=None)
     train.add_argument("--seed", type=int, default=0)

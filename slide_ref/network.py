@@ -16,6 +16,10 @@ notes ``slide.md`` section 1):
 5. tables are rehashed from the updated weights, and rebuilt with new hash
    functions, on a fixed or exponentially decaying schedule.
 
+The BF16 modes of Optimized SLIDE (``bf16=1`` or ``2``; notes ``slide.md``
+section 4) round activations, deltas and gradients to bfloat16; the rounding
+points are defined in ``slide_ref._kernels.bf16``.
+
 The work is done by kernels (``slide_ref._kernels.network`` and ``.active``);
 ``slide_fast`` binds compiled ones with the same signatures.
 """
@@ -27,6 +31,7 @@ import scipy.sparse as sp
 from . import lsh as _lsh
 from . import negative as _negative
 from ._kernels import active as _active
+from ._kernels import bf16 as _bf16
 from ._kernels import hashing as _hashing
 from ._kernels import network as _nn
 from ._kernels import tables as _tables
@@ -45,6 +50,17 @@ __all__ = ["SlideNetwork", "TableSchedule", "check_labels"]
 _FAMILIES = _negative.FAMILIES
 _SELECTIONS = _negative.SELECTIONS
 _OPTIMIZERS = {"adam", "lazy_adam", "sgd"}
+
+
+def _check_bf16(bf16):
+    """Validate the BF16 mode: 0 (fp32), 1 or 2 (Optimized SLIDE's BF16 modes); returns an int."""
+    if isinstance(bf16, bool) or not isinstance(bf16, (int, np.integer)):
+        raise TypeError("bf16 must be the int 0 (fp32), 1 (bf16 activations and gradients) or "
+                        f"2 (also split weights), got {type(bf16).__name__} {bf16!r}")
+    if int(bf16) not in (0, 1, 2):
+        raise ValueError("bf16 must be 0 (fp32), 1 (bf16 activations and gradients) or 2 (also "
+                         f"split weights), got {int(bf16)}")
+    return int(bf16)
 
 
 def check_labels(Y, n_samples, n_outputs, name="Y"):
@@ -93,9 +109,15 @@ def check_labels(Y, n_samples, n_outputs, name="Y"):
 
 
 class _Layer:
-    """Arrays of one layer; ``W`` is [in][out] when dense, [out][in] when sampled."""
+    """Arrays of one layer; ``W`` is [in][out] when dense, [out][in] when sampled.
 
-    def __init__(self, n_in, n_out, sampled, relu, rng, init, init_std, optimizer, first):
+    With ``bf16=2``, ``W`` and ``b`` hold the high halves of the fp32 weights
+    (float32 with zero low bits: the truncated bf16 the forward pass uses) and
+    ``W_lo``, ``b_lo`` (uint16) the low halves; ``join`` rebuilds them exactly.
+    """
+
+    def __init__(self, n_in, n_out, sampled, relu, rng, init, init_std, optimizer, first,
+                 bf16=0):
         self.n_in, self.n_out, self.sampled, self.relu = n_in, n_out, sampled, relu
         shape = (n_out, n_in) if sampled else (n_in, n_out)
         if init == "slide":      # SLIDE's code: N(0, 0.01) for every weight and bias
@@ -108,6 +130,10 @@ class _Layer:
             bound = 1.0 / np.sqrt(n_in)
             self.W = rng.uniform(-bound, bound, shape).astype(np.float32)
             self.b = rng.uniform(-bound, bound, n_out).astype(np.float32)
+        self.W_lo = self.b_lo = None
+        if bf16 == 2:
+            self.W, self.W_lo = _bf16.split(self.W)
+            self.b, self.b_lo = _bf16.split(self.b)
         self.gW = np.zeros_like(self.W)
         self.gb = np.zeros_like(self.b)
         if optimizer != "sgd":
@@ -118,7 +144,7 @@ class _Layer:
         self.fill_perm = None
         self.schedule = None
 
-    ARRAYS = ("W", "b", "mW", "vW", "mb", "vb", "fill_perm")
+    ARRAYS = ("W", "b", "W_lo", "b_lo", "mW", "vW", "mb", "vb", "fill_perm")
 
 
 class SlideNetwork:
@@ -185,6 +211,25 @@ class SlideNetwork:
         works on a clone (``sampler_``). A sampler given here keeps its own LSH
         and schedule parameters: ``K``, ``L``, ``rehash_every`` etc. of the
         network then apply to sampled hidden layers only.
+    bf16 : {0, 1, 2}, default 0
+        Number format of training (Optimized SLIDE, MLSys'21; notes ``slide.md``
+        section 4). 0: fp32 throughout. 1: hidden activations, per-sample
+        deltas and the gradient accumulators ``gW``/``gb`` are bfloat16
+        (round to nearest even); weights stay fp32, and the forward pass of
+        sampled layers multiplies bf16-rounded weights by the bf16 activations,
+        accumulating in fp32 (VDPBF16PS where the CPU has AVX512-BF16). 2: as
+        1, but every weight and bias is stored as two 16-bit halves: the high
+        half (a truncated bf16) is used in the forward and backward passes and
+        the LSH tables; Adam rebuilds the exact fp32 weight from both halves,
+        so the master weights stay exact. Adam's moments are fp32 in every
+        mode. Each batch's gradients are summed in fp32 and rounded once, when
+        stored (more accurate than Optimized SLIDE's rounding per
+        accumulation); see ``slide_ref._kernels.bf16`` for every rounding
+        point. Scoring every output (``predict_topk``, ``output_scores``)
+        multiplies the stored weights by the bf16 hidden activations in fp32.
+        bf16 values are kept in float32 arrays with zero low halves, so these
+        modes change the numerics but do not shrink memory (mode 2 adds 2 bytes
+        per weight for the low halves).
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
         more than one thread the fast backend accumulates gradients HOGWILD-style
@@ -205,6 +250,7 @@ class SlideNetwork:
     """
 
     _nn = _nn
+    _bf16 = _bf16
     _active = _active
     _hashing = _hashing
     _tables = _tables
@@ -218,8 +264,9 @@ class SlideNetwork:
                  init_std=0.01,
                  batch_size=128, rehash_every=6400, rebuild_every=128000,
                  table_schedule="fixed", schedule_first=50, schedule_growth=0.1,
-                 output_sampler=None, n_threads=None, random_state=None):
+                 output_sampler=None, bf16=0, n_threads=None, random_state=None):
         self.n_features = check_int(n_features, "n_features", low=1)
+        self.bf16 = _check_bf16(bf16)
         self.n_outputs = check_int(n_outputs, "n_outputs", low=2)
         self.hidden = tuple(check_int(h, "hidden width", low=1) for h in np.atleast_1d(hidden))
         n_layers = len(self.hidden) + 1
@@ -277,7 +324,8 @@ class SlideNetwork:
         for i in range(n_layers):
             relu = i < n_layers - 1
             layer = _Layer(widths[i], widths[i + 1], self.sampled[i], relu, self._rng,
-                           self.init, self.init_std, self.optimizer, first=i == 0)
+                           self.init, self.init_std, self.optimizer, first=i == 0,
+                           bf16=self.bf16)
             if layer.sampled and relu:
                 self._attach_tables(layer)
             self.layers.append(layer)
@@ -406,14 +454,15 @@ class SlideNetwork:
         """Activations of every layer; sampled layers also return their active sets."""
         n = self._threads()
         first = self.layers[0]
-        acts = [self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W, first.b,
-                                           first.relu, n)]
+        acts = [self._hidden(self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W,
+                                                        first.b, first.relu, n), first)]
         actives = [None]
         empty = (np.zeros(X.shape[0] + 1, np.int64), np.empty(0, np.int32))
         for i, layer in enumerate(self.layers[1:], start=1):
             A = acts[-1]
             if not layer.sampled:
-                acts.append(self._nn.dense_forward(A, layer.W, layer.b, layer.relu, n))
+                acts.append(self._hidden(self._nn.dense_forward(A, layer.W, layer.b, layer.relu,
+                                                                n), layer))
                 actives.append(None)
                 continue
             is_out = i == len(self.layers) - 1
@@ -423,18 +472,31 @@ class SlideNetwork:
                 act = (indptr, ids)
             else:
                 act, adjust = self._select(layer, A, empty, step), None
-            z = self._nn.sampled_forward(A, layer.W, layer.b, act[0], act[1], layer.relu, n)
+            z = self._sampled_forward()(A, layer.W, layer.b, act[0], act[1], layer.relu, n)
             if adjust is not None:   # logQ correction and masked accidental hits
                 z -= adjust
             actives.append(act)
             if is_out:
                 acts.append(z)
             else:   # a sampled hidden layer feeds the next one as a dense row of zeros
+                z = self._hidden(z, layer)
                 dense = np.zeros((X.shape[0], layer.n_out), dtype=np.float32)
                 rows = np.repeat(np.arange(X.shape[0]), np.diff(act[0]))
                 dense[rows, act[1]] = z
                 acts.append(dense)
         return acts, actives
+
+    def _hidden(self, A, layer):
+        """A hidden layer's activations, rounded to bf16 in the BF16 modes (logits are not)."""
+        if self.bf16 and layer.relu:
+            self._bf16.round_bf16(A, self._threads())
+        return A
+
+    def _sampled_forward(self):
+        """The sampled-layer forward kernel: fp32, or bf16 products in the BF16 modes."""
+        if self.bf16 == 2:     # the stored high halves are bf16 values already
+            return self._bf16.sampled_forward_hi
+        return self._bf16.sampled_forward_bf16 if self.bf16 else self._nn.sampled_forward
 
     def _train_step(self, X, Y, w):
         n = self._threads()
@@ -449,6 +511,8 @@ class SlideNetwork:
         else:
             delta, loss = self._nn.softmax_xent_dense(acts[-1], *labels, w, scale, n)
         self.last_losses_ = loss    # per-sample, unweighted: read by example samplers
+        if self.bf16:                # the output deltas are bf16 (logits and loss are not)
+            self._bf16.round_bf16(delta, n)
         self._backward(X, acts, actives, delta)
         self._update(X, actives)
         self.step_ += 1
@@ -457,21 +521,24 @@ class SlideNetwork:
 
     def _backward(self, X, acts, actives, delta):
         n = self._threads()
+        k = self._bf16 if self.bf16 else None
+        sampled_backward = k.sampled_backward_bf16 if k else self._nn.sampled_backward
+        dense_backward = k.dense_backward_bf16 if k else self._nn.dense_backward
+        backward_csr = k.dense_backward_csr_bf16 if k else self._nn.dense_backward_csr
         for i in range(len(self.layers) - 1, 0, -1):
             layer, A = self.layers[i], acts[i - 1]
             relu_in = self.layers[i - 1].relu
             if layer.sampled:
-                delta = self._nn.sampled_backward(A, layer.W, *actives[i], delta, layer.gW,
-                                                  layer.gb, relu_in, True, n)
+                delta = sampled_backward(A, layer.W, *actives[i], delta, layer.gW, layer.gb,
+                                         relu_in, True, n)
             else:
-                delta = self._nn.dense_backward(A, layer.W, delta, layer.gW, layer.gb, relu_in,
-                                                True, n)
+                delta = dense_backward(A, layer.W, delta, layer.gW, layer.gb, relu_in, True, n)
             if self.layers[i - 1].sampled:   # only the previous layer's active neurons
                 act = actives[i - 1]
                 rows = np.repeat(np.arange(X.shape[0]), np.diff(act[0]))
                 delta = delta[rows, act[1]]
         first = self.layers[0]
-        self._nn.dense_backward_csr(X.indptr, X.indices, X.data, delta, first.gW, first.gb, n)
+        backward_csr(X.indptr, X.indices, X.data, delta, first.gW, first.gb, n)
 
     def _update(self, X, actives):
         n = self._threads()
@@ -482,6 +549,9 @@ class SlideNetwork:
             if self.optimizer == "lazy_adam" or self.optimizer == "sgd":
                 rows = self._touched_rows(i, X, actives)
             brows = rows if layer.sampled else None
+            if self.bf16 == 2:
+                self._update_split(layer, rows, brows, lr_t, n)
+                continue
             if self.optimizer == "sgd":
                 self._nn.sgd_step(layer.W, layer.gW, rows, self.lr, n)
                 self._nn.sgd_step(layer.b[:, None], layer.gb[:, None], brows, self.lr, n)
@@ -491,6 +561,20 @@ class SlideNetwork:
             self._nn.adam_step(layer.b[:, None], layer.gb[:, None], layer.mb[:, None],
                                layer.vb[:, None], brows, lr_t, self.beta1, self.beta2, self.eps,
                                n)
+
+    def _update_split(self, layer, rows, brows, lr_t, n):
+        """Mode 2: the optimizer step on the exact fp32 weights rebuilt from both halves."""
+        k = self._bf16
+        if self.optimizer == "sgd":
+            k.sgd_step_split(layer.W, layer.W_lo, layer.gW, rows, self.lr, n)
+            k.sgd_step_split(layer.b[:, None], layer.b_lo[:, None], layer.gb[:, None], brows,
+                             self.lr, n)
+            return
+        k.adam_step_split(layer.W, layer.W_lo, layer.gW, layer.mW, layer.vW, rows, lr_t,
+                          self.beta1, self.beta2, self.eps, n)
+        k.adam_step_split(layer.b[:, None], layer.b_lo[:, None], layer.gb[:, None],
+                          layer.mb[:, None], layer.vb[:, None], brows, lr_t, self.beta1,
+                          self.beta2, self.eps, n)
 
     def _touched_rows(self, i, X, actives):
         """Rows of ``W`` with a non-zero gradient this batch (``None``: all of them)."""
@@ -530,7 +614,7 @@ class SlideNetwork:
                                  f"{type(self.sampler_).__name__}")
             empty = (np.zeros(X.shape[0] + 1, np.int64), np.empty(0, np.int32))
             act = self.sampler_.sample(H, empty, out.W, out.b, self.step_, training=False)[:2]
-            return act[0], act[1], self._nn.sampled_forward(H, out.W, out.b, *act, False, n)
+            return act[0], act[1], self._sampled_forward()(H, out.W, out.b, *act, False, n)
         if out.sampled:
             return H @ out.W.T + out.b
         return self._nn.dense_forward(H, out.W, out.b, False, n)
@@ -553,10 +637,14 @@ class SlideNetwork:
         """Penultimate activations ``h = E(x)`` [B, hidden[-1]] (all neurons computed)."""
         n = self._threads()
         first = self.layers[0]
-        A = self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W, first.b, True, n)
+        A = self._hidden(self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W,
+                                                    first.b, True, n), first)
         for layer in self.layers[1:-1]:
             W = layer.W.T if layer.sampled else layer.W
-            A = self._nn.dense_forward(A, np.ascontiguousarray(W), layer.b, True, n)
+            if layer.sampled and self.bf16:     # the products of the training forward
+                W = self._bf16.round_bf16(np.array(W, dtype=np.float32, order="C"), n)
+            A = self._hidden(self._nn.dense_forward(A, np.ascontiguousarray(W), layer.b, True,
+                                                    n), layer)
         return A
 
     def predict_topk(self, X, k=5, sampled=False, batch_size=None):
@@ -662,6 +750,8 @@ class SlideNetwork:
                     raise ValueError(f"saved tables of layer {i} do not fit the layer")
                 layer.tables.offsets, layer.tables.members = offsets, members
                 layer.tables.n_builds = int(sched[2])
+        if net.bf16 == 2:
+            _check_split(net.layers)
         sampler_state = {k[len("sampler."):]: v for k, v in arrays.items()
                          if k.startswith("sampler.")}
         if sampler_state:
@@ -673,13 +763,23 @@ class SlideNetwork:
                "fill_below", "optimizer", "lr", "beta1", "beta2", "eps", "init", "init_std",
                "batch_size",
                "rehash_every", "rebuild_every", "table_schedule", "schedule_first",
-               "schedule_growth", "n_threads")
+               "schedule_growth", "bf16", "n_threads")
 
     def __repr__(self):
         kinds = ["sampled" if s else "dense" for s in self.sampled]
         widths = list(self.hidden) + [self.n_outputs]
         body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
         return f"{type(self).__name__}({self.n_features} -> {body})"
+
+
+def _check_split(layers):
+    """Mode 2 stores high halves in ``W``/``b``: their low 16 bits must be zero."""
+    for i, layer in enumerate(layers):
+        for name in ("W", "b"):
+            if np.any(getattr(layer, name).view(np.uint32) & 0xFFFF):
+                raise ValueError(f"saved layer{i}.{name} of a bf16=2 model is not made of high "
+                                 "halves (its low 16 bits must be 0; they belong in "
+                                 f"layer{i}.{name}_lo)")
 
 
 def _sampler_spec(sampler):

@@ -47,6 +47,10 @@ cdef extern from "gemm.h" nogil:
     slide_gemm_fn slide_gemm_tn_for_level(int level)
     slide_gemm_fn slide_gemm_nt_for_level(int level)
 
+cdef extern from "bf16.h" nogil:
+    ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
+    slide_round_bf16_fn slide_round_bf16_for_level(int level)
+
 cdef extern from "softmax.h" nogil:
     ctypedef double (*slide_exp_row_fn)(const float *z, int64_t n, float zmax,
                                         float *e) noexcept nogil
@@ -258,6 +262,16 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
     delta is accumulated in a fixed number of neuron blocks, then summed in
     block order.
     """
+    return _sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
+                             n_threads, False)
+
+
+def _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
+                      const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
+                      const float[::1] delta, float[:, ::1] gW, float[::1] gb, bint relu_input,
+                      bint need_dA, int n_threads, bint bf16):
+    """:func:`sampled_backward`; with ``bf16``, each touched gradient row (summed over the
+    batch in fp32) and each row of the input delta is rounded to bf16 once, when stored."""
     cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], n_out = W.shape[0]
     cdef Py_ssize_t i, j, k, e, blk, j0, j1, c
     cdef Py_ssize_t per_block = (n_out + N_ROW_BLOCKS - 1) // N_ROW_BLOCKS
@@ -267,6 +281,7 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
     cdef const int32_t[::1] rows = rows_a
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
     cdef slide_axpy2_f32_fn axpy2 = slide_axpy2_f32_for_level(get_level())
+    cdef slide_round_bf16_fn rnd = slide_round_bf16_for_level(get_level())
     cdef float gbj
     part_a = np.zeros((N_ROW_BLOCKS if need_dA else 1, B, n_in), dtype=np.float32)
     cdef float[:, :, ::1] part = part_a
@@ -288,6 +303,9 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
                 else:
                     axpy(delta[k], &A[rows[k], 0], &gW[j, 0], n_in)
             gb[j] = gbj
+            if bf16:
+                rnd(&gW[j, 0], n_in)
+                rnd(&gb[j], 1)
     if not need_dA:
         return None
     dA_a = np.empty((B, n_in), dtype=np.float32)
@@ -302,6 +320,8 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
             for c in range(n_in):
                 if A[i, c] <= 0:
                     dA[i, c] = 0
+        if bf16:
+            rnd(&dA[i, 0], n_in)
     return dA_a
 
 
@@ -349,6 +369,14 @@ def dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
                        const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
                        float[::1] gb, int n_threads=1):
     """First-layer gradients ``gW[f] += x_f * delta_i``, parallel over features (race-free)."""
+    _dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, False)
+
+
+def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
+                        const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
+                        float[::1] gb, int n_threads, bint bf16):
+    """:func:`dense_backward_csr`; with ``bf16``, each touched row of ``gW`` and ``gb`` is
+    rounded to bf16 once, after the batch's fp32 sum."""
     cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = gW.shape[0]
     cdef Py_ssize_t i, j, f, e, k
     feats = np.asarray(indices).astype(np.int32, copy=False)
@@ -360,14 +388,19 @@ def dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
     present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int64)
     cdef const int64_t[::1] present = present_a
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
+    cdef slide_round_bf16_fn rnd = slide_round_bf16_for_level(get_level())
     for e in prange(present.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic",
                     chunksize=8):
         f = present[e]
         for k in range(ptr[f], ptr[f + 1]):
             axpy(data[order[k]], &delta[rows[order[k]], 0], &gW[f, 0], n_out)
+        if bf16:
+            rnd(&gW[f, 0], n_out)
     for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
         for i in range(B):
             gb[j] += delta[i, j]
+        if bf16:
+            rnd(&gb[j], 1)
 
 
 # --------------------------------------------------------------------------- optimizers

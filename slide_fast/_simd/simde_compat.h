@@ -2,6 +2,7 @@
  * test build only (SLIDE_SIMDE).  Each is written from its documented semantics. */
 #ifndef SLIDE_SIMDE_COMPAT_H
 #define SLIDE_SIMDE_COMPAT_H
+#include <string.h>
 
 #ifndef _mm512_reduce_add_ps
 static inline float slide_compat_reduce_add_ps(simde__m512 v) {
@@ -95,5 +96,30 @@ SLIDE_COMPAT_MASKED(int32_t, 16, simde__m512i, simde_mm512_loadu_si512, simde_mm
 #define _mm512_mask_storeu_ps(p, k, a) slide_compat_mask_storeu_ps((p), (k), (a))
 #define _mm512_mask_storeu_pd(p, k, a) slide_compat_mask_storeu_pd((p), (k), (a))
 #define _mm512_mask_storeu_epi32(p, k, a) slide_compat_mask_storeu_epi32((p), (k), (a))
+
+/* VCVTNE2PS2BF16 (SIMDe 0.8 lacks it): lanes 0-15 of the result from b, 16-31 from a;
+ * round to nearest even, denormal inputs as signed zeros (the instruction's DAZ), NaN
+ * quieted, following the instruction's documented pseudo-code */
+static inline uint16_t slide_compat_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7F800000u) == 0) u &= 0x80000000u;
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu))
+        return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline simde__m512bh slide_compat_cvtne2ps_pbh(simde__m512 a, simde__m512 b) {
+    float fa[16], fb[16];
+    simde__m512bh_private r;
+    simde_mm512_storeu_ps(fa, a);
+    simde_mm512_storeu_ps(fb, b);
+    for (int i = 0; i < 16; i++) {
+        r.u16[i] = slide_compat_f32_to_bf16(fb[i]);
+        r.u16[16 + i] = slide_compat_f32_to_bf16(fa[i]);
+    }
+    return simde__m512bh_from_private(r);
+}
+#define _mm512_cvtne2ps_pbh(a, b) slide_compat_cvtne2ps_pbh((a), (b))
 
 #endif

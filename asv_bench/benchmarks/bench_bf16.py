@@ -1,0 +1,165 @@
+"""BF16 modes of Optimized SLIDE (``bf16`` = 0 fp32, 1, 2) on the fast backend.
+
+* ``TrainingBF16.track_samples_per_second``: throughput of SlideNetwork training
+  (10k features, 10k labels, 128 hidden, LSH-sampled output, 2 threads) per mode;
+* ``AccuracyBF16.track_p1_after_steps``: P@1 on 2,000 test points after 150
+  steps (19,200 samples) per mode, same data and seed; compare the modes within
+  one run;
+* ``TimeBF16Kernels``: one call of each new bf16 kernel beside its fp32
+  counterpart, at every SIMD level the CPU has (the others are skipped);
+  ``sampled_forward_hi`` is mode 2's forward on the stored high halves.  The
+  batch is 128 samples of 1,000 active neurons out of 10,000 with 128 inputs,
+  the shape of the output layer above.  ``avx512_bf16`` differs from
+  ``avx512`` only in the sampled forward dot product (VDPBF16PS).
+"""
+import functools
+import time
+
+import numpy as np
+
+from .common import N_THREADS, Pinned, backend, select
+
+N_FEATURES = N_LABELS = 10_000
+BATCH = 128
+MODES = [0, 1, 2]
+#: the levels of the kernel timings: the fp32 suite's levels plus the BF16 one
+BF16_SIMD_LEVELS = ["scalar", "avx2", "avx512", "avx512_bf16"]
+
+
+@functools.lru_cache(maxsize=None)
+def data():
+    slide = backend("ref")
+    return slide.datasets.make_xc(20_000, N_FEATURES, N_LABELS, n_test=2_000, random_state=0)
+
+
+def make_network(mode):
+    slide = backend("fast")
+    return slide.network.SlideNetwork(N_FEATURES, N_LABELS, hidden=(128,), K=6, L=50,
+                                      lr=1e-3, batch_size=BATCH, bf16=mode,
+                                      n_threads=N_THREADS, random_state=0)
+
+
+def train(model, X, Y, n_batches, start=0):
+    for b in range(start, start + n_batches):
+        lo = (b * BATCH) % (X.shape[0] - BATCH)
+        model.train_batch(X[lo:lo + BATCH], Y[lo:lo + BATCH])
+
+
+class TrainingBF16(Pinned):
+    params = [MODES]
+    param_names = ["bf16"]
+    timeout = 300
+    number = 1
+    repeat = 1
+
+    def setup(self, mode):
+        self.pin()
+        self.X, self.Y, _, _ = data()
+        self.model = make_network(mode)
+        train(self.model, self.X, self.Y, 3)            # warm-up: first-touch, tables
+
+    def track_samples_per_second(self, mode):
+        n = 30
+        t0 = time.perf_counter()
+        train(self.model, self.X, self.Y, n, start=3)
+        return n * BATCH / (time.perf_counter() - t0)
+
+    track_samples_per_second.unit = "samples/s"
+
+
+class AccuracyBF16(Pinned):
+    params = [MODES]
+    param_names = ["bf16"]
+    timeout = 600
+    number = 1
+    repeat = 1
+
+    def setup(self, mode):
+        self.pin()
+        self.X, self.Y, self.Xt, self.Yt = data()
+        self.model = make_network(mode)
+
+    def track_p1_after_steps(self, mode):
+        train(self.model, self.X, self.Y, 150)
+        pred = self.model.predict_topk(self.Xt, k=1)[0][:, 0]
+        return float(np.asarray(self.Yt[np.arange(self.Yt.shape[0]), pred]).mean())
+
+    track_p1_after_steps.unit = "P@1"
+
+
+@functools.lru_cache(maxsize=None)
+def layer_batch(B=BATCH, n_in=128, n_out=N_LABELS, per=1000, seed=0):
+    """Activations, weights and active pairs of one sampled layer (bf16-valued A and delta)."""
+    from slide_ref._kernels import bf16 as ref_bf
+    rng = np.random.default_rng(seed)
+    A = ref_bf.round_bf16(np.maximum(rng.standard_normal((B, n_in), dtype=np.float32), 0))
+    W = (0.1 * rng.standard_normal((n_out, n_in))).astype(np.float32)
+    b = np.zeros(n_out, np.float32)
+    ids = np.concatenate([np.sort(rng.choice(n_out, per, replace=False)) for _ in range(B)])
+    indptr = np.arange(B + 1, dtype=np.int64) * per
+    delta = ref_bf.round_bf16(1e-3 * rng.standard_normal(len(ids)).astype(np.float32))
+    return A, W, b, indptr, ids.astype(np.int32), delta
+
+
+class TimeBF16Kernels(Pinned):
+    params = (BF16_SIMD_LEVELS, ["sampled_forward", "sampled_forward_hi", "sampled_backward",
+                                 "adam", "round"],
+              ["fp32", "bf16"])
+    param_names = ["simd", "kernel", "format"]
+    timeout = 120
+
+    def setup(self, simd, kernel, fmt):
+        if fmt == "fp32" and simd == "avx512_bf16":
+            raise NotImplementedError("the fp32 kernels have no AVX512-BF16 variant")
+        if kernel in ("round", "sampled_forward_hi") and fmt == "fp32":
+            raise NotImplementedError(f"{kernel} is a bf16 kernel only")
+        self.pin()
+        select("fast", simd)
+        from slide_fast._kernels import bf16 as fast_bf
+        from slide_fast._kernels import network as fast_nn
+        self.nn, self.bf = fast_nn, fast_bf
+        A, W, b, indptr, ids, delta = layer_batch()
+        self.A, self.W, self.b, self.indptr, self.ids = A, W.copy(), b, indptr, ids
+        self.delta = delta.copy()     # rounded in place by "round": idempotent, same work
+        self.gW, self.gb = np.zeros_like(W), np.zeros_like(b)
+        self.m, self.v = np.zeros_like(W), np.zeros_like(W)
+        self.W_hi, self.W_lo = _split(W)
+        self.call = getattr(self, f"_{kernel}_{fmt}")
+
+    def time_kernel(self, simd, kernel, fmt):
+        self.call()
+
+    def _sampled_forward_fp32(self):
+        self.nn.sampled_forward(self.A, self.W, self.b, self.indptr, self.ids, False, N_THREADS)
+
+    def _sampled_forward_bf16(self):
+        self.bf.sampled_forward_bf16(self.A, self.W, self.b, self.indptr, self.ids, False,
+                                     N_THREADS)
+
+    def _sampled_forward_hi_bf16(self):     # mode 2: the high halves, no rounding
+        self.bf.sampled_forward_hi(self.A, self.W_hi, self.b, self.indptr, self.ids, False,
+                                   N_THREADS)
+
+    def _sampled_backward_fp32(self):
+        self.nn.sampled_backward(self.A, self.W, self.indptr, self.ids, self.delta, self.gW,
+                                 self.gb, True, True, N_THREADS)
+
+    def _sampled_backward_bf16(self):
+        self.bf.sampled_backward_bf16(self.A, self.W, self.indptr, self.ids, self.delta,
+                                      self.gW, self.gb, True, True, N_THREADS)
+
+    def _adam_fp32(self):
+        self.nn.adam_step(self.W, self.gW, self.m, self.v, None, 1e-3, 0.9, 0.999, 1e-8,
+                          N_THREADS)
+
+    def _adam_bf16(self):     # mode 2: rebuild from both halves, update, split
+        self.bf.adam_step_split(self.W_hi, self.W_lo, self.gW, self.m, self.v, None, 1e-3, 0.9,
+                                0.999, 1e-8, N_THREADS)
+
+    def _round_bf16(self):    # the output deltas of one batch (128,000 values)
+        self.bf.round_bf16(self.delta, N_THREADS)
+
+
+def _split(W):
+    from slide_ref._kernels import bf16 as ref_bf
+    return ref_bf.split(W)

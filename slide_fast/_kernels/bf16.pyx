@@ -1,0 +1,195 @@
+# cython: freethreading_compatible = True
+"""Cython kernels of the BF16 modes; twin of ``slide_ref._kernels.bf16`` (same signatures).
+
+Data model and rounding points: see the reference module.  The SIMD variants
+(scalar, AVX2, AVX-512, AVX512-BF16 for the dot product) are in
+``slide_fast/_simd/bf16.h`` and follow the level of ``set_simd_level``.  The
+bit conversions used outside the training loop (``rne_bits``, ``split``,
+``join``...) are plain NumPy and shared with the reference.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t
+
+from slide_fast._kernels._cpu cimport get_level
+from slide_fast._kernels import network as _nn
+from slide_ref._kernels.bf16 import bits_to_f32, join, rne_bits, split, trunc_bits
+
+cnp.import_array()
+
+__all__ = ["rne_bits", "trunc_bits", "bits_to_f32", "split", "join", "round_bf16",
+           "sampled_forward_bf16", "sampled_forward_hi", "sampled_backward_bf16", "dense_backward_bf16",
+           "dense_backward_csr_bf16", "adam_step_split", "sgd_step_split"]
+
+cdef extern from "bf16.h" nogil:
+    ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
+    ctypedef float (*slide_dot_bf16_fn)(const float *w, const float *a, int64_t n) noexcept nogil
+    ctypedef void (*slide_adam_split_fn)(float *w, uint16_t *lo, float *g, float *m, float *v,
+                                         int64_t n, float lr, float b1, float c1, float b2,
+                                         float c2, float eps) noexcept nogil
+    slide_round_bf16_fn slide_round_bf16_for_level(int level)
+    slide_dot_bf16_fn slide_dot_bf16_for_level(int level)
+    slide_dot_bf16_fn slide_dot_hi_for_level(int level)
+    slide_adam_split_fn slide_adam_split_for_level(int level)
+    uint32_t slide_f32_bits(float x)
+    float slide_bits_f32(uint32_t u)
+
+# elements per parallel task of the in-place rounding
+cdef enum:
+    ROUND_CHUNK = 16384
+
+
+def round_bf16(x, int n_threads=1):
+    """Round a C-contiguous float32 array to bf16 values in place (RNE); returns it."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
+        raise TypeError("round_bf16 needs a C-contiguous float32 array")
+    if x.size == 0:
+        return x
+    cdef float[::1] flat = x.reshape(-1)
+    cdef Py_ssize_t n = flat.shape[0], t, lo, hi
+    cdef Py_ssize_t n_chunks = (n + ROUND_CHUNK - 1) // ROUND_CHUNK
+    cdef slide_round_bf16_fn rnd = slide_round_bf16_for_level(get_level())
+    for t in prange(n_chunks, nogil=True, num_threads=n_threads, schedule="static"):
+        lo = t * ROUND_CHUNK
+        hi = lo + ROUND_CHUNK
+        if hi > n:
+            hi = n
+        rnd(&flat[lo], hi - lo)
+    return x
+
+
+def sampled_forward_bf16(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                         const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
+                         int n_threads=1):
+    """``RNE(W[j]) . A[i] + b[j]`` per active pair, fp32 accumulation (VDPBF16PS where the
+    CPU has AVX512-BF16); pairs grouped by neuron as in the fp32 kernel."""
+    return _pairs_forward(A, W, b, act_indptr, act_ids, relu, n_threads,
+                          slide_dot_bf16_for_level(get_level()))
+
+
+def sampled_forward_hi(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                       const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
+                       int n_threads=1):
+    """Mode 2's forward: ``W`` holds bf16 values already, so no rounding (the fp32 dot
+    product, or VDPBF16PS where the CPU has AVX512-BF16)."""
+    return _pairs_forward(A, W, b, act_indptr, act_ids, relu, n_threads,
+                          slide_dot_hi_for_level(get_level()))
+
+
+cdef _pairs_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                    const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
+                    int n_threads, slide_dot_bf16_fn dot):
+    """``dot(W[j], A[i]) + b[j]`` per active pair, grouped by neuron ``j``."""
+    cdef Py_ssize_t n_in = A.shape[1], n_out = W.shape[0], j, e, k
+    cdef float zk
+    z_a = np.empty(act_ids.shape[0], dtype=np.float32)
+    cdef float[::1] z = z_a
+    if act_ids.shape[0] == 0:
+        return z_a
+    ptr_a, order_a = _nn._group_by(act_ids, n_out)
+    rows_a = _nn._rows_of(np.asarray(act_indptr))
+    cdef const int64_t[::1] ptr = ptr_a, order = order_a
+    cdef const int32_t[::1] rows = rows_a
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=32):
+        for e in range(ptr[j], ptr[j + 1]):
+            k = order[e]
+            zk = dot(&W[j, 0], &A[rows[k], 0], n_in) + b[j]
+            if relu and zk < 0:
+                zk = 0
+            z[k] = zk
+    return z_a
+
+
+def sampled_backward_bf16(A, W, act_indptr, act_ids, delta, gW, gb, bint relu_input,
+                          bint need_dA, int n_threads=1):
+    """Sampled-layer gradients summed over the batch in fp32 and rounded once per touched
+    row; the input delta is masked and rounded (see the reference)."""
+    return _nn._sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
+                                 n_threads, True)
+
+
+def dense_backward_bf16(A, W, delta, gW, gb, bint relu_input, bint need_dA, int n_threads=1):
+    """Dense-layer gradients (fp32 GEMM onto the stored values), then ``gW``, ``gb`` and the
+    input delta rounded to bf16."""
+    dA = _nn.dense_backward(A, W, delta, gW, gb, relu_input, need_dA, n_threads)
+    round_bf16(np.asarray(gW), n_threads)
+    round_bf16(np.asarray(gb), n_threads)
+    return None if dA is None else round_bf16(dA, n_threads)
+
+
+def dense_backward_csr_bf16(indptr, indices, data, delta, gW, gb, int n_threads=1):
+    """First-layer gradients summed in fp32 per feature row, rounded once per touched row."""
+    _nn._dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, True)
+
+
+def adam_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, float[:, ::1] m,
+                    float[:, ::1] v, rows, double lr_t, double beta1, double beta2, double eps,
+                    int n_threads=1):
+    """Mode 2's Adam on the fp32 weights rebuilt from ``W`` (high halves) and ``W_lo``, then
+    split again and ``gW = 0``; bitwise equal to the reference at every level."""
+    cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, lo, hi, chunk = 16384
+    _check_shapes(W, W_lo, gW, m, v)
+    cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
+    cdef float c1 = <float>(1.0 - beta1), c2 = <float>(1.0 - beta2), ep = <float>eps
+    cdef slide_adam_split_fn adam = slide_adam_split_for_level(get_level())
+    cdef const int32_t[::1] sel
+    cdef Py_ssize_t total = n_rows * width, n_chunks
+    if n_rows == 0 or width == 0:
+        return
+    if rows is None:
+        n_chunks = (total + chunk - 1) // chunk
+        for t in prange(n_chunks, nogil=True, num_threads=n_threads, schedule="static"):
+            lo = t * chunk
+            hi = lo + chunk
+            if hi > total:
+                hi = total
+            adam(&W[0, 0] + lo, &W_lo[0, 0] + lo, &gW[0, 0] + lo, &m[0, 0] + lo, &v[0, 0] + lo,
+                 hi - lo, lr, b1, c1, b2, c2, ep)
+        return
+    sel = rows
+    for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
+        r = sel[t]
+        adam(&W[r, 0], &W_lo[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
+
+
+def _check_shapes(W, *others):
+    """The optimizer kernels write every array at the indices of ``W``."""
+    shape = tuple(W.shape[:2])
+    for a in others:
+        if tuple(a.shape[:2]) != shape:
+            raise ValueError(f"W_lo, gW and the moments must have the shape of W {shape}, "
+                             f"got {tuple(a.shape[:2])}")
+
+
+cdef inline void _sgd_split_row(float *w, uint16_t *lo, float *g, Py_ssize_t n,
+                                float step) noexcept nogil:
+    cdef Py_ssize_t c
+    cdef uint32_t u
+    cdef float wi
+    for c in range(n):
+        wi = slide_bits_f32((slide_f32_bits(w[c]) & 0xFFFF0000u) | lo[c])
+        wi = wi - step * g[c]
+        u = slide_f32_bits(wi)
+        w[c] = slide_bits_f32(u & 0xFFFF0000u)
+        lo[c] = <uint16_t>(u & 0xFFFFu)
+        g[c] = 0
+
+
+def sgd_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, rows, double lr,
+                   int n_threads=1):
+    """Mode 2's SGD step ``w -= lr * g`` on the rebuilt fp32 weights, then ``gW = 0``."""
+    cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t
+    cdef float step = <float>lr
+    cdef const int32_t[::1] sel
+    _check_shapes(W, W_lo, gW)
+    if n_rows == 0 or width == 0:
+        return
+    if rows is None:
+        for r in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
+            _sgd_split_row(&W[r, 0], &W_lo[r, 0], &gW[r, 0], width, step)
+        return
+    sel = rows
+    for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
+        r = sel[t]
+        _sgd_split_row(&W[r, 0], &W_lo[r, 0], &gW[r, 0], width, step)
