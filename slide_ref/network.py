@@ -35,6 +35,7 @@ from ._kernels import bf16 as _bf16
 from ._kernels import hashing as _hashing
 from ._kernels import network as _nn
 from ._kernels import tables as _tables
+from ._memory import aligned_copy, aligned_zeros
 from ._schedule import TableSchedule
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
@@ -134,11 +135,15 @@ class _Layer:
         if bf16 == 2:
             self.W, self.W_lo = _bf16.split(self.W)
             self.b, self.b_lo = _bf16.split(self.b)
-        self.gW = np.zeros_like(self.W)
-        self.gb = np.zeros_like(self.b)
+        # every per-layer array starts on a cache line (see slide_ref._memory)
+        self.W, self.b = aligned_copy(self.W), aligned_copy(self.b)
+        if bf16 == 2:
+            self.W_lo, self.b_lo = aligned_copy(self.W_lo), aligned_copy(self.b_lo)
+        self.gW = aligned_zeros(self.W.shape)
+        self.gb = aligned_zeros(self.b.shape)
         if optimizer != "sgd":
-            self.mW, self.vW = np.zeros_like(self.W), np.zeros_like(self.W)
-            self.mb, self.vb = np.zeros_like(self.b), np.zeros_like(self.b)
+            self.mW, self.vW = aligned_zeros(self.W.shape), aligned_zeros(self.W.shape)
+            self.mb, self.vb = aligned_zeros(self.b.shape), aligned_zeros(self.b.shape)
         self.family = None
         self.tables = None
         self.fill_perm = None
@@ -729,7 +734,7 @@ class SlideNetwork:
                     raise ValueError(f"saved {key!r} has shape {saved.shape}, expected "
                                      f"{getattr(layer, name).shape}")
                 # a copy: the loaded network must not share arrays with the saved one
-                setattr(layer, name, np.array(saved, dtype=getattr(layer, name).dtype, order="C"))
+                setattr(layer, name, aligned_copy(saved, getattr(layer, name).dtype))
             if layer.sampled and layer.family is not None:
                 for pname in type(layer.family)._param_names:
                     key = f"layer{i}.family.{pname}"

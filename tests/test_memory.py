@@ -29,3 +29,18 @@ def test_aligned_copy_keeps_values_and_casts():
 
 def test_alignment_other_than_64():
     assert aligned_empty((5, 5), np.float32, align=4096).ctypes.data % 4096 == 0
+
+
+@pytest.mark.parametrize("bf16", [0, 2])
+def test_network_arrays_are_aligned_after_init_and_load(backend, bf16):
+    net = backend.network.SlideNetwork(300, 50, hidden=(24,), K=2, L=3, min_active=10,
+                                       bf16=bf16, random_state=0, n_threads=1)
+    loaded = type(net).from_state(*net.get_state())
+    for model in (net, loaded):
+        for layer in model.layers:
+            arrays = [layer.W, layer.b, layer.gW, layer.gb, layer.mW, layer.vW, layer.mb,
+                      layer.vb] + ([layer.W_lo, layer.b_lo] if bf16 == 2 else [])
+            assert all(is_aligned(a) and a.flags.c_contiguous for a in arrays)
+    for a, b in zip(net.layers, loaded.layers):
+        np.testing.assert_array_equal(a.W, b.W)
+        assert not np.shares_memory(a.W, b.W)
