@@ -122,4 +122,15 @@ static inline simde__m512bh slide_compat_cvtne2ps_pbh(simde__m512 a, simde__m512
 }
 #define _mm512_cvtne2ps_pbh(a, b) slide_compat_cvtne2ps_pbh((a), (b))
 
+/* VPMOVDW to memory, masked: the low 16 bits of each selected 32-bit lane */
+static inline void slide_compat_mask_cvtepi32_storeu_epi16(void *p, simde__mmask16 k,
+                                                           simde__m512i a) {
+    int32_t in[16];
+    simde_mm512_storeu_si512(in, a);
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1) ((uint16_t *)p)[i] = (uint16_t)(in[i] & 0xFFFF);
+}
+#define _mm512_mask_cvtepi32_storeu_epi16(p, k, a) \
+    slide_compat_mask_cvtepi32_storeu_epi16((p), (k), (a))
+
 #endif
