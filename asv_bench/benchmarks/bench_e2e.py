@@ -45,7 +45,8 @@ Benchmarks:
   peak RSS of a child process doing the same.
 
 Under ``make bench-quick`` (``SLIDE_BENCH_QUICK=1``) every benchmark trains a
-few steps on small data, to check that it runs.
+few steps on small data with every width divided by 50, configuration B only and
+one model per code path, to check that it runs.
 """
 import functools
 import json
@@ -66,9 +67,20 @@ CONFIGS = {
     "B": dict(n_features=100_000, n_labels=100_000, labels_per_sample=2, range_pow=18),
     "670k": dict(n_features=135_909, n_labels=670_091, labels_per_sample=5, range_pow=18),
 }
+if QUICK:   # bench-quick checks that every benchmark runs: small shapes, same code paths
+    CONFIGS = {name: dict(c, n_features=c["n_features"] // 50, n_labels=c["n_labels"] // 50,
+                          range_pow=10)
+               for name, c in CONFIGS.items()}
 SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "full"]
 TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 MODELS = SLIDE_MODELS + TORCH_MODELS
+CONFIG_NAMES = ["A", "B"]
+#: Models of TimeToAccuracy and Scaling670k.
+FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy"]
+if QUICK:   # one of each code path: LSH/uniform sampler, full/sampled/logQ peer
+    MODELS = ["slide", "uniform-lazy", "torch-full", "torch-loguniform"]
+    CONFIG_NAMES = ["B"]
+    FAST_MODELS = ["uniform-lazy"]
 
 N_TRAIN = 3_000 if QUICK else 60_000
 N_TEST = 500 if QUICK else 2_000
@@ -95,7 +107,7 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
                 "torch-loguniform": "log-uniform", "torch-uniform-fused": "uniform"}[model]
         counts = None if Y is None else np.asarray(Y.sum(axis=0)).ravel()
         return peers.TorchXC(d, n, loss=loss, fused=model.endswith("fused"), counts=counts,
-                             n_threads=n_threads, seed=seed)
+                             n_negatives=min(1000, n // 2), n_threads=n_threads, seed=seed)
     slide = backend("fast")
     kw = dict(hidden=(128,), K=6, L=50, range_pow=c["range_pow"], lr=1e-3, batch_size=BATCH,
               n_threads=n_threads, random_state=seed)
@@ -105,7 +117,7 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
         kw["optimizer"] = "lazy_adam"
     elif model == "uniform-lazy":
         kw.update(optimizer="lazy_adam",
-                  output_sampler=slide.negative.UniformSampler(1000, shared=True))
+                  output_sampler=slide.negative.UniformSampler(min(1000, n // 2), shared=True))
     elif model == "full":
         kw["sampled"] = (False, False)
     else:
@@ -162,7 +174,7 @@ def _child(config, model, n_batches, n_train):
 
 
 class Throughput(Pinned):
-    params = (["A", "B"], MODELS)
+    params = (CONFIG_NAMES, MODELS)
     param_names = ["config", "model"]
     timeout = 900
     number = 1
@@ -187,7 +199,7 @@ class Throughput(Pinned):
 
 class Accuracy(Pinned):
     """Test P@1 after 400 steps (A) / 300 steps (B): compare within one run only."""
-    params = (["A", "B"], MODELS)
+    params = (CONFIG_NAMES, MODELS)
     param_names = ["config", "model"]
     timeout = 1200
     number = 1
@@ -208,7 +220,7 @@ class Accuracy(Pinned):
 
 
 class PeakMemory:
-    params = (["A", "B"], MODELS)
+    params = (CONFIG_NAMES, MODELS)
     param_names = ["config", "model"]
     timeout = 900
     number = 1
@@ -239,7 +251,7 @@ class PeakMemory:
 
 class TimeToAccuracy(Pinned):
     """Configuration B: PyTorch full softmax's P@1 after its budget, reached how much sooner."""
-    params = (["slide", "slide-lazy", "uniform-lazy"],)
+    params = (FAST_MODELS,)
     param_names = ["model"]
     timeout = 1800
     number = 1
@@ -276,7 +288,7 @@ class TimeToAccuracy(Pinned):
 
 class Scaling670k(Pinned):
     """The Amazon-670K shape: samples/s after warm-up, and a child's peak RSS."""
-    params = (["slide", "slide-lazy", "uniform-lazy"],)
+    params = (FAST_MODELS,)
     param_names = ["model"]
     timeout = 1800
     number = 1

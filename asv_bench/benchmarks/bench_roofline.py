@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from .common import N_THREADS, Pinned, backend
+from .common import N_THREADS, QUICK, Pinned, backend
 
 B, D = 128, 128
 N_DENSE = 10_000
@@ -34,7 +34,7 @@ N_SAMPLED = 100_000
 ACTIVE = 1_000
 N_ADAM = 100_000
 LAZY_ROWS = 30_000
-REPEATS = 5
+REPEATS = 1 if QUICK else 5
 
 
 def best_time(fn, repeats=REPEATS):
