@@ -52,7 +52,7 @@ test-simd-emulated: $(STAMP)
 # run every benchmark once against the installed package (a smoke test, not a measurement)
 bench-quick: $(STAMP)
 	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null && \
-	  ../$(BIN)/asv run -E existing:../$(BIN)/python --quick --dry-run --show-stderr
+	  SLIDE_BENCH_QUICK=1 ../$(BIN)/asv run -E existing:../$(BIN)/python --quick --dry-run --show-stderr
 
 bench: $(STAMP)
 	cd asv_bench && ../$(BIN)/asv machine --yes >/dev/null && \

@@ -584,10 +584,12 @@ class SlideNetwork:
     def _touched_rows(self, i, X, actives):
         """Rows of ``W`` with a non-zero gradient this batch (``None``: all of them)."""
         layer = self.layers[i]
+        n = self._threads()
         if layer.sampled:
-            return np.unique(actives[i][1]).astype(np.int32)
+            return self._active.unique_ids(actives[i][1], layer.n_out, n)
         if i == 0:
-            return np.unique(X.indices).astype(np.int32)
+            return self._active.unique_ids(X.indices.astype(np.int32, copy=False), layer.n_in,
+                                           n)
         return None
 
     def _maintain_tables(self, step):

@@ -193,6 +193,26 @@ def test_padding_differs_across_samples_and_steps():
     assert not np.array_equal(a[1], b[1])
 
 
+@pytest.mark.parametrize("n_values,size", [(1, 0), (7, 30), (1000, 5), (100_000, 128_000)])
+def test_unique_ids_equal(n_values, size, rng):
+    ids = rng.integers(0, n_values, size=size).astype(np.int32)
+    r = ref_active.unique_ids(ids, n_values)
+    np.testing.assert_array_equal(r, np.unique(ids))
+    for _ in range(2):           # twice: the marks must be left cleared
+        f = fast_active.unique_ids(ids, n_values, 2)
+        assert f.dtype == np.int32
+        np.testing.assert_array_equal(f, r)
+
+
+def test_unique_ids_rejects_out_of_range():
+    for backend in (ref_active, fast_active):
+        for bad in ([0, 5], [-1]):
+            with pytest.raises(ValueError, match="outside"):
+                backend.unique_ids(np.array(bad, np.int32), 5)
+    # a rejected call leaves no marks behind
+    np.testing.assert_array_equal(fast_active.unique_ids(np.array([3, 1], np.int32), 5), [1, 3])
+
+
 # ----------------------------------------------------------------------------- training steps
 @pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "sgd"])
 @pytest.mark.parametrize("sampled", [(False, True), (False, False), (False, True, True)])

@@ -7,6 +7,7 @@ the reference's matrix products and the fast kernels use the same cores.
 """
 import functools
 import importlib
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +15,11 @@ import scipy.sparse as sp
 #: Threads of every timed call (the benchmark machine has 2 cores).
 N_THREADS = 2
 SEED = 0
+
+#: ``make bench-quick`` sets ``SLIDE_BENCH_QUICK=1``: the end-to-end benchmarks then
+#: train a handful of steps on small data (asv itself does not tell a benchmark that
+#: it runs under ``--quick``). Their numbers are meaningless in that mode.
+QUICK = os.environ.get("SLIDE_BENCH_QUICK", "") == "1"
 
 BACKENDS = ["ref", "fast"]
 #: SIMD levels benchmarked for ``fast``; those the CPU lacks are skipped.

@@ -2,9 +2,21 @@
 
 The network is the one SLIDE trains: a sparse input summed into 128 ReLU units
 (``EmbeddingBag`` with per-sample weights), then a linear output layer, Adam.
-Two losses: the full softmax, and a sampled softmax over the batch's labels
-plus 1000 uniform negatives shared by the batch (TensorFlow's
-``sampled_softmax_loss`` without logQ correction or hit removal).
+Losses (``loss``):
+
+* ``"full"``: the full softmax;
+* ``"uniform"``: a sampled softmax over the batch's labels plus 1000 uniform
+  negatives shared by the batch (TensorFlow's ``sampled_softmax_loss`` without
+  logQ correction or hit removal; with uniform draws logQ is a constant anyway);
+* ``"log-uniform"``: the same with 1000 negatives drawn with replacement from
+  the log-uniform (Zipf) distribution over frequency ranks,
+  ``Q(r) = log((r + 2) / (r + 1)) / log(N + 1)``, ranks from the training label
+  counts, and the logQ correction: every candidate's logit minus
+  ``log(expected count) = log(1 - (1 - Q)^n_neg)`` (TensorFlow's
+  ``LogUniformCandidateSampler`` with ``subtract_log_q=True``).
+
+``fused=True`` uses ``torch.optim.Adam(fused=True)`` (one kernel over all
+parameters); otherwise PyTorch's default (foreach) implementation.
 """
 import numpy as np
 
@@ -14,16 +26,27 @@ try:
 except ImportError:      # the benchmarks using it are skipped
     torch = None
 
+LOSSES = ("full", "uniform", "log-uniform")
+
 
 def available():
     return torch is not None
 
 
 class TorchXC:
-    """Trains and evaluates the peer network on CSR batches."""
+    """Trains and evaluates the peer network on CSR batches.
+
+    ``sampled=True`` is the older spelling of ``loss="uniform"``. ``counts``
+    (training label counts [n_outputs]) orders the labels by frequency for the
+    log-uniform sampler; without them label ids are taken as ranks.
+    """
 
     def __init__(self, n_features, n_outputs, hidden=128, lr=1e-3, sampled=False,
-                 n_negatives=1000, fused=False, n_threads=2, seed=0):
+                 n_negatives=1000, fused=False, n_threads=2, seed=0, loss=None, counts=None):
+        if loss is None:
+            loss = "uniform" if sampled else "full"
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         torch.manual_seed(seed)
         torch.set_num_threads(n_threads)
         self.emb = torch.nn.EmbeddingBag(n_features, hidden, mode="sum")
@@ -31,8 +54,23 @@ class TorchXC:
         self.out = torch.nn.Linear(hidden, n_outputs)
         params = list(self.emb.parameters()) + [self.b1] + list(self.out.parameters())
         self.opt = torch.optim.Adam(params, lr=lr, fused=fused or None)
-        self.sampled, self.n_neg, self.n_outputs = sampled, n_negatives, n_outputs
+        self.loss, self.n_neg, self.n_outputs = loss, n_negatives, n_outputs
+        self.sampled = loss != "full"
         self.gen = torch.Generator().manual_seed(seed)
+        if loss == "log-uniform":
+            r = np.arange(n_outputs, dtype=np.float64)
+            q_rank = np.log((r + 2) / (r + 1)) / np.log(n_outputs + 1)
+            if counts is None:
+                rank_to_label = np.arange(n_outputs)
+            else:   # most frequent first, ties by label id
+                counts = np.asarray(counts, dtype=np.float64).ravel()
+                rank_to_label = np.lexsort((np.arange(n_outputs), -counts))
+            q = np.empty(n_outputs)
+            q[rank_to_label] = q_rank
+            expected = -np.expm1(n_negatives * np.log1p(-q))     # P(drawn at least once)
+            self.rank_to_label = torch.from_numpy(rank_to_label.astype(np.int64))
+            self.log_q = torch.from_numpy(np.log(expected).astype(np.float32))
+            self.log_n1 = float(np.log(n_outputs + 1))
 
     def _hidden(self, X):
         idx = torch.from_numpy(X.indices.astype(np.int64))
@@ -40,15 +78,25 @@ class TorchXC:
         w = torch.from_numpy(X.data.astype(np.float32))
         return F.relu(self.emb(idx, offsets, per_sample_weights=w) + self.b1)
 
+    def _negatives(self):
+        if self.loss == "uniform":
+            return torch.randint(0, self.n_outputs, (self.n_neg,), generator=self.gen)
+        # inverse CDF of the log-uniform law: rank = floor(exp(u log(N + 1))) - 1
+        u = torch.rand(self.n_neg, generator=self.gen, dtype=torch.float64)
+        rank = (torch.exp(u * self.log_n1).floor().long() - 1).clamp_(0, self.n_outputs - 1)
+        return self.rank_to_label[rank]
+
     def train_batch(self, X, Y):
         h = self._hidden(X)
         rows = torch.from_numpy(np.repeat(np.arange(X.shape[0]), np.diff(Y.indptr)))
         labels = torch.from_numpy(Y.indices.astype(np.int64))
         weight = torch.from_numpy((1.0 / np.diff(Y.indptr)).astype(np.float32))[rows]
         if self.sampled:
-            neg = torch.randint(0, self.n_outputs, (self.n_neg,), generator=self.gen)
+            neg = self._negatives()
             cand, inverse = torch.unique(torch.cat([labels, neg]), return_inverse=True)
             logits = h @ self.out.weight[cand].T + self.out.bias[cand]
+            if self.loss == "log-uniform":
+                logits = logits - self.log_q[cand]
             cols = inverse[:len(labels)]
         else:
             logits = self.out(h)

@@ -315,3 +315,43 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
         memcpy(&ids[indptr[i]], &tmp[slot[i]], sizes[i] * sizeof(int32_t))
     return indptr_a, ids_a
+
+
+def unique_ids(const int32_t[::1] ids, Py_ssize_t n_values, int n_threads=1):
+    """Sorted distinct values of ``ids`` (see ``slide_ref._kernels.active.unique_ids``).
+
+    Marks each id in a per-thread byte array of ``n_values`` (kept between
+    calls and left cleared), then collects the marks in order: linear in
+    ``len(ids) + n_values / 8``, where a sort is ``len(ids) log len(ids)``.
+    ``n_threads`` is accepted for a uniform kernel signature; one thread marks.
+    """
+    cdef Py_ssize_t n = ids.shape[0], k, count = 0
+    cdef int32_t j
+    cdef int32_t[::1] out
+    cdef uint8_t *mark
+    cdef uint8_t **marks
+    cdef int bad = 0
+    if n_values < 0:
+        raise ValueError("n_values must be non-negative")
+    with _marks_lock:
+        marks = _thread_marks(1, n_values)
+        mark = marks[0]
+        with nogil:
+            for k in range(n):
+                j = ids[k]
+                if j < 0 or j >= n_values:
+                    bad = 1
+                    break
+                if not mark[j]:
+                    mark[j] = 1
+                    count += 1
+        out_a = np.empty(count, dtype=np.int32)
+        if bad:
+            for k in range(n_values):       # leave the marks cleared
+                mark[k] = 0
+            raise ValueError(f"unique_ids: an id is outside [0, {n_values})")
+        if count:
+            out = out_a
+            with nogil:
+                slide_collect_marked(mark, n_values, &out[0])
+    return out_a

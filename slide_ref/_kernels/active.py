@@ -97,6 +97,18 @@ def select_vanilla(buckets, offsets, members, label_indptr, label_ids, n_outputs
     return _to_csr(out)
 
 
+def unique_ids(ids, n_values, n_threads=1):
+    """Sorted distinct values of ``ids`` (int32), each in ``[0, n_values)``.
+
+    The rows of a weight matrix that a batch touched (lazy Adam, SGD): the
+    union of the batch's active sets, or of its input features.
+    """
+    ids = np.asarray(ids)
+    if ids.size and (ids.min() < 0 or ids.max() >= n_values):
+        raise ValueError(f"unique_ids: an id is outside [0, {n_values})")
+    return np.unique(ids).astype(np.int32)
+
+
 def _to_csr(rows):
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=indptr[1:])
