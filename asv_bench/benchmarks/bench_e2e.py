@@ -59,7 +59,7 @@ import time
 import numpy as np
 
 from . import peers
-from .common import N_THREADS, QUICK, Pinned, backend
+from .common import N_THREADS, QUICK, OneShot, Pinned, backend
 
 BATCH = 128
 CONFIGS = {
@@ -173,13 +173,10 @@ def _child(config, model, n_batches, n_train):
                       "samples_per_second": n_batches * BATCH / dt}))
 
 
-class Throughput(Pinned):
+class Throughput(OneShot, Pinned):
     params = (CONFIG_NAMES, MODELS)
     param_names = ["config", "model"]
     timeout = 900
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self, config, model):
         self.pin()
@@ -197,14 +194,11 @@ class Throughput(Pinned):
     track_samples_per_second.unit = "samples/s"
 
 
-class Accuracy(Pinned):
+class Accuracy(OneShot, Pinned):
     """Test P@1 after 400 steps (A) / 300 steps (B): compare within one run only."""
     params = (CONFIG_NAMES, MODELS)
     param_names = ["config", "model"]
     timeout = 1200
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self, config, model):
         self.pin()
@@ -219,13 +213,10 @@ class Accuracy(Pinned):
     track_p1.unit = "P@1"
 
 
-class PeakMemory:
+class PeakMemory(OneShot):
     params = (CONFIG_NAMES, MODELS)
     param_names = ["config", "model"]
     timeout = 900
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self, config, model):
         if model.startswith("torch") and not peers.available():
@@ -249,14 +240,11 @@ class PeakMemory:
     track_model_rss_mb.unit = "MB"
 
 
-class TimeToAccuracy(Pinned):
+class TimeToAccuracy(OneShot, Pinned):
     """Configuration B: PyTorch full softmax's P@1 after its budget, reached how much sooner."""
     params = (FAST_MODELS,)
     param_names = ["model"]
     timeout = 1800
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self, model):
         self.pin()
@@ -286,14 +274,11 @@ class TimeToAccuracy(Pinned):
     track_speedup.unit = "x"
 
 
-class Scaling670k(Pinned):
+class Scaling670k(OneShot, Pinned):
     """The Amazon-670K shape: samples/s after warm-up, and a child's peak RSS."""
     params = (FAST_MODELS,)
     param_names = ["model"]
     timeout = 1800
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self, model):
         self.pin()

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from .common import N_THREADS, QUICK, Pinned, backend
+from .common import N_THREADS, QUICK, OneShot, Pinned, backend
 
 B, D = 128, 128
 N_DENSE = 10_000
@@ -47,11 +47,8 @@ def best_time(fn, repeats=REPEATS):
     return best
 
 
-class Peaks(Pinned):
+class Peaks(OneShot, Pinned):
     timeout = 300
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self):
         self.pin()
@@ -74,13 +71,10 @@ class Peaks(Pinned):
     track_copy_gbps.unit = "GB/s"
 
 
-class Kernels(Pinned):
+class Kernels(OneShot, Pinned):
     params = (["scalar", "avx2", "avx512"],)
     param_names = ["simd"]
     timeout = 300
-    number = 1
-    repeat = 1
-    warmup_time = 0
 
     def setup(self, simd):
         self.pin()

@@ -86,6 +86,15 @@ class Pinned:
         reset_simd()
 
 
+class OneShot:
+    """Mixin: one call per sample, no warm-up (benchmarks that train or time their own
+    loop and return a tracked value)."""
+
+    number = 1
+    repeat = 1
+    warmup_time = 0
+
+
 def _readonly(a):
     a.flags.writeable = False
     return a
