@@ -7,7 +7,9 @@ features / 100k labels / mean 2 labels per point (2^18 buckets); network sparse
 input -> 128 ReLU -> softmax, batch 128, Adam lr 1e-3, 2 threads, DWTA K=6 L=50.
 ``slide_fast`` models: ``slide`` (LSH-sampled softmax, dense Adam), ``slide-lazy``
 (the same, lazy Adam), ``uniform-lazy`` (1000 shared uniform negatives, lazy
-Adam), ``full`` (full softmax); PyTorch peers: ``torch-full``,
+Adam), ``batch`` (the batch's labels plus 1000 shared uniform negatives for every
+point, dense products, dense Adam), ``batch-lazy-input`` (the same, lazy Adam on the
+input layer), ``full`` (full softmax); PyTorch peers: ``torch-full``,
 ``torch-uniform``, ``torch-loguniform`` (logQ corrected), ``torch-uniform-fused``.
 
 Every model runs in its own child process (so each peak RSS, from
@@ -48,8 +50,8 @@ from benchmarks import peers  # noqa: E402
 
 e2e.CONFIGS.setdefault("smoke", dict(n_features=500, n_labels=1000, labels_per_sample=2,
                                      range_pow=14))
-DEFAULT_MODELS = ["slide", "slide-lazy", "uniform-lazy", "torch-full", "torch-uniform",
-                  "torch-loguniform", "torch-uniform-fused"]
+DEFAULT_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
+                  "torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 SIZES = {"A": (200_000, 5_000), "B": (200_000, 2_000), "smoke": (3_000, 300)}
 
 
@@ -132,7 +134,8 @@ def main(argv=None):
     p.add_argument("--configs", default="A,B", help="comma-separated: A, B")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
     p.add_argument("--scaling", action="store_true", help="also the 670k-label run")
-    p.add_argument("--scaling-models", default="slide,slide-lazy,uniform-lazy")
+    p.add_argument("--scaling-models",
+                   default="slide,slide-lazy,uniform-lazy,batch,batch-lazy-input")
     p.add_argument("--scaling-steps", type=int, default=300)
     p.add_argument("--scaling-train", type=int, default=40_000)
     p.add_argument("--eval-every", type=int, default=100)
@@ -148,7 +151,7 @@ def main(argv=None):
     if args.smoke:
         configs, args.eval_every, args.scaling = ["smoke"], 5, True
         args.scaling_steps, args.scaling_train, args.scaling_models = 3, 2_000, "slide"
-        models = [m for m in models if m in ("slide", "uniform-lazy", "torch-full",
+        models = [m for m in models if m in ("slide", "uniform-lazy", "batch", "torch-full",
                                              "torch-loguniform")]
     if not peers.available():
         models = [m for m in models if not m.startswith("torch")]

@@ -130,7 +130,7 @@ def sampler_from_args(slide, args):
             label_query=args.label_query, faithful=args.faithful)
     return slide.negative.make_sampler(
         args.sampler, n_negatives=args.negatives, shared=args.shared, logq=args.logq,
-        remove_accidental_hits=not args.keep_accidental_hits)
+        remove_accidental_hits=not args.keep_accidental_hits, batch_labels=args.batch_labels)
 
 
 def cmd_evaluate(args):
@@ -426,6 +426,9 @@ def build_parser():
                        help="negatives per sample of the static samplers")
     train.add_argument("--shared", action="store_true",
                        help="static samplers: one negative set for the whole batch")
+    train.add_argument("--batch-labels", action="store_true",
+                       help="static samplers with --shared: score every point against all "
+                            "labels of the batch too (one candidate set, dense products)")
     train.add_argument("--logq", action="store_true",
                        help="static samplers: subtract the log expected count from the logits")
     train.add_argument("--keep-accidental-hits", action="store_true",
@@ -437,7 +440,8 @@ def build_parser():
                        help="lsh-label on multi-label points: every label or one at random")
     train.add_argument("--faithful", action="store_true",
                        help="LSH samplers: rehash only in label mode, as the reference code")
-    train.add_argument("--optimizer", choices=["adam", "lazy_adam", "sgd"], default="adam")
+    train.add_argument("--optimizer", choices=["adam", "lazy_adam", "lazy_input_adam", "sgd"],
+                       default="adam")
     train.add_argument("--K", type=int, default=6)
     train.add_argument("--L", type=int, default=50)
     train.add_argument("--lr", type=float, default=1e-3)

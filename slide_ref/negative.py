@@ -73,6 +73,8 @@ class OutputSampler(BaseEstimator):
 
     #: the network computes the full softmax instead of calling :meth:`sample`
     dense = False
+    #: the batch shares one candidate set: the network calls :meth:`sample_block`
+    block = False
     _neg = _neg
 
     def setup(self, network, layer):
@@ -151,6 +153,10 @@ class _StaticSampler(OutputSampler):
         check_choice(self.shared, "shared", {True, False})
         check_choice(self.logq, "logq", {True, False})
         check_choice(self.remove_accidental_hits, "remove_accidental_hits", {True, False})
+        check_choice(self.batch_labels, "batch_labels", {True, False})
+        if self.batch_labels and not self.shared:
+            raise ValueError("batch_labels=True needs shared=True: the batch's labels join "
+                             "one candidate set shared by the whole batch")
 
     def setup(self, network, layer):
         self._check()
@@ -161,6 +167,37 @@ class _StaticSampler(OutputSampler):
     def _draw(self, n_rows, step):
         """Negative ids [n_rows, m] and the log expected count of every class (or a constant)."""
         raise NotImplementedError
+
+    @property
+    def block(self):
+        """Whether the whole batch shares one candidate set (see :meth:`sample_block`)."""
+        return bool(self.shared and self.batch_labels)
+
+    def sample_block(self, labels, step, training=True):
+        """The batch's shared candidate set (``batch_labels=True``).
+
+        Every sample is scored against the same classes: all labels of the
+        batch (each sample's labels are the other samples' negatives, as in
+        TensorFlow's and PyTorch's sampled softmax) and the shared negatives,
+        deduplicated. No pair is masked: a negative equal to a label is the
+        label itself after deduplication.
+
+        Returns
+        -------
+        rows : ndarray [C], int32
+            Sorted distinct class ids.
+        adjust : ndarray [C], float32, or None
+            Subtracted from every sample's logit of each class (logQ), or None.
+        """
+        negs, log_count = self._draw(1, step)
+        lab_ids = labels[1] if training else np.empty(0, np.int32)
+        rows = self._neg.batch_candidates(lab_ids, negs, self.n_outputs_, self._threads())
+        if not self.logq:
+            return rows, None
+        log_q, const = log_count
+        if len(log_q):
+            return rows, np.asarray(log_q[rows], dtype=np.float32)
+        return rows, np.full(len(rows), const, dtype=np.float32)
 
     def sample(self, H, labels, W, b, step, training=True):
         B = H.shape[0]
@@ -185,16 +222,24 @@ class UniformSampler(_StaticSampler):
         Subtract ``log(m / N)`` from every logit (a constant shift for this
         sampler: it changes nothing but is offered for symmetry).
     remove_accidental_hits : bool, default True
+    batch_labels : bool, default False
+        With ``shared=True``: score every sample against the labels of the
+        whole batch too, so the batch has one candidate set (its labels and the
+        negatives, deduplicated), as the sampled softmax of TensorFlow and
+        PyTorch does. The network then computes the output layer as three
+        dense matrix products over the gathered rows (much faster than pair
+        dot products) and ``remove_accidental_hits`` has no effect.
     random_state : int, Generator or None
         Seed of the draws (by default, drawn from the network's generator).
     """
 
     def __init__(self, n_negatives=1000, *, shared=False, logq=False,
-                 remove_accidental_hits=True, random_state=None):
+                 remove_accidental_hits=True, batch_labels=False, random_state=None):
         self.n_negatives = n_negatives
         self.shared = shared
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
+        self.batch_labels = batch_labels
         self.random_state = random_state
 
     def _draw(self, n_rows, step):
@@ -276,18 +321,20 @@ class UnigramSampler(_CDFSampler):
     n_negatives : int, default 1000
     counts : array [N], optional
     power : float, default 1.0
-    shared, logq, remove_accidental_hits, random_state : see :class:`UniformSampler`
+    shared, logq, remove_accidental_hits, batch_labels, random_state : see
+        :class:`UniformSampler`
         With ``logq`` the logit of class ``c`` is reduced by ``log(m * q_c)``.
     """
 
     def __init__(self, n_negatives=1000, *, counts=None, power=1.0, shared=False, logq=False,
-                 remove_accidental_hits=True, random_state=None):
+                 remove_accidental_hits=True, batch_labels=False, random_state=None):
         self.n_negatives = n_negatives
         self.counts = counts
         self.power = power
         self.shared = shared
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
+        self.batch_labels = batch_labels
         self.random_state = random_state
 
     def setup(self, network, layer):
@@ -312,16 +359,18 @@ class LogUniformSampler(_CDFSampler):
     ----------
     n_negatives : int, default 1000
     counts : array [N], optional
-    shared, logq, remove_accidental_hits, random_state : see :class:`UnigramSampler`
+    shared, logq, remove_accidental_hits, batch_labels, random_state : see
+        :class:`UnigramSampler`
     """
 
     def __init__(self, n_negatives=1000, *, counts=None, shared=False, logq=False,
-                 remove_accidental_hits=True, random_state=None):
+                 remove_accidental_hits=True, batch_labels=False, random_state=None):
         self.n_negatives = n_negatives
         self.counts = counts
         self.shared = shared
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
+        self.batch_labels = batch_labels
         self.random_state = random_state
 
     def _probabilities(self):

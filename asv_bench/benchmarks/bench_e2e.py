@@ -17,6 +17,12 @@ Models (``model``):
 * ``uniform-lazy``: ``slide_fast`` with ``negative.UniformSampler(1000,
   shared=True)`` (the labels of each point plus 1000 uniform negatives shared by
   the batch, the PyTorch sampled peer's distribution) and lazy Adam;
+* ``batch``: ``slide_fast`` with ``UniformSampler(1000, shared=True,
+  batch_labels=True)``: every point scored against all labels of the batch plus
+  1000 shared uniform negatives (the PyTorch sampled peer's loss), computed as
+  dense products over the gathered rows, dense Adam (the peer's optimizer);
+* ``batch-lazy-input``: the same with ``optimizer="lazy_input_adam"`` (lazy
+  Adam on the input layer's rows, dense on the output layer);
 * ``full``: ``slide_fast`` full softmax, dense Adam;
 * ``torch-full``, ``torch-uniform``, ``torch-loguniform``, ``torch-uniform-fused``:
   the PyTorch peers of ``peers.py`` (full softmax; 1000 shared uniform
@@ -71,14 +77,14 @@ if QUICK:   # bench-quick checks that every benchmark runs: small shapes, same c
     CONFIGS = {name: dict(c, n_features=c["n_features"] // 50, n_labels=c["n_labels"] // 50,
                           range_pow=10)
                for name, c in CONFIGS.items()}
-SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "full"]
+SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input", "full"]
 TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 MODELS = SLIDE_MODELS + TORCH_MODELS
 CONFIG_NAMES = ["A", "B"]
 #: Models of TimeToAccuracy and Scaling670k.
-FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy"]
-if QUICK:   # one of each code path: LSH/uniform sampler, full/sampled/logQ peer
-    MODELS = ["slide", "uniform-lazy", "torch-full", "torch-loguniform"]
+FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input"]
+if QUICK:   # one of each code path: LSH/uniform/batch sampler, full/sampled/logQ peer
+    MODELS = ["slide", "uniform-lazy", "batch", "torch-full", "torch-loguniform"]
     CONFIG_NAMES = ["B"]
     FAST_MODELS = ["uniform-lazy"]
 
@@ -118,6 +124,10 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
     elif model == "uniform-lazy":
         kw.update(optimizer="lazy_adam",
                   output_sampler=slide.negative.UniformSampler(min(1000, n // 2), shared=True))
+    elif model in ("batch", "batch-lazy-input"):
+        kw.update(optimizer="adam" if model == "batch" else "lazy_input_adam",
+                  output_sampler=slide.negative.UniformSampler(
+                      min(1000, n // 2), shared=True, batch_labels=True))
     elif model == "full":
         kw["sampled"] = (False, False)
     else:

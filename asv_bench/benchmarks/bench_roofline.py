@@ -15,6 +15,10 @@ units; flops counted from the shapes, one multiply-add = 2 flops):
 * ``sampled_forward``: 1,000 distinct random active neurons per sample out of
   100,000 (rows of W [100,000][128]): ``2 d nnz``;
 * ``sampled_backward``: the gradient AXPY and the input delta: ``4 d nnz``;
+* ``block_forward`` / ``block_backward``: the output layer over a batch-shared
+  candidate set of 1,128 gathered rows (``batch_labels=True``: 128 labels plus
+  1,000 shared negatives), gather included: ``2 B d C`` and ``4 B d C`` (the
+  same useful work as ``sampled_*`` at ~1,000 active rows per sample);
 * ``adam_step``: dense Adam over 100,000 x 128 weights, bytes moved
   ``28 n`` (w, g, m, v read; w, m, v written and g zeroed, 4 bytes each);
   ``lazy_adam_step``: the same restricted to 30,000 random rows.
@@ -32,6 +36,7 @@ B, D = 128, 128
 N_DENSE = 10_000
 N_SAMPLED = 100_000
 ACTIVE = 1_000
+BLOCK = 1_128
 N_ADAM = 100_000
 LAZY_ROWS = 30_000
 REPEATS = 1 if QUICK else 5
@@ -99,6 +104,8 @@ class Kernels(OneShot, Pinned):
         self.act_ids = np.concatenate(ids).astype(np.int32)
         self.act_indptr = np.arange(0, B * ACTIVE + 1, ACTIVE, dtype=np.int64)
         self.delta_s = rng.standard_normal(B * ACTIVE, dtype=np.float32) * 1e-3
+        self.block_rows = np.sort(rng.choice(N_SAMPLED, BLOCK, replace=False)).astype(np.int32)
+        self.delta_b = rng.standard_normal((B, BLOCK), dtype=np.float32) * 1e-3
         self.W = rng.standard_normal((N_ADAM, D), dtype=np.float32)
         self.g = rng.standard_normal((N_ADAM, D), dtype=np.float32) * 1e-3
         self.m = np.zeros_like(self.W)
@@ -124,6 +131,18 @@ class Kernels(OneShot, Pinned):
                                                        self.act_ids, self.delta_s, self.gWs,
                                                        self.gbs, True, True, N_THREADS))
         return 4 * D * self.act_ids.size / t / 1e9
+
+    def track_block_forward_gflops(self, simd):
+        def run():
+            Wc = self.nn.gather_rows(self.Ws, self.block_rows, N_THREADS)
+            self.nn.block_forward(self.A, Wc, self.bs[self.block_rows], N_THREADS)
+        return 2 * B * D * BLOCK / best_time(run) / 1e9
+
+    def track_block_backward_gflops(self, simd):
+        Wc = self.nn.gather_rows(self.Ws, self.block_rows, N_THREADS)
+        t = best_time(lambda: self.nn.block_backward(self.A, Wc, self.block_rows, self.delta_b,
+                                                     self.gWs, self.gbs, True, True, N_THREADS))
+        return 4 * B * D * BLOCK / t / 1e9
 
     def track_adam_gbps(self, simd):
         t = best_time(lambda: self.nn.adam_step(self.W, self.g, self.m, self.v, None, 1e-3, 0.9,

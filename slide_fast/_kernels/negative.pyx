@@ -141,3 +141,15 @@ def assemble_sets(const int64_t[::1] label_indptr, const int32_t[::1] label_ids,
                 if hit:
                     adjust[pos + k] = MASK
     return indptr_a, ids_a, adjust_a
+
+
+def batch_candidates(label_ids, negs, Py_ssize_t n_classes, int n_threads=1):
+    """The batch's shared candidate set: sorted distinct ids of the labels and of ``negs``
+    [1, m] (see the reference); deduplicated by ``active.unique_ids``' marks, linear time."""
+    from slide_fast._kernels.active import unique_ids
+    ids = np.concatenate([np.asarray(label_ids, dtype=np.int32).ravel(),
+                          np.asarray(negs, dtype=np.int32).ravel()])
+    try:
+        return unique_ids(ids, n_classes, n_threads)
+    except ValueError:
+        raise ValueError(f"batch_candidates: an id is outside [0, {n_classes})") from None

@@ -403,6 +403,101 @@ def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
             rnd(&gb[j], 1)
 
 
+# --------------------------------------------------------------------------- shared candidate sets
+def gather_rows(const float[:, ::1] W, const int32_t[::1] rows, int n_threads=1):
+    """``W[rows]`` as a new contiguous array (rows copied in parallel)."""
+    cdef Py_ssize_t C = rows.shape[0], d = W.shape[1], n = W.shape[0], r, c
+    cdef int bad = 0
+    out_a = np.empty((C, d), dtype=np.float32)
+    cdef float[:, ::1] out = out_a
+    for r in range(C):
+        if rows[r] < 0 or rows[r] >= n:
+            bad = 1
+    if bad:
+        raise ValueError(f"gather_rows: a row id is outside [0, {n})")
+    for r in prange(C, nogil=True, num_threads=n_threads, schedule="static"):
+        for c in range(d):
+            out[r, c] = W[rows[r], c]
+    return out_a
+
+
+def block_forward(const float[:, ::1] A, const float[:, ::1] Wc, const float[::1] bc,
+                  int n_threads=1):
+    """``A @ Wc.T + bc`` [B, C]: the NT GEMM over blocks of 16 gathered rows in parallel."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = Wc.shape[0], i, j, t, j0, j1
+    if Wc.shape[1] != d or bc.shape[0] != C:
+        raise ValueError(f"block_forward: A is {B}x{d}, Wc {Wc.shape[0]}x{Wc.shape[1]}, "
+                         f"bc {bc.shape[0]}")
+    Z_a = np.empty((B, C), dtype=np.float32)
+    cdef float[:, ::1] Z = Z_a
+    if B == 0 or C == 0:
+        return Z_a
+    cdef slide_gemm_fn gemm_nt = slide_gemm_nt_for_level(get_level())
+    cdef Py_ssize_t n_blocks = (C + 15) // 16
+    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * 16
+        j1 = j0 + 16
+        if j1 > C:
+            j1 = C
+        gemm_nt(B, j1 - j0, d, &A[0, 0], d, &Wc[j0, 0], d, &Z[0, j0], C, 0)
+        for i in range(B):
+            for j in range(j0, j1):
+                Z[i, j] = Z[i, j] + bc[j]
+    return Z_a
+
+
+def block_backward(const float[:, ::1] A, const float[:, ::1] Wc, const int32_t[::1] rows,
+                   const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb, bint relu_input,
+                   bint need_dA, int n_threads=1):
+    """Gradients of :func:`block_forward` (see the reference): ``gW[rows] += delta.T @ A``
+    by the TN GEMM per block of 16 rows (distinct rows: no races), then ``dA = delta @ Wc``
+    by the NN GEMM per block of 64 columns."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = Wc.shape[0], i, j, c, t, j0, j1
+    cdef Py_ssize_t n_blocks = (C + 15) // 16
+    cdef float acc
+    if delta.shape[0] != B or delta.shape[1] != C or rows.shape[0] != C:
+        raise ValueError("block_backward: delta, rows and Wc do not match")
+    if B == 0:
+        return np.zeros((0, d), np.float32) if need_dA else None
+    gWc_a = np.empty((C, d), dtype=np.float32)
+    cdef float[:, ::1] gWc = gWc_a
+    cdef slide_gemm_fn gemm_tn = slide_gemm_tn_for_level(get_level())
+    cdef slide_gemm_fn gemm_nn = slide_gemm_nn_for_level(get_level())
+    if C:
+        for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
+            j0 = t * 16
+            j1 = j0 + 16
+            if j1 > C:
+                j1 = C
+            gemm_tn(j1 - j0, d, B, &delta[0, j0], C, &A[0, 0], d, &gWc[j0, 0], d, 0)
+            for j in range(j0, j1):
+                acc = 0
+                for i in range(B):
+                    acc = acc + delta[i, j]
+                gb[rows[j]] += acc
+                for c in range(d):
+                    gW[rows[j], c] += gWc[j, c]
+    if not need_dA:
+        return None
+    dA_a = np.zeros((B, d), dtype=np.float32)
+    cdef float[:, ::1] dA = dA_a
+    if C == 0:
+        return dA_a
+    n_blocks = (d + COL_BLOCK - 1) // COL_BLOCK
+    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * COL_BLOCK
+        j1 = j0 + COL_BLOCK
+        if j1 > d:
+            j1 = d
+        gemm_nn(B, j1 - j0, C, &delta[0, 0], C, &Wc[0, j0], d, &dA[0, j0], d, 0)
+    if relu_input:
+        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+            for j in range(d):
+                if A[i, j] <= 0:
+                    dA[i, j] = 0
+    return dA_a
+
+
 # --------------------------------------------------------------------------- optimizers
 def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] v, rows,
               double lr_t, double beta1, double beta2, double eps, int n_threads=1):

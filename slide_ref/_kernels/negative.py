@@ -99,3 +99,12 @@ def assemble_sets(label_indptr, label_ids, negs, log_q, log_q_const, mask_hits, 
         hit = is_neg & np.isin(rows.astype(np.int64) * n + ids, label_keys)
         adjust[hit] = MASK
     return indptr, ids, adjust
+
+
+def batch_candidates(label_ids, negs, n_classes, n_threads=1):
+    """The batch's shared candidate set: the sorted distinct ids of its labels and of
+    the negatives ``negs`` [1, m] (int32)."""
+    ids = np.concatenate([np.asarray(label_ids, np.int64), np.asarray(negs, np.int64).ravel()])
+    if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
+        raise ValueError(f"batch_candidates: an id is outside [0, {n_classes})")
+    return np.unique(ids).astype(np.int32)

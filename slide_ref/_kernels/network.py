@@ -176,6 +176,39 @@ def dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads=1):
     gb += delta.sum(axis=0)
 
 
+# --------------------------------------------------------------------------- shared candidate sets
+# When every sample of a batch is scored against the same output rows ``rows``
+# (the batch's labels plus shared negatives), the sampled layer is a small
+# dense layer over the gathered rows: three matrix products instead of pair dot
+# products (the layout of sampled softmax in TensorFlow and PyTorch).
+def gather_rows(W, rows, n_threads=1):
+    """``W[rows]`` as a new C-contiguous float32 array (``rows``: int32 ids in range)."""
+    return np.ascontiguousarray(W[rows], dtype=np.float32)
+
+
+def block_forward(A, Wc, bc, n_threads=1):
+    """Logits of every sample against every gathered row: ``A @ Wc.T + bc`` [B, C].
+
+    ``Wc`` [C, in] and ``bc`` [C] are the gathered weights and biases.
+    """
+    return (A @ Wc.T + bc).astype(np.float32, copy=False)
+
+
+def block_backward(A, Wc, rows, delta, gW, gb, relu_input, need_dA, n_threads=1):
+    """Gradients of :func:`block_forward`: ``gW[rows] += delta.T @ A``,
+    ``gb[rows] += delta.sum(0)``; returns ``dA = delta @ Wc`` (masked by ``A > 0``
+    when ``relu_input``) or ``None``. ``rows`` must be distinct.
+    """
+    gW[rows] += (delta.T @ A).astype(np.float32, copy=False)
+    gb[rows] += delta.sum(axis=0, dtype=np.float32)
+    if not need_dA:
+        return None
+    dA = (delta @ Wc).astype(np.float32, copy=False)
+    if relu_input:
+        dA *= A > 0
+    return dA
+
+
 # --------------------------------------------------------------------------- optimizers
 def adam_step(W, gW, m, v, rows, lr_t, beta1, beta2, eps, n_threads=1):
     """One Adam step on ``W`` (any shape, first axis = rows), then ``gW = 0``.

@@ -1,0 +1,228 @@
+"""Batch-shared candidate sets (``batch_labels=True``): the block kernels at every SIMD level
+against the reference, the sampler's set, the block path against the exact softmax, whole
+training steps ref vs fast, the ``lazy_input_adam`` optimizer, learning, bad input."""
+import numpy as np
+import pytest
+
+import slide_fast
+import slide_ref
+from slide_fast._kernels import negative as fast_neg
+from slide_fast._kernels import network as fast_nn
+from slide_ref._kernels import negative as ref_neg
+from slide_ref._kernels import network as ref_nn
+
+from conftest import assert_allclose_f32
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = slide_ref.datasets.make_xc(256, 120, 300, labels_per_sample=2, random_state=3)
+    return X, Y
+
+
+def labels_of(Y):
+    return Y.indptr.astype(np.int64), Y.indices.astype(np.int32)
+
+
+def batch_net(backend, n_negatives=25, n_outputs=300, sampler="uniform", **kw):
+    neg = backend.negative
+    if sampler == "uniform":
+        s = neg.UniformSampler(n_negatives, shared=True, batch_labels=True)
+    else:
+        s = neg.LogUniformSampler(n_negatives, shared=True, batch_labels=True, logq=True)
+    params = dict(hidden=(16,), output_sampler=s, random_state=0, n_threads=1)
+    params.update(kw)
+    return backend.SlideNetwork(120, n_outputs, **params)
+
+
+# ----------------------------------------------------------------------------- kernels
+@pytest.mark.parametrize("B,d,C,N", [(1, 1, 1, 3), (7, 13, 37, 100), (64, 70, 17, 17),
+                                     (33, 128, 300, 1000)])
+@pytest.mark.parametrize("relu_input", [False, True])
+def test_block_kernels_equal(simd_level, rng, B, d, C, N, relu_input):
+    A = rng.standard_normal((B, d)).astype(np.float32)
+    if relu_input:
+        A = np.maximum(A, 0)
+    W = rng.standard_normal((N, d)).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32)
+    rows = np.sort(rng.choice(N, C, replace=False)).astype(np.int32)
+    Wc = ref_nn.gather_rows(W, rows)
+    np.testing.assert_array_equal(fast_nn.gather_rows(W, rows, 2), Wc)
+    assert_allclose_f32(fast_nn.block_forward(A, Wc, b[rows], 2),
+                        ref_nn.block_forward(A, Wc, b[rows]), rtol=1e-4, atol=1e-5)
+    delta = rng.standard_normal((B, C)).astype(np.float32)
+    gW0 = rng.standard_normal((N, d)).astype(np.float32)     # gradients accumulate
+    gb0 = rng.standard_normal(N).astype(np.float32)
+    out = []
+    for nn in (ref_nn, fast_nn):
+        gW, gb = gW0.copy(), gb0.copy()
+        dA = nn.block_backward(A, Wc, rows, delta, gW, gb, relu_input, True, 2)
+        out.append((gW, gb, dA))
+    (gW_r, gb_r, dA_r), (gW_f, gb_f, dA_f) = out
+    assert_allclose_f32(gW_f, gW_r, rtol=1e-4, atol=1e-4)
+    assert_allclose_f32(gb_f, gb_r, rtol=1e-4, atol=1e-4)
+    assert_allclose_f32(dA_f, dA_r, rtol=1e-4, atol=1e-4)
+    untouched = np.setdiff1d(np.arange(N), rows)
+    np.testing.assert_array_equal(gW_f[untouched], gW0[untouched])
+    if relu_input:
+        assert np.all(dA_f[A <= 0] == 0)
+    assert fast_nn.block_backward(A, Wc, rows, delta, gW0.copy(), gb0.copy(), relu_input,
+                                  False, 1) is None
+
+
+def test_block_kernels_reject_bad_shapes(rng):
+    W = rng.standard_normal((10, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="outside"):
+        fast_nn.gather_rows(W, np.array([3, 10], np.int32))
+    with pytest.raises(ValueError, match="block_forward"):
+        fast_nn.block_forward(np.zeros((2, 5), np.float32), W, np.zeros(10, np.float32))
+    with pytest.raises(ValueError, match="block_backward"):
+        fast_nn.block_backward(np.zeros((2, 4), np.float32), W, np.arange(10, dtype=np.int32),
+                               np.zeros((2, 9), np.float32), np.zeros_like(W),
+                               np.zeros(10, np.float32), False, True)
+
+
+@pytest.mark.parametrize("n_labels,m,N", [(0, 5, 10), (40, 30, 50), (300, 100, 100_000)])
+def test_batch_candidates_equal(rng, n_labels, m, N):
+    labels = rng.integers(0, N, n_labels).astype(np.int32)
+    negs = rng.integers(0, N, (1, m)).astype(np.int32)
+    want = np.union1d(labels, negs.ravel())
+    for nn in (ref_neg, fast_neg):
+        got = nn.batch_candidates(labels, negs, N, 2)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, want)
+        with pytest.raises(ValueError, match="outside"):
+            nn.batch_candidates(np.array([N], np.int32), negs, N)
+
+
+# ----------------------------------------------------------------------------- sampler
+@pytest.mark.parametrize("sampler", ["uniform", "loguniform"])
+def test_sample_block_holds_every_label_and_the_shared_negatives(backend, data, sampler):
+    X, Y = data
+    net = batch_net(backend, sampler=sampler)
+    net.sampler_.prepare(Y)
+    assert net._block_output()
+    labels = labels_of(Y[:20])
+    rows, adjust = net.sampler_.sample_block(labels, 3)
+    assert np.all(np.diff(rows) > 0) and rows.dtype == np.int32
+    assert set(labels[1].tolist()) <= set(rows.tolist())
+    # the per-sample path with the same draw gives the same negatives
+    H = net.embed(X[:20].astype(np.float32))
+    out = net.layers[-1]
+    indptr, ids, _ = net.sampler_.sample(H, labels, out.W, out.b, 3)
+    negs = ids[indptr[0] + Y[0].nnz:indptr[1]]
+    assert set(negs.tolist()) <= set(rows.tolist())
+    assert len(rows) == len(np.union1d(labels[1], negs))
+    if sampler == "uniform":
+        assert adjust is None
+    else:
+        assert_allclose_f32(adjust, net.sampler_.log_q_[rows])
+
+
+def test_block_path_with_every_class_is_the_exact_softmax(backend, data):
+    """With all N classes as negatives the candidate set is every class: the block path must
+    then train exactly as the dense full-softmax network (forward, softmax, backward, Adam)."""
+    X, Y = data
+    N = 300
+    block = batch_net(backend, n_negatives=N)
+    full = backend.SlideNetwork(120, N, hidden=(16,), sampled=(False, False), random_state=0,
+                                n_threads=1)
+    full.layers[-1].W[:] = block.layers[-1].W.T       # same starting weights
+    full.layers[-1].b[:] = block.layers[-1].b
+    full.layers[0].W[:] = block.layers[0].W
+    full.layers[0].b[:] = block.layers[0].b
+    for start in range(0, 192, 64):
+        lb = block.train_batch(X[start:start + 64], Y[start:start + 64])
+        lf = full.train_batch(X[start:start + 64], Y[start:start + 64])
+        assert abs(lb - lf) < 1e-5 * max(1.0, abs(lf))
+    assert_allclose_f32(block.layers[-1].W.T, full.layers[-1].W, rtol=1e-4, atol=1e-6)
+    assert_allclose_f32(block.layers[0].W, full.layers[0].W, rtol=1e-4, atol=1e-6)
+    assert_allclose_f32(block.output_scores(X[200:220]), full.output_scores(X[200:220]),
+                        rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- training
+@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "lazy_input_adam"])
+@pytest.mark.parametrize("sampler", ["uniform", "loguniform"])
+def test_training_steps_equal_ref_fast(data, optimizer, sampler, simd_level):
+    X, Y = data
+    nets = []
+    for backend in (slide_ref, slide_fast):
+        net = batch_net(backend, sampler=sampler, optimizer=optimizer)
+        net.sampler_.prepare(Y)
+        losses = [net.train_batch(X[i:i + 64], Y[i:i + 64]) for i in range(0, 256, 64)]
+        nets.append((net, losses))
+    (a, la), (b, lb) = nets
+    np.testing.assert_allclose(la, lb, rtol=1e-4)
+    for x, y in zip(a.layers, b.layers):
+        assert_allclose_f32(y.W, x.W, rtol=1e-3, atol=1e-5)
+        assert_allclose_f32(y.b, x.b, rtol=1e-3, atol=1e-5)
+
+
+def test_lazy_input_adam_is_lazy_on_layer0_and_dense_after(data):
+    """After two steps (the first leaves every moment-free row in place, so all optimizers
+    agree), layer 0 equals lazy Adam's and the output layer dense Adam's."""
+    X, Y = data
+    nets = {}
+    for opt in ("adam", "lazy_adam", "lazy_input_adam"):
+        net = batch_net(slide_fast, optimizer=opt)
+        net.train_batch(X[:2], Y[:2])       # small batches: some features are absent
+        net.train_batch(X[2:4], Y[2:4])
+        nets[opt] = net
+    assert len(np.setdiff1d(X[:2].indices, X[2:4].indices))     # rows only step 1 touched
+    mixed = nets["lazy_input_adam"]
+    np.testing.assert_array_equal(mixed.layers[0].W, nets["lazy_adam"].layers[0].W)
+    np.testing.assert_array_equal(mixed.layers[1].W, nets["adam"].layers[1].W)
+    # the two pure optimizers do differ on both layers, so the checks above can fail
+    assert not np.array_equal(nets["adam"].layers[0].W, nets["lazy_adam"].layers[0].W)
+    assert not np.array_equal(nets["adam"].layers[1].W, nets["lazy_adam"].layers[1].W)
+
+
+def test_threads_agree(data):
+    X, Y = data
+    nets = [batch_net(slide_fast, n_threads=n) for n in (1, 2)]
+    for start in range(0, 256, 64):
+        for net in nets:
+            net.train_batch(X[start:start + 64], Y[start:start + 64])
+    for a, b in zip(*[n.layers for n in nets]):
+        assert_allclose_f32(a.W, b.W, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_sampler_learns_and_round_trips(tmp_path, data):
+    X, Y = data
+    sampler = slide_fast.negative.UniformSampler(30, shared=True, batch_labels=True)
+    clf = slide_fast.SlideClassifier(hidden=32, sampler=sampler, lr=0.01, random_state=0,
+                                     show_progress=False, batch_size=32)
+    clf.fit(X, Y, epochs=6)
+    assert clf.score(X, Y) > 0.3     # chance is about 2/300
+    path = clf.save(tmp_path / "m.npz")
+    back = slide_ref.SlideClassifier.load(path)
+    assert back.network_.sampler_.batch_labels and back.network_._block_output()
+    np.testing.assert_array_equal(back.predict(X[:20])[0], clf.predict(X[:20])[0])
+    back.partial_fit(X[:64], Y[:64])
+
+
+def test_cli_trains_with_batch_labels(tmp_path, data):
+    from slide_ref import cli
+    X, Y = data
+    path = tmp_path / "train.txt"
+    slide_ref.datasets.write_xc(path, X, Y)
+    out = tmp_path / "m.json"
+    assert cli.main(["train", "--train", str(path), "--sampler", "uniform", "--negatives", "20",
+                     "--shared", "--batch-labels", "--optimizer", "lazy_input_adam",
+                     "--no-progress", "--metrics", str(out)]) == 0
+    assert out.exists()
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_input(backend):
+    neg = backend.negative
+    with pytest.raises(ValueError, match="shared=True"):
+        backend.SlideNetwork(120, 300, output_sampler=neg.UniformSampler(10, batch_labels=True))
+    with pytest.raises(ValueError, match="batch_labels"):
+        backend.SlideNetwork(120, 300, output_sampler=neg.UniformSampler(
+            10, shared=True, batch_labels="yes"))
+    with pytest.raises(ValueError, match="bf16"):
+        batch_net(backend, bf16=1)
+    with pytest.raises(ValueError, match="optimizer"):
+        batch_net(backend, optimizer="lazy")
