@@ -37,6 +37,8 @@ cdef extern from "dense.h" nogil:
     ctypedef void (*slide_axpy2_f32_fn)(float alpha, const float *x1, float *y1, const float *x2,
                                         float *y2, int64_t n) noexcept nogil
     slide_axpy2_f32_fn slide_axpy2_f32_for_level(int level)
+    void slide_prefetch_adam_row(const float *w, const float *g, const float *m, const float *v,
+                                 int64_t n)
 
 
 cdef extern from "gemm.h" nogil:
@@ -523,7 +525,12 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
                  c1, b2, c2, ep)
         return
     sel = rows
-    for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
+    cdef Py_ssize_t n_sel = sel.shape[0], ahead
+    for t in prange(n_sel, nogil=True, num_threads=n_threads, schedule="static"):
+        if t + 2 < n_sel:      # scattered rows: fetch the one after next while updating this
+            ahead = sel[t + 2]
+            slide_prefetch_adam_row(&W[ahead, 0], &gW[ahead, 0], &m[ahead, 0], &v[ahead, 0],
+                                    width)
         r = sel[t]
         adam(&W[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
 
