@@ -48,7 +48,8 @@ class SlideClassifier(BaseEstimator):
         at the start of ``fit``.
     hash_family, K, L, range_pow, bucket_capacity, selection, min_active, fill_below :
         Active-set selection of the output layer; see :class:`SlideNetwork`.
-    optimizer : {"adam", "lazy_adam", "lazy_input_adam", "sgd"}, default "adam"
+    optimizer : {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}
+        Default "adam".
     lr : float, default 1e-3
     init : {"scaled", "slide"}, default "scaled"
         Weight initialization; see :class:`SlideNetwork`.

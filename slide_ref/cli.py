@@ -440,8 +440,8 @@ def build_parser():
                        help="lsh-label on multi-label points: every label or one at random")
     train.add_argument("--faithful", action="store_true",
                        help="LSH samplers: rehash only in label mode, as the reference code")
-    train.add_argument("--optimizer", choices=["adam", "lazy_adam", "lazy_input_adam", "sgd"],
-                       default="adam")
+    train.add_argument("--optimizer", default="adam",
+                       choices=["adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"])
     train.add_argument("--K", type=int, default=6)
     train.add_argument("--L", type=int, default=50)
     train.add_argument("--lr", type=float, default=1e-3)

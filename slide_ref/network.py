@@ -50,7 +50,7 @@ __all__ = ["SlideNetwork", "TableSchedule", "check_labels"]
 
 _FAMILIES = _negative.FAMILIES
 _SELECTIONS = _negative.SELECTIONS
-_OPTIMIZERS = {"adam", "lazy_adam", "lazy_input_adam", "sgd"}
+_OPTIMIZERS = {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}
 
 
 def _check_bf16(bf16):
@@ -144,12 +144,15 @@ class _Layer:
         if optimizer != "sgd":
             self.mW, self.vW = aligned_zeros(self.W.shape), aligned_zeros(self.W.shape)
             self.mb, self.vb = aligned_zeros(self.b.shape), aligned_zeros(self.b.shape)
+        # catch-up Adam: the step (1-based) at which each row was last updated
+        self.last = np.zeros(self.W.shape[0], np.int64) \
+            if optimizer == "catchup_adam" and (sampled or first) else None
         self.family = None
         self.tables = None
         self.fill_perm = None
         self.schedule = None
 
-    ARRAYS = ("W", "b", "W_lo", "b_lo", "mW", "vW", "mb", "vb", "fill_perm")
+    ARRAYS = ("W", "b", "W_lo", "b_lo", "mW", "vW", "mb", "vb", "fill_perm", "last")
 
 
 class SlideNetwork:
@@ -184,7 +187,8 @@ class SlideNetwork:
     min_active, fill_below : int, default 1000, 1500
         A sample with fewer than ``fill_below`` active neurons is padded with
         random ones up to ``min_active`` (SLIDE's constants); 0 disables padding.
-    optimizer : {"adam", "lazy_adam", "lazy_input_adam", "sgd"}, default "adam"
+    optimizer : {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}
+        Default "adam".
         "adam" updates every weight each batch, as the papers do; "lazy_adam"
         only the rows the batch touched; "lazy_input_adam" only the touched
         rows of layer 0 (the features present in the batch: an embedding
@@ -193,6 +197,11 @@ class SlideNetwork:
         much smaller total step than dense Adam's momentum gives it: on the
         100k-label benchmark set, lazy output rows cost ~0.04 P@1 after 400
         batches where a lazy input layer cost nothing measurable.
+        "catchup_adam" is lazy, but when a row is touched again it first applies,
+        in closed form, the zero-gradient steps dense Adam took on it since its
+        last update (momentum decay; see ``_kernels.network.adam_catchup``), so
+        it follows dense Adam at lazy Adam's cost (dense hidden layers are
+        updated densely).
     lr : float, default 1e-3
     beta1, beta2, eps : float
         Adam constants.
@@ -346,6 +355,9 @@ class SlideNetwork:
         self.sampler_ = self._make_sampler()
         if self.sampled[-1]:
             self.sampler_.setup(self, self.layers[-1])
+        if self.optimizer == "catchup_adam" and self.bf16 == 2:
+            raise ValueError("optimizer='catchup_adam' is not implemented for bf16=2 (split "
+                             "weights); use bf16=0 or 1, or another optimizer")
         if self._block_output() and self.bf16:
             raise ValueError("bf16 modes are not implemented for a batch-shared candidate set "
                              "(batch_labels=True); use bf16=0 or a per-sample sampler")
@@ -472,6 +484,8 @@ class SlideNetwork:
         """Activations of every layer; sampled layers also return their active sets."""
         n = self._threads()
         first = self.layers[0]
+        if training and first.last is not None:
+            self._catch_up(first, X.indices.astype(np.int32, copy=False))
         acts = [self._hidden(self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W,
                                                         first.b, first.relu, n), first)]
         actives = [None]
@@ -487,6 +501,8 @@ class SlideNetwork:
             if is_out and self.sampler_.block:
                 block = _Block(*self.sampler_.sample_block(labels if training else empty, step,
                                                           training))
+                if training and layer.last is not None:
+                    self._catch_up(layer, block.rows)
                 block.Wc = self._nn.gather_rows(layer.W, block.rows, n)
                 z = self._nn.block_forward(A, block.Wc, layer.b[block.rows], n)
                 if block.adjust is not None:    # logQ correction, one value per class
@@ -500,6 +516,8 @@ class SlideNetwork:
                 act = (indptr, ids)
             else:
                 act, adjust = self._select(layer, A, empty, step), None
+            if training and layer.last is not None:
+                self._catch_up(layer, act[1])
             z = self._sampled_forward()(A, layer.W, layer.b, act[0], act[1], layer.relu, n)
             if adjust is not None:   # logQ correction and masked accidental hits
                 z -= adjust
@@ -580,10 +598,12 @@ class SlideNetwork:
         lr_t = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
         for i, layer in enumerate(self.layers):
             rows = None
-            if self.optimizer in ("lazy_adam", "sgd") or (
+            if self.optimizer in ("lazy_adam", "sgd", "catchup_adam") or (
                     i == 0 and self.optimizer == "lazy_input_adam"):
                 rows = self._touched_rows(i, X, actives)
             brows = rows if layer.sampled else None
+            if layer.last is not None:     # caught up in the forward pass; now current
+                layer.last[rows] = t
             if self.bf16 == 2:
                 self._update_split(layer, rows, brows, lr_t, n)
                 continue
@@ -610,6 +630,30 @@ class SlideNetwork:
         k.adam_step_split(layer.b[:, None], layer.b_lo[:, None], layer.gb[:, None],
                           layer.mb[:, None], layer.vb[:, None], brows, lr_t, self.beta1,
                           self.beta2, self.eps, n)
+
+    def _catch_up(self, layer, ids):
+        """Catch-up Adam: before the batch reads rows ``ids`` (any order, repeats allowed),
+        apply the zero-gradient steps dense Adam took on them since their last update."""
+        n = self._threads()
+        rows = self._active.unique_ids(ids, layer.W.shape[0], n)
+        t = self.step_ + 1
+        args = (rows, t - 1 - layer.last[rows], t, self.lr, self.beta1, self.beta2, self.eps, n)
+        self._nn.adam_catchup(layer.W, layer.mW, layer.vW, *args)
+        if layer.sampled:
+            self._nn.adam_catchup(layer.b[:, None], layer.mb[:, None], layer.vb[:, None], *args)
+        layer.last[rows] = t - 1
+
+    def sync_optimizer(self):
+        """Catch-up Adam: bring every row up to date (as dense Adam would have it now).
+
+        Rows untouched since their last update still owe the steps dense Adam took on
+        them; training applies those lazily, when a row is next read. Call this before
+        using the weights elsewhere; :meth:`predict_topk`, :meth:`output_scores`,
+        :meth:`embed` and :meth:`get_state` call it. A no-op for other optimizers.
+        """
+        for layer in self.layers:
+            if layer.last is not None and self.step_:
+                self._catch_up(layer, np.arange(layer.W.shape[0], dtype=np.int32))
 
     def _touched_rows(self, i, X, actives):
         """Rows of ``W`` with a non-zero gradient this batch (``None``: all of them)."""
@@ -642,6 +686,7 @@ class SlideNetwork:
         Returns a dense array [B, n_outputs] for the full softmax (default), or
         ``(indptr, ids, logits)`` of the LSH-selected neurons when ``sampled``.
         """
+        self.sync_optimizer()
         X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
         X = self._as_f32_csr(X if sparse else sp.csr_matrix(X))
         H = self.embed(X)
@@ -674,6 +719,7 @@ class SlideNetwork:
 
     def embed(self, X):
         """Penultimate activations ``h = E(x)`` [B, hidden[-1]] (all neurons computed)."""
+        self.sync_optimizer()
         n = self._threads()
         first = self.layers[0]
         A = self._hidden(self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W,
@@ -721,6 +767,7 @@ class SlideNetwork:
 
         ``params`` is JSON-serializable; ``arrays`` maps names to NumPy arrays.
         """
+        self.sync_optimizer()
         params = {k: getattr(self, k) for k in self._PARAMS}
         params["hidden"] = list(self.hidden)
         params["sampled"] = list(self.sampled)

@@ -1,6 +1,7 @@
 """Batch-shared candidate sets (``batch_labels=True``): the block kernels at every SIMD level
 against the reference, the sampler's set, the block path against the exact softmax, whole
-training steps ref vs fast, the ``lazy_input_adam`` optimizer, learning, bad input."""
+training steps ref vs fast, the ``lazy_input_adam`` and ``catchup_adam`` optimizers,
+learning, bad input."""
 import numpy as np
 import pytest
 
@@ -142,7 +143,7 @@ def test_block_path_with_every_class_is_the_exact_softmax(backend, data):
 
 
 # ----------------------------------------------------------------------------- training
-@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "lazy_input_adam"])
+@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "lazy_input_adam", "catchup_adam"])
 @pytest.mark.parametrize("sampler", ["uniform", "loguniform"])
 def test_training_steps_equal_ref_fast(data, optimizer, sampler, simd_level):
     X, Y = data
@@ -176,6 +177,73 @@ def test_lazy_input_adam_is_lazy_on_layer0_and_dense_after(data):
     # the two pure optimizers do differ on both layers, so the checks above can fail
     assert not np.array_equal(nets["adam"].layers[0].W, nets["lazy_adam"].layers[0].W)
     assert not np.array_equal(nets["adam"].layers[1].W, nets["lazy_adam"].layers[1].W)
+
+
+# ----------------------------------------------------------------------------- catch-up Adam
+def _trained(backend, optimizer, sampler="batch", steps=24, **kw):
+    X, Y = slide_ref.datasets.make_xc(512, 120, 300, labels_per_sample=2, random_state=3)
+    neg = backend.negative
+    s = neg.UniformSampler(25, shared=True, batch_labels=True) if sampler == "batch" \
+        else neg.UniformSampler(25)
+    net = backend.SlideNetwork(120, 300, hidden=(16,), output_sampler=s, random_state=0,
+                               n_threads=1, optimizer=optimizer, **kw)
+    for st in range(0, 16 * steps, 16):     # small batches: many rows skip many steps
+        net.train_batch(X[st % 512:st % 512 + 16], Y[st % 512:st % 512 + 16])
+    return net
+
+
+@pytest.mark.parametrize("sampler", ["batch", "pairs"])
+def test_catchup_adam_follows_dense_adam(backend, sampler):
+    """Lazy cost, dense result: after syncing, the weights equal dense Adam's up to float
+    rounding, where plain lazy Adam is far off (so the comparison can fail)."""
+    dense = _trained(backend, "adam", sampler)
+    lazy = _trained(backend, "lazy_adam", sampler)
+    catchup = _trained(backend, "catchup_adam", sampler)
+    catchup.sync_optimizer()
+    for a, c, z in zip(dense.layers, catchup.layers, lazy.layers):
+        assert_allclose_f32(c.W, a.W, rtol=1e-4, atol=2e-5)
+        assert_allclose_f32(c.b, a.b, rtol=1e-4, atol=2e-5)
+        assert np.abs(z.W - a.W).max() > 1e-3
+    np.testing.assert_array_equal(catchup.layers[0].last, catchup.step_)
+    before = [L.W.copy() for L in catchup.layers]
+    catchup.sync_optimizer()                      # idempotent
+    for b0, L in zip(before, catchup.layers):
+        np.testing.assert_array_equal(L.W, b0)
+
+
+def test_catchup_kernel_equal(simd_level, rng):
+    N, d = 50, 37
+    W, m = rng.standard_normal((2, N, d)).astype(np.float32)
+    v = rng.random((N, d)).astype(np.float32)
+    rows = np.sort(rng.choice(N, 20, replace=False)).astype(np.int32)
+    skipped = rng.integers(0, 300, 20)
+    skipped[0] = 0
+    out = []
+    for nn in (ref_nn, fast_nn):
+        a = [W.copy(), m.copy(), v.copy()]
+        nn.adam_catchup(*a, rows, skipped, 400, 1e-3, 0.9, 0.999, 1e-8, 2)
+        out.append(a)
+    for x, y in zip(*out):
+        assert_allclose_f32(y, x, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(out[1][0][rows[0]], W[rows[0]])     # k = 0: untouched
+    assert not np.array_equal(out[1][0][rows[1:]], W[rows[1:]])
+
+
+def test_catchup_adam_ref_fast_and_state(tmp_path):
+    ref = _trained(slide_ref, "catchup_adam", steps=8)
+    fast = _trained(slide_fast, "catchup_adam", steps=8)
+    for a, b in zip(ref.layers, fast.layers):
+        assert_allclose_f32(b.W, a.W, rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(b.last, a.last)
+    params, arrays = fast.get_state()            # syncs first
+    assert "layer0.last" in arrays and "layer1.last" in arrays
+    back = slide_ref.SlideNetwork.from_state(params, arrays)
+    np.testing.assert_array_equal(back.layers[1].last, fast.layers[1].last)
+    np.testing.assert_allclose(back.output_scores(np.eye(4, 120, dtype=np.float32)),
+                               fast.output_scores(np.eye(4, 120, dtype=np.float32)),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="catchup_adam"):
+        slide_fast.SlideNetwork(120, 300, optimizer="catchup_adam", bf16=2)
 
 
 def test_threads_agree(data):

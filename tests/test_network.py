@@ -214,7 +214,7 @@ def test_unique_ids_rejects_out_of_range():
 
 
 # ----------------------------------------------------------------------------- training steps
-@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "sgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "lazy_adam", "catchup_adam", "sgd"])
 @pytest.mark.parametrize("sampled", [(False, True), (False, False), (False, True, True)])
 def test_training_steps_equal_ref_fast(data, optimizer, sampled, simd_level):
     X, Y = data

@@ -23,6 +23,9 @@ Models (``model``):
   dense products over the gathered rows, dense Adam (the peer's optimizer);
 * ``batch-lazy-input``: the same with ``optimizer="lazy_input_adam"`` (lazy
   Adam on the input layer's rows, dense on the output layer);
+* ``batch-catchup``: the same with ``optimizer="catchup_adam"`` (lazy Adam that
+  applies the zero-gradient steps of dense Adam when a row is next read: dense
+  Adam's result at lazy Adam's cost);
 * ``full``: ``slide_fast`` full softmax, dense Adam;
 * ``torch-full``, ``torch-uniform``, ``torch-loguniform``, ``torch-uniform-fused``:
   the PyTorch peers of ``peers.py`` (full softmax; 1000 shared uniform
@@ -77,14 +80,16 @@ if QUICK:   # bench-quick checks that every benchmark runs: small shapes, same c
     CONFIGS = {name: dict(c, n_features=c["n_features"] // 50, n_labels=c["n_labels"] // 50,
                           range_pow=10)
                for name, c in CONFIGS.items()}
-SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input", "full"]
+SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
+                "batch-catchup", "full"]
 TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 MODELS = SLIDE_MODELS + TORCH_MODELS
 CONFIG_NAMES = ["A", "B"]
 #: Models of TimeToAccuracy and Scaling670k.
-FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input"]
+FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
+               "batch-catchup"]
 if QUICK:   # one of each code path: LSH/uniform/batch sampler, full/sampled/logQ peer
-    MODELS = ["slide", "uniform-lazy", "batch", "torch-full", "torch-loguniform"]
+    MODELS = ["slide", "uniform-lazy", "batch-catchup", "torch-full", "torch-loguniform"]
     CONFIG_NAMES = ["B"]
     FAST_MODELS = ["uniform-lazy"]
 
@@ -103,9 +108,12 @@ def data(config, n_train=N_TRAIN, n_test=N_TEST):
 
 def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
     """A fresh model of the given name for ``config`` (``Y``: training labels, whose
-    counts order the labels of the log-uniform peer)."""
+    counts order the labels of the log-uniform peer). A name may end in ``:M`` to draw ``M``
+    negatives instead of 1,000 (sampled models; for example ``batch-lazy-input:2000``)."""
     c = CONFIGS[config]
     d, n = c["n_features"], c["n_labels"]
+    model, _, n_neg = model.partition(":")
+    n_neg = min(int(n_neg) if n_neg else 1000, n // 2)
     if model.startswith("torch"):
         if not peers.available():
             raise NotImplementedError("PyTorch is not installed")
@@ -113,7 +121,7 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
                 "torch-loguniform": "log-uniform", "torch-uniform-fused": "uniform"}[model]
         counts = None if Y is None else np.asarray(Y.sum(axis=0)).ravel()
         return peers.TorchXC(d, n, loss=loss, fused=model.endswith("fused"), counts=counts,
-                             n_negatives=min(1000, n // 2), n_threads=n_threads, seed=seed)
+                             n_negatives=n_neg, n_threads=n_threads, seed=seed)
     slide = backend("fast")
     kw = dict(hidden=(128,), K=6, L=50, range_pow=c["range_pow"], lr=1e-3, batch_size=BATCH,
               n_threads=n_threads, random_state=seed)
@@ -123,11 +131,12 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
         kw["optimizer"] = "lazy_adam"
     elif model == "uniform-lazy":
         kw.update(optimizer="lazy_adam",
-                  output_sampler=slide.negative.UniformSampler(min(1000, n // 2), shared=True))
-    elif model in ("batch", "batch-lazy-input"):
-        kw.update(optimizer="adam" if model == "batch" else "lazy_input_adam",
+                  output_sampler=slide.negative.UniformSampler(n_neg, shared=True))
+    elif model in ("batch", "batch-lazy-input", "batch-catchup"):
+        kw.update(optimizer={"batch": "adam", "batch-lazy-input": "lazy_input_adam",
+                             "batch-catchup": "catchup_adam"}[model],
                   output_sampler=slide.negative.UniformSampler(
-                      min(1000, n // 2), shared=True, batch_labels=True))
+                      n_neg, shared=True, batch_labels=True))
     elif model == "full":
         kw["sampled"] = (False, False)
     else:

@@ -6,15 +6,17 @@ Gradient accumulation is parallel over *output rows* instead: the active
 pairs (or the input's non-zeros) are regrouped by row with a counting sort, so
 each thread owns its rows.  There are no races, and the result does not
 depend on the number of threads: the summation order per row is the
-reference's (samples in ascending order).  Dense-input layers use BLAS
-(scipy's sgemm).
+reference's (samples in ascending order).  Dense layers and the batch-shared
+candidate blocks use the SIMD GEMMs of ``gemm.h`` on the OpenMP threads: a BLAS
+with its own thread pool measured slower inside the training loop (two pools
+spinning on the same cores), although faster alone.
 """
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport malloc, free
-from libc.math cimport expf, logf, log
+from libc.math cimport expf, logf, log, pow, sqrt, sqrtf
 
 from slide_fast._kernels._cpu cimport get_level
 
@@ -37,6 +39,9 @@ cdef extern from "dense.h" nogil:
     ctypedef void (*slide_axpy2_f32_fn)(float alpha, const float *x1, float *y1, const float *x2,
                                         float *y2, int64_t n) noexcept nogil
     slide_axpy2_f32_fn slide_axpy2_f32_for_level(int level)
+    ctypedef void (*slide_catchup_f32_fn)(float *w, float *m, float *v, int64_t n, float f,
+                                          float d1, float d2, float eps) noexcept nogil
+    slide_catchup_f32_fn slide_catchup_f32_for_level(int level)
     void slide_prefetch_adam_row(const float *w, const float *g, const float *m, const float *v,
                                  int64_t n)
 
@@ -533,6 +538,46 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
                                     width)
         r = sel[t]
         adam(&W[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
+
+
+# see the reference's CATCHUP_MAX
+CATCHUP_MAX = 200
+
+
+def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_t[::1] rows,
+                 skipped_in, long t, double lr, double beta1, double beta2, double eps,
+                 int n_threads=1):
+    """The zero-gradient Adam steps each row missed, in closed form (see the reference):
+    one factor per row (a short scalar sum), then one pass over the row's weights."""
+    cdef const int64_t[::1] skipped = np.ascontiguousarray(skipped_in, dtype=np.int64)
+    cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i, c
+    cdef long k, j, r, kmax = CATCHUP_MAX
+    cdef double f, ratio = beta1 / sqrt(beta2), pw, dk1, dk2
+    cdef float ep = <float>eps
+    cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
+    if skipped.shape[0] != n_rows:
+        raise ValueError("adam_catchup: rows and skipped differ in length")
+    if n_rows == 0 or width == 0:
+        return
+    for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
+        if i + 2 < n_rows:      # scattered rows: fetch the one after next (see adam_step)
+            r = rows[i + 2]
+            slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
+        k = skipped[i]
+        if k <= 0:
+            continue
+        r = rows[i]
+        f = 0
+        pw = 1
+        dk1 = pow(beta1, t - k - 1)     # beta^s of the step before the first skipped one
+        dk2 = pow(beta2, t - k - 1)
+        for j in range(1, (k if k < kmax else kmax) + 1):
+            pw = pw * ratio
+            dk1 = dk1 * beta1
+            dk2 = dk2 * beta2
+            f = f + lr * sqrt(1 - dk2) / (1 - dk1) * pw
+        catchup(&W[r, 0], &m[r, 0], &v[r, 0], width, <float>f, <float>pow(beta1, k),
+                <float>pow(beta2, k), ep)
 
 
 def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1):

@@ -3,6 +3,9 @@
  *   slide_dot_f32(a, b, n)            sum a[i] * b[i]
  *   slide_axpy_f32(alpha, x, y, n)    y[i] += alpha * x[i]
  *   slide_adam_f32(...)               one Adam step on n weights, then g = 0
+ *   slide_catchup_f32(w, m, v, n, f, d1, d2, eps)
+ *                                     w -= f m / (sqrt(v) + eps); m *= d1; v *= d2
+ *                                     (catch-up Adam's missed steps, closed form)
  *
  * Tails are handled by masks (AVX-512) or scalar loops (AVX2), so no length has
  * to be a multiple of the vector width.  The AVX2/AVX-512 dot and AXPY use FMA
@@ -246,5 +249,60 @@ static slide_adam_f32_fn slide_adam_f32_for_level(int level) {
 #endif
     (void)level;
     return slide_adam_f32_scalar;
+}
+
+/* ------------------------------------------------------------------ catch-up Adam */
+typedef void (*slide_catchup_f32_fn)(float *w, float *m, float *v, int64_t n, float f,
+                                     float d1, float d2, float eps);
+
+static void slide_catchup_f32_scalar(float *w, float *m, float *v, int64_t n, float f,
+                                     float d1, float d2, float eps) {
+    for (int64_t i = 0; i < n; i++) {
+        w[i] -= f * m[i] / (sqrtf(v[i]) + eps);
+        m[i] *= d1;
+        v[i] *= d2;
+    }
+}
+
+#if SLIDE_X86
+SLIDE_TARGET_AVX2
+static void slide_catchup_f32_avx2(float *w, float *m, float *v, int64_t n, float f, float d1,
+                                   float d2, float eps) {
+    __m256 vf = _mm256_set1_ps(f), vd1 = _mm256_set1_ps(d1), vd2 = _mm256_set1_ps(d2);
+    __m256 veps = _mm256_set1_ps(eps);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
+        __m256 step = _mm256_div_ps(_mm256_mul_ps(vf, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), veps));
+        _mm256_storeu_ps(w + i, _mm256_sub_ps(_mm256_loadu_ps(w + i), step));
+        _mm256_storeu_ps(m + i, _mm256_mul_ps(mi, vd1));
+        _mm256_storeu_ps(v + i, _mm256_mul_ps(vi, vd2));
+    }
+    slide_catchup_f32_scalar(w + i, m + i, v + i, n - i, f, d1, d2, eps);
+}
+
+SLIDE_TARGET_AVX512
+static void slide_catchup_f32_avx512(float *w, float *m, float *v, int64_t n, float f,
+                                     float d1, float d2, float eps) {
+    __m512 vf = _mm512_set1_ps(f), vd1 = _mm512_set1_ps(d1), vd2 = _mm512_set1_ps(d2);
+    __m512 veps = _mm512_set1_ps(eps);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = slide_tail16(n - i);
+        __m512 mi = _mm512_maskz_loadu_ps(k, m + i), vi = _mm512_maskz_loadu_ps(k, v + i);
+        __m512 step = _mm512_div_ps(_mm512_mul_ps(vf, mi), _mm512_add_ps(_mm512_sqrt_ps(vi), veps));
+        _mm512_mask_storeu_ps(w + i, k, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, w + i), step));
+        _mm512_mask_storeu_ps(m + i, k, _mm512_mul_ps(mi, vd1));
+        _mm512_mask_storeu_ps(v + i, k, _mm512_mul_ps(vi, vd2));
+    }
+}
+#endif
+
+static slide_catchup_f32_fn slide_catchup_f32_for_level(int level) {
+#if SLIDE_X86
+    if (level >= SLIDE_LEVEL_AVX512) return slide_catchup_f32_avx512;
+    if (level >= SLIDE_LEVEL_AVX2) return slide_catchup_f32_avx2;
+#endif
+    (void)level;
+    return slide_catchup_f32_scalar;
 }
 #endif
