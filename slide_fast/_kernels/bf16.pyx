@@ -24,13 +24,10 @@ __all__ = ["rne_bits", "trunc_bits", "bits_to_f32", "split", "join", "round_bf16
 
 cdef extern from "bf16.h" nogil:
     ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
-    ctypedef float (*slide_dot_bf16_fn)(const float *w, const float *a, int64_t n) noexcept nogil
     ctypedef void (*slide_adam_split_fn)(float *w, uint16_t *lo, float *g, float *m, float *v,
                                          int64_t n, float lr, float b1, float c1, float b2,
                                          float c2, float eps) noexcept nogil
     slide_round_bf16_fn slide_round_bf16_for_level(int level)
-    slide_dot_bf16_fn slide_dot_bf16_for_level(int level)
-    slide_dot_bf16_fn slide_dot_hi_for_level(int level)
     slide_adam_split_fn slide_adam_split_for_level(int level)
     uint32_t slide_f32_bits(float x)
     float slide_bits_f32(uint32_t u)
@@ -64,8 +61,7 @@ def sampled_forward_bf16(const float[:, ::1] A, const float[:, ::1] W, const flo
                          int n_threads=1):
     """``RNE(W[j]) . A[i] + b[j]`` per active pair, fp32 accumulation (VDPBF16PS where the
     CPU has AVX512-BF16); pairs grouped by neuron as in the fp32 kernel."""
-    return _pairs_forward(A, W, b, act_indptr, act_ids, relu, n_threads,
-                          slide_dot_bf16_for_level(get_level()))
+    return _nn._sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _nn._DOT_BF16)
 
 
 def sampled_forward_hi(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
@@ -73,32 +69,7 @@ def sampled_forward_hi(const float[:, ::1] A, const float[:, ::1] W, const float
                        int n_threads=1):
     """Mode 2's forward: ``W`` holds bf16 values already, so no rounding (the fp32 dot
     product, or VDPBF16PS where the CPU has AVX512-BF16)."""
-    return _pairs_forward(A, W, b, act_indptr, act_ids, relu, n_threads,
-                          slide_dot_hi_for_level(get_level()))
-
-
-cdef _pairs_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
-                    const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
-                    int n_threads, slide_dot_bf16_fn dot):
-    """``dot(W[j], A[i]) + b[j]`` per active pair, grouped by neuron ``j``."""
-    cdef Py_ssize_t n_in = A.shape[1], n_out = W.shape[0], j, e, k
-    cdef float zk
-    z_a = np.empty(act_ids.shape[0], dtype=np.float32)
-    cdef float[::1] z = z_a
-    if act_ids.shape[0] == 0:
-        return z_a
-    ptr_a, order_a = _nn._group_by(act_ids, n_out)
-    rows_a = _nn._rows_of(np.asarray(act_indptr))
-    cdef const int64_t[::1] ptr = ptr_a, order = order_a
-    cdef const int32_t[::1] rows = rows_a
-    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=32):
-        for e in range(ptr[j], ptr[j + 1]):
-            k = order[e]
-            zk = dot(&W[j, 0], &A[rows[k], 0], n_in) + b[j]
-            if relu and zk < 0:
-                zk = 0
-            z[k] = zk
-    return z_a
+    return _nn._sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _nn._DOT_HI)
 
 
 def sampled_backward_bf16(A, W, act_indptr, act_ids, delta, gW, gb, bint relu_input,

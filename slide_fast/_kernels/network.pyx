@@ -57,6 +57,8 @@ cdef extern from "gemm.h" nogil:
 cdef extern from "bf16.h" nogil:
     ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
     slide_round_bf16_fn slide_round_bf16_for_level(int level)
+    slide_dot_f32_fn slide_dot_bf16_for_level(int level)
+    slide_dot_f32_fn slide_dot_hi_for_level(int level)
 
 cdef extern from "softmax.h" nogil:
     ctypedef double (*slide_exp_row_fn)(const float *z, int64_t n, float zmax,
@@ -142,6 +144,17 @@ def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::
                     int n_threads=1):
     """``W[j] . A[i] + b[j]`` for every active pair, grouped by neuron ``j`` so each
     weight row is read once per batch (the batch's activations stay in cache)."""
+    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _DOT_F32)
+
+
+# dot products of _sampled_forward: fp32, bf16-rounded weights (mode 1), stored bf16 (mode 2)
+_DOT_F32, _DOT_BF16, _DOT_HI = 0, 1, 2
+
+
+def _sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                     const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
+                     int n_threads, int dot_kind):
+    """:func:`sampled_forward` with the dot product ``dot_kind`` (the BF16 modes use it)."""
     cdef Py_ssize_t n_in = A.shape[1], n_out = W.shape[0], j, e, k
     cdef float zk
     z_a = np.empty(act_ids.shape[0], dtype=np.float32)
@@ -153,6 +166,10 @@ def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
     cdef slide_dot_f32_fn dot = slide_dot_f32_for_level(get_level())
+    if dot_kind == _DOT_BF16:
+        dot = slide_dot_bf16_for_level(get_level())
+    elif dot_kind == _DOT_HI:
+        dot = slide_dot_hi_for_level(get_level())
     for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=32):
         for e in range(ptr[j], ptr[j + 1]):
             k = order[e]
