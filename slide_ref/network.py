@@ -484,11 +484,13 @@ class SlideNetwork:
         """Activations of every layer; sampled layers also return their active sets."""
         n = self._threads()
         first = self.layers[0]
+        actives = [None]
         if training and first.last is not None:
-            self._catch_up(first, X.indices.astype(np.int32, copy=False))
+            # layer 0's touched rows, kept in actives[0] for the optimizer step
+            actives[0] = self._touched_rows(0, X, actives)
+            self._catch_up(first, actives[0])
         acts = [self._hidden(self._nn.dense_forward_csr(X.indptr, X.indices, X.data, first.W,
                                                         first.b, first.relu, n), first)]
-        actives = [None]
         empty = (np.zeros(X.shape[0] + 1, np.int64), np.empty(0, np.int32))
         for i, layer in enumerate(self.layers[1:], start=1):
             A = acts[-1]
@@ -517,7 +519,7 @@ class SlideNetwork:
             else:
                 act, adjust = self._select(layer, A, empty, step), None
             if training and layer.last is not None:
-                self._catch_up(layer, act[1])
+                self._catch_up(layer, self._active.unique_ids(act[1], layer.n_out, n))
             z = self._sampled_forward()(A, layer.W, layer.b, act[0], act[1], layer.relu, n)
             if adjust is not None:   # logQ correction and masked accidental hits
                 z -= adjust
@@ -631,11 +633,10 @@ class SlideNetwork:
                           layer.mb[:, None], layer.vb[:, None], brows, lr_t, self.beta1,
                           self.beta2, self.eps, n)
 
-    def _catch_up(self, layer, ids):
-        """Catch-up Adam: before the batch reads rows ``ids`` (any order, repeats allowed),
-        apply the zero-gradient steps dense Adam took on them since their last update."""
+    def _catch_up(self, layer, rows):
+        """Catch-up Adam: before the batch reads ``rows`` (distinct int32 ids), apply the
+        zero-gradient steps dense Adam took on them since their last update."""
         n = self._threads()
-        rows = self._active.unique_ids(ids, layer.W.shape[0], n)
         t = self.step_ + 1
         args = (rows, t - 1 - layer.last[rows], t, self.lr, self.beta1, self.beta2, self.eps, n)
         self._nn.adam_catchup(layer.W, layer.mW, layer.vW, *args)
@@ -664,6 +665,8 @@ class SlideNetwork:
         if layer.sampled:
             return self._active.unique_ids(actives[i][1], layer.n_out, n)
         if i == 0:
+            if actives[0] is not None:      # computed by the forward pass (catch-up Adam)
+                return actives[0]
             return self._active.unique_ids(X.indices.astype(np.int32, copy=False), layer.n_in,
                                            n)
         return None
