@@ -81,6 +81,13 @@ def test_block_kernels_reject_bad_shapes(rng):
         fast_nn.block_backward(np.zeros((2, 4), np.float32), W, np.arange(10, dtype=np.int32),
                                np.zeros((2, 9), np.float32), np.zeros_like(W),
                                np.zeros(10, np.float32), False, True)
+    with pytest.raises(ValueError, match="block_backward: a row id is outside"):
+        fast_nn.block_backward(np.zeros((2, 4), np.float32), W[:2], np.array([0, 10], np.int32),
+                               np.zeros((2, 2), np.float32), np.zeros_like(W),
+                               np.zeros(10, np.float32), False, True)
+    with pytest.raises(ValueError, match="adam_catchup: a row id is outside"):
+        fast_nn.adam_catchup(W.copy(), W.copy(), W.copy(), np.array([-1], np.int32),
+                             np.array([3]), 5, 1e-3, 0.9, 0.999, 1e-8)
 
 
 @pytest.mark.parametrize("n_labels,m,N", [(0, 5, 10), (40, 30, 50), (300, 100, 100_000)])

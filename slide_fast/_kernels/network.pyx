@@ -428,17 +428,20 @@ def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
 
 
 # --------------------------------------------------------------------------- shared candidate sets
+cdef _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel):
+    """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``."""
+    cdef Py_ssize_t r
+    for r in range(rows.shape[0]):
+        if rows[r] < 0 or rows[r] >= n:
+            raise ValueError(f"{kernel}: a row id is outside [0, {n})")
+
+
 def gather_rows(const float[:, ::1] W, const int32_t[::1] rows, int n_threads=1):
     """``W[rows]`` as a new contiguous array (rows copied in parallel)."""
-    cdef Py_ssize_t C = rows.shape[0], d = W.shape[1], n = W.shape[0], r, c
-    cdef int bad = 0
+    cdef Py_ssize_t C = rows.shape[0], d = W.shape[1], r, c
+    _check_rows(rows, W.shape[0], "gather_rows")
     out_a = np.empty((C, d), dtype=np.float32)
     cdef float[:, ::1] out = out_a
-    for r in range(C):
-        if rows[r] < 0 or rows[r] >= n:
-            bad = 1
-    if bad:
-        raise ValueError(f"gather_rows: a row id is outside [0, {n})")
     for r in prange(C, nogil=True, num_threads=n_threads, schedule="static"):
         for c in range(d):
             out[r, c] = W[rows[r], c]
@@ -481,6 +484,7 @@ def block_backward(const float[:, ::1] A, const float[:, ::1] Wc, const int32_t[
     cdef float acc
     if delta.shape[0] != B or delta.shape[1] != C or rows.shape[0] != C:
         raise ValueError("block_backward: delta, rows and Wc do not match")
+    _check_rows(rows, gW.shape[0], "block_backward")
     if B == 0:
         return np.zeros((0, d), np.float32) if need_dA else None
     gWc_a = np.empty((C, d), dtype=np.float32)
@@ -574,6 +578,7 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
     cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
     if skipped.shape[0] != n_rows:
         raise ValueError("adam_catchup: rows and skipped differ in length")
+    _check_rows(rows, W.shape[0], "adam_catchup")
     if n_rows == 0 or width == 0:
         return
     for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
