@@ -349,6 +349,21 @@ def _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
     return dA_a
 
 
+cdef void _gemm_nt_rows(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *A,
+                        Py_ssize_t lda, const float *Bm, Py_ssize_t ldb, float *C,
+                        Py_ssize_t ldc, int n_threads) noexcept nogil:
+    """``C = A Bm^T`` ([M, N]; ``Bm`` has N rows of length K), 16 rows of ``Bm`` per
+    parallel task, each task owning its 16 columns of ``C``."""
+    cdef slide_gemm_fn gemm_nt = slide_gemm_nt_for_level(get_level())
+    cdef Py_ssize_t t, j0, j1
+    for t in prange((N + 15) // 16, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * 16
+        j1 = j0 + 16
+        if j1 > N:
+            j1 = N
+        gemm_nt(M, j1 - j0, K, A, lda, Bm + j0 * ldb, ldb, C + j0, ldc, 0)
+
+
 def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, ::1] delta,
                    float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
                    int n_threads=1):
@@ -359,7 +374,6 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
     if B == 0:
         return np.zeros((0, n_in), np.float32) if need_dA else None
     cdef slide_gemm_fn gemm_tn = slide_gemm_tn_for_level(get_level())
-    cdef slide_gemm_fn gemm_nt = slide_gemm_nt_for_level(get_level())
     for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
         j0 = t * COL_BLOCK
         j1 = j0 + COL_BLOCK
@@ -373,14 +387,9 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
         return None
     dA_a = np.empty((B, n_in), dtype=np.float32)
     cdef float[:, ::1] dA = dA_a
-    # dA[:, rows of W] = delta @ W[rows]^T, 16 rows of W per task
-    n_blocks = (n_in + 15) // 16
-    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
-        j0 = t * 16
-        j1 = j0 + 16
-        if j1 > n_in:
-            j1 = n_in
-        gemm_nt(B, j1 - j0, n_out, &delta[0, 0], n_out, &W[j0, 0], n_out, &dA[0, j0], n_in, 0)
+    with nogil:     # dA[:, rows of W] = delta @ W[rows]^T
+        _gemm_nt_rows(B, n_in, n_out, &delta[0, 0], n_out, &W[0, 0], n_out, &dA[0, 0], n_in,
+                      n_threads)
     if relu_input:
         for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
             for j in range(n_in):
@@ -451,7 +460,7 @@ def gather_rows(const float[:, ::1] W, const int32_t[::1] rows, int n_threads=1)
 def block_forward(const float[:, ::1] A, const float[:, ::1] Wc, const float[::1] bc,
                   int n_threads=1):
     """``A @ Wc.T + bc`` [B, C]: the NT GEMM over blocks of 16 gathered rows in parallel."""
-    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = Wc.shape[0], i, j, t, j0, j1
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = Wc.shape[0], i, j
     if Wc.shape[1] != d or bc.shape[0] != C:
         raise ValueError(f"block_forward: A is {B}x{d}, Wc {Wc.shape[0]}x{Wc.shape[1]}, "
                          f"bc {bc.shape[0]}")
@@ -459,17 +468,11 @@ def block_forward(const float[:, ::1] A, const float[:, ::1] Wc, const float[::1
     cdef float[:, ::1] Z = Z_a
     if B == 0 or C == 0:
         return Z_a
-    cdef slide_gemm_fn gemm_nt = slide_gemm_nt_for_level(get_level())
-    cdef Py_ssize_t n_blocks = (C + 15) // 16
-    for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
-        j0 = t * 16
-        j1 = j0 + 16
-        if j1 > C:
-            j1 = C
-        gemm_nt(B, j1 - j0, d, &A[0, 0], d, &Wc[j0, 0], d, &Z[0, j0], C, 0)
-        for i in range(B):
-            for j in range(j0, j1):
-                Z[i, j] = Z[i, j] + bc[j]
+    with nogil:
+        _gemm_nt_rows(B, C, d, &A[0, 0], d, &Wc[0, 0], d, &Z[0, 0], C, n_threads)
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        for j in range(C):
+            Z[i, j] = Z[i, j] + bc[j]
     return Z_a
 
 
