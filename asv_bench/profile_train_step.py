@@ -28,10 +28,18 @@ def timed(fn, name, totals):
     return wrapper
 
 
+def _model(name):
+    if name.partition(":")[0] not in e2e.SLIDE_MODELS:
+        raise argparse.ArgumentTypeError(f"unknown model {name!r}")
+    return name
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="B", choices=sorted(e2e.CONFIGS))
-    p.add_argument("--model", default="slide", choices=e2e.SLIDE_MODELS)
+    p.add_argument("--model", default="slide", type=_model,
+                   help=f"one of {', '.join(e2e.SLIDE_MODELS)}, optionally with ':M' "
+                        "for M negatives (e.g. batch-catchup:1500)")
     p.add_argument("--batches", type=int, default=100)
     p.add_argument("--n-train", type=int, default=20_000)
     args = p.parse_args(argv)
@@ -44,7 +52,9 @@ def main(argv=None):
         setattr(kernels, name, timed(f, "kernel " + name, totals)
                 if callable(f) and not name.startswith("_") else f)
     net._nn = kernels
-    net.sampler_.sample = timed(net.sampler_.sample, "sampler.sample", totals)
+    for name in ("sample", "sample_block", "observe_block"):
+        setattr(net.sampler_, name, timed(getattr(net.sampler_, name), f"sampler.{name}",
+                                          totals))
     net.sampler_.after_step = timed(net.sampler_.after_step, "sampler.after_step (rehash)",
                                     totals)
     net._touched_rows = timed(net._touched_rows, "touched rows (lazy Adam, SGD)", totals)

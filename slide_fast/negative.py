@@ -20,6 +20,7 @@ UnigramSampler = bind(_ref.UnigramSampler, __name__, **_KERNELS)
 LogUniformSampler = bind(_ref.LogUniformSampler, __name__, **_KERNELS)
 SAMPLERS = _ref.SAMPLERS
 MASK = _ref.MASK
+MAX_HARD_NEGATIVES = _ref.MAX_HARD_NEGATIVES
 
 
 def make_sampler(name, module=None, **params):

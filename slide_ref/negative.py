@@ -56,6 +56,8 @@ __all__ = ["OutputSampler", "FullSoftmax", "LSHSampler", "UniformSampler", "Unig
 
 #: ``adjust`` of a masked pair: its logit ``z - MASK`` is finite and far below any other
 MASK = np.float32(1e30)
+#: the most hard negatives a static sampler remembers per class
+MAX_HARD_NEGATIVES = 64
 
 FAMILIES = {"dwta": "DWTAHash", "wta": "WTAHash", "simhash": "SimHash",
             "minhash": "DensifiedMinHash"}
@@ -117,6 +119,10 @@ class OutputSampler(BaseEstimator):
     def after_step(self, step, W):
         """Called after the optimizer step of batch ``step`` (table maintenance)."""
 
+    def observe_block(self, Z, rows, label_indptr, label_cols):
+        """Called with a training batch's logits over its shared candidate set (samplers
+        with :attr:`block`); see :meth:`UniformSampler.observe_block`."""
+
     def get_state(self):
         """Arrays to save beside the network (the tables live on the layer)."""
         if not hasattr(self, "seed_"):      # never set up: the dense output path
@@ -157,12 +163,18 @@ class _StaticSampler(OutputSampler):
         if self.batch_labels and not self.shared:
             raise ValueError("batch_labels=True needs shared=True: the batch's labels join "
                              "one candidate set shared by the whole batch")
+        check_int(self.hard_negatives, "hard_negatives", low=0, high=MAX_HARD_NEGATIVES)
+        if self.hard_negatives and not self.batch_labels:
+            raise ValueError("hard_negatives needs batch_labels=True (and shared=True): the "
+                             "memory is filled from the logits of the batch's shared set")
 
     def setup(self, network, layer):
         self._check()
         super().setup(network, layer)
         if self.n_negatives > layer.n_out and isinstance(self, UniformSampler):
             raise ValueError(f"n_negatives={self.n_negatives} exceeds the {layer.n_out} classes")
+        # per class: the candidates that outscored it most when it was last a label
+        self.memory_ = np.full((layer.n_out, self.hard_negatives), -1, dtype=np.int32)
 
     def _draw(self, n_rows, step):
         """Negative ids [n_rows, m] and the log expected count of every class (or a constant)."""
@@ -178,9 +190,10 @@ class _StaticSampler(OutputSampler):
 
         Every sample is scored against the same classes: all labels of the
         batch (each sample's labels are the other samples' negatives, as in
-        TensorFlow's and PyTorch's sampled softmax) and the shared negatives,
-        deduplicated. No pair is masked: a negative equal to a label is the
-        label itself after deduplication.
+        TensorFlow's and PyTorch's sampled softmax), the shared negatives and,
+        with ``hard_negatives``, the remembered hard negatives of the batch's
+        labels, deduplicated. No pair is masked: a negative equal to a label is
+        the label itself after deduplication.
 
         Returns
         -------
@@ -191,6 +204,9 @@ class _StaticSampler(OutputSampler):
         """
         negs, log_count = self._draw(1, step)
         lab_ids = labels[1] if training else np.empty(0, np.int32)
+        if self.hard_negatives and len(lab_ids):
+            hard = self.memory_[lab_ids].ravel()
+            negs = np.concatenate([negs.ravel(), hard[hard >= 0]])
         rows = self._neg.batch_candidates(lab_ids, negs, self.n_outputs_, self._threads())
         if not self.logq:
             return rows, None
@@ -198,6 +214,33 @@ class _StaticSampler(OutputSampler):
         if len(log_q):
             return rows, np.asarray(log_q[rows], dtype=np.float32)
         return rows, np.full(len(rows), const, dtype=np.float32)
+
+    def observe_block(self, Z, rows, label_indptr, label_cols):
+        """See the logits ``Z`` [B, C] of a training batch over its candidate set ``rows``
+        (the columns of sample ``i``'s labels: ``label_cols[label_indptr[i]:label_indptr[i +
+        1]]``). With ``hard_negatives = t``, each label's memory becomes the ``t`` other
+        candidates that scored highest against its sample; they join the candidate set of
+        the next batch that holds the label."""
+        if self.hard_negatives:
+            self._neg.update_hard_negatives(Z, rows, label_indptr, label_cols, self.memory_,
+                                            self._threads())
+
+    def get_state(self):
+        state = super().get_state()
+        if getattr(self, "memory_", None) is not None and self.memory_.size:
+            state["hard_negatives"] = self.memory_
+        return state
+
+    def load_state(self, arrays):
+        super().load_state(arrays)
+        if "hard_negatives" in arrays:
+            memory = np.asarray(arrays["hard_negatives"])
+            shape = getattr(self, "memory_", np.empty((0, 0))).shape
+            if memory.shape != shape or (memory.size and (
+                    memory.min() < -1 or memory.max() >= shape[0])):
+                raise ValueError(f"saved hard-negative memory has shape {memory.shape} or ids "
+                                 f"outside [-1, {shape[0]}); expected shape {shape}")
+            self.memory_ = np.array(memory, dtype=np.int32)
 
     def sample(self, H, labels, W, b, step, training=True):
         B = H.shape[0]
@@ -229,17 +272,27 @@ class UniformSampler(_StaticSampler):
         PyTorch does. The network then computes the output layer as three
         dense matrix products over the gathered rows (much faster than pair
         dot products) and ``remove_accidental_hits`` has no effect.
+    hard_negatives : int, default 0
+        With ``batch_labels=True``: remember for every class the ``t`` other
+        candidates that scored highest against its last training sample, and
+        add the remembered ones of the batch's labels to the candidate set (on
+        top of the ``n_negatives`` draws). An adaptive proposal at the cost of a
+        top-``t`` pass over the batch's logits: hard negatives found by chance
+        (or by an earlier memory) stay in play while they keep outscoring the
+        label. At most 64.
     random_state : int, Generator or None
         Seed of the draws (by default, drawn from the network's generator).
     """
 
     def __init__(self, n_negatives=1000, *, shared=False, logq=False,
-                 remove_accidental_hits=True, batch_labels=False, random_state=None):
+                 remove_accidental_hits=True, batch_labels=False, hard_negatives=0,
+                 random_state=None):
         self.n_negatives = n_negatives
         self.shared = shared
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
         self.batch_labels = batch_labels
+        self.hard_negatives = hard_negatives
         self.random_state = random_state
 
     def _draw(self, n_rows, step):
@@ -321,13 +374,14 @@ class UnigramSampler(_CDFSampler):
     n_negatives : int, default 1000
     counts : array [N], optional
     power : float, default 1.0
-    shared, logq, remove_accidental_hits, batch_labels, random_state : see
+    shared, logq, remove_accidental_hits, batch_labels, hard_negatives, random_state : see
         :class:`UniformSampler`
         With ``logq`` the logit of class ``c`` is reduced by ``log(m * q_c)``.
     """
 
     def __init__(self, n_negatives=1000, *, counts=None, power=1.0, shared=False, logq=False,
-                 remove_accidental_hits=True, batch_labels=False, random_state=None):
+                 remove_accidental_hits=True, batch_labels=False, hard_negatives=0,
+                 random_state=None):
         self.n_negatives = n_negatives
         self.counts = counts
         self.power = power
@@ -335,6 +389,7 @@ class UnigramSampler(_CDFSampler):
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
         self.batch_labels = batch_labels
+        self.hard_negatives = hard_negatives
         self.random_state = random_state
 
     def setup(self, network, layer):
@@ -359,18 +414,20 @@ class LogUniformSampler(_CDFSampler):
     ----------
     n_negatives : int, default 1000
     counts : array [N], optional
-    shared, logq, remove_accidental_hits, batch_labels, random_state : see
+    shared, logq, remove_accidental_hits, batch_labels, hard_negatives, random_state : see
         :class:`UnigramSampler`
     """
 
     def __init__(self, n_negatives=1000, *, counts=None, shared=False, logq=False,
-                 remove_accidental_hits=True, batch_labels=False, random_state=None):
+                 remove_accidental_hits=True, batch_labels=False, hard_negatives=0,
+                 random_state=None):
         self.n_negatives = n_negatives
         self.counts = counts
         self.shared = shared
         self.logq = logq
         self.remove_accidental_hits = remove_accidental_hits
         self.batch_labels = batch_labels
+        self.hard_negatives = hard_negatives
         self.random_state = random_state
 
     def _probabilities(self):

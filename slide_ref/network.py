@@ -505,8 +505,7 @@ class SlideNetwork:
                                                           training))
                 if training and layer.last is not None:
                     self._catch_up(layer, block.rows)
-                block.Wc = self._nn.gather_rows(layer.W, block.rows, n)
-                z = self._nn.block_forward(A, block.Wc, layer.b[block.rows], n)
+                z = self._nn.block_forward(A, layer.W, block.rows, layer.b, n)
                 if block.adjust is not None:    # logQ correction, one value per class
                     z -= block.adjust
                 actives.append(block)
@@ -555,6 +554,7 @@ class SlideNetwork:
         scale = 1.0 / X.shape[0]
         if isinstance(actives[-1], _Block):     # label ids -> columns of the block
             cols = np.searchsorted(actives[-1].rows, labels[1]).astype(np.int32)
+            self.sampler_.observe_block(acts[-1], actives[-1].rows, labels[0], cols)
             delta, loss = self._nn.softmax_xent_dense(acts[-1], labels[0], cols, w, scale, n)
         elif out.sampled:
             delta, loss = self._nn.softmax_xent_pairs(acts[-1], *actives[-1], *labels, w, scale,
@@ -580,7 +580,7 @@ class SlideNetwork:
             layer, A = self.layers[i], acts[i - 1]
             relu_in = self.layers[i - 1].relu
             if isinstance(actives[i], _Block):
-                delta = self._nn.block_backward(A, actives[i].Wc, actives[i].rows, delta,
+                delta = self._nn.block_backward(A, layer.W, actives[i].rows, delta,
                                                 layer.gW, layer.gb, relu_in, True, n)
             elif layer.sampled:
                 delta = sampled_backward(A, layer.W, *actives[i], delta, layer.gW, layer.gb,
@@ -862,13 +862,13 @@ class SlideNetwork:
 
 
 class _Block:
-    """The output layer's batch-shared candidate set: distinct sorted ``rows``, their
-    logQ ``adjust`` (or None) and the gathered weights ``Wc`` (set by the forward pass)."""
+    """The output layer's batch-shared candidate set: distinct sorted ``rows`` and their
+    logQ ``adjust`` (or None)."""
 
-    __slots__ = ("rows", "adjust", "Wc")
+    __slots__ = ("rows", "adjust")
 
     def __init__(self, rows, adjust):
-        self.rows, self.adjust, self.Wc = rows, adjust, None
+        self.rows, self.adjust = rows, adjust
 
 
 def _check_split(layers):

@@ -37,8 +37,9 @@ def batch_net(backend, n_negatives=25, n_outputs=300, sampler="uniform", **kw):
 
 
 # ----------------------------------------------------------------------------- kernels
+# d = 300 and C = 300 pack the GEMMs' B operand in two K blocks
 @pytest.mark.parametrize("B,d,C,N", [(1, 1, 1, 3), (7, 13, 37, 100), (64, 70, 17, 17),
-                                     (33, 128, 300, 1000)])
+                                     (5, 300, 70, 200), (33, 128, 300, 1000)])
 @pytest.mark.parametrize("relu_input", [False, True])
 def test_block_kernels_equal(simd_level, rng, B, d, C, N, relu_input):
     A = rng.standard_normal((B, d)).astype(np.float32)
@@ -47,17 +48,18 @@ def test_block_kernels_equal(simd_level, rng, B, d, C, N, relu_input):
     W = rng.standard_normal((N, d)).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32)
     rows = np.sort(rng.choice(N, C, replace=False)).astype(np.int32)
-    Wc = ref_nn.gather_rows(W, rows)
-    np.testing.assert_array_equal(fast_nn.gather_rows(W, rows, 2), Wc)
-    assert_allclose_f32(fast_nn.block_forward(A, Wc, b[rows], 2),
-                        ref_nn.block_forward(A, Wc, b[rows]), rtol=1e-4, atol=1e-5)
+    assert_allclose_f32(fast_nn.block_forward(A, W, rows, b, 2),
+                        ref_nn.block_forward(A, W, rows, b), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ref_nn.block_forward(A, W, rows, b),
+                               A.astype(np.float64) @ W[rows].T.astype(np.float64) + b[rows],
+                               rtol=1e-4, atol=1e-4)
     delta = rng.standard_normal((B, C)).astype(np.float32)
     gW0 = rng.standard_normal((N, d)).astype(np.float32)     # gradients accumulate
     gb0 = rng.standard_normal(N).astype(np.float32)
     out = []
     for nn in (ref_nn, fast_nn):
         gW, gb = gW0.copy(), gb0.copy()
-        dA = nn.block_backward(A, Wc, rows, delta, gW, gb, relu_input, True, 2)
+        dA = nn.block_backward(A, W, rows, delta, gW, gb, relu_input, True, 2)
         out.append((gW, gb, dA))
     (gW_r, gb_r, dA_r), (gW_f, gb_f, dA_f) = out
     assert_allclose_f32(gW_f, gW_r, rtol=1e-4, atol=1e-4)
@@ -67,24 +69,27 @@ def test_block_kernels_equal(simd_level, rng, B, d, C, N, relu_input):
     np.testing.assert_array_equal(gW_f[untouched], gW0[untouched])
     if relu_input:
         assert np.all(dA_f[A <= 0] == 0)
-    assert fast_nn.block_backward(A, Wc, rows, delta, gW0.copy(), gb0.copy(), relu_input,
+    assert fast_nn.block_backward(A, W, rows, delta, gW0.copy(), gb0.copy(), relu_input,
                                   False, 1) is None
 
 
 def test_block_kernels_reject_bad_shapes(rng):
     W = rng.standard_normal((10, 4)).astype(np.float32)
-    with pytest.raises(ValueError, match="outside"):
-        fast_nn.gather_rows(W, np.array([3, 10], np.int32))
-    with pytest.raises(ValueError, match="block_forward"):
-        fast_nn.block_forward(np.zeros((2, 5), np.float32), W, np.zeros(10, np.float32))
-    with pytest.raises(ValueError, match="block_backward"):
-        fast_nn.block_backward(np.zeros((2, 4), np.float32), W, np.arange(10, dtype=np.int32),
-                               np.zeros((2, 9), np.float32), np.zeros_like(W),
-                               np.zeros(10, np.float32), False, True)
-    with pytest.raises(ValueError, match="block_backward: a row id is outside"):
-        fast_nn.block_backward(np.zeros((2, 4), np.float32), W[:2], np.array([0, 10], np.int32),
-                               np.zeros((2, 2), np.float32), np.zeros_like(W),
-                               np.zeros(10, np.float32), False, True)
+    b, A = np.zeros(10, np.float32), np.zeros((2, 4), np.float32)
+    for nn in (ref_nn, fast_nn):
+        with pytest.raises(ValueError, match="block_forward: a row id is outside"):
+            nn.block_forward(A, W, np.array([3, 10], np.int32), b)
+        with pytest.raises(ValueError, match="block_forward"):
+            nn.block_forward(np.zeros((2, 5), np.float32), W, np.arange(3, dtype=np.int32), b)
+        with pytest.raises(ValueError, match="block_backward"):
+            nn.block_backward(A, W, np.arange(10, dtype=np.int32), np.zeros((2, 9), np.float32),
+                              np.zeros_like(W), b, False, True)
+        with pytest.raises(ValueError, match="block_backward: a row id is outside"):
+            nn.block_backward(A, W, np.array([0, 10], np.int32), np.zeros((2, 2), np.float32),
+                              np.zeros_like(W), b, False, True)
+        with pytest.raises(ValueError, match="block_backward: gW"):
+            nn.block_backward(A, W, np.array([0, 1], np.int32), np.zeros((2, 2), np.float32),
+                              np.zeros((9, 4), np.float32), b, False, True)
     with pytest.raises(ValueError, match="adam_catchup: a row id is outside"):
         fast_nn.adam_catchup(W.copy(), W.copy(), W.copy(), np.array([-1], np.int32),
                              np.array([3]), 5, 1e-3, 0.9, 0.999, 1e-8)

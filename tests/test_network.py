@@ -70,7 +70,7 @@ def test_forward_backward_kernels_equal(simd_level, rng):
 
 
 def test_dense_gemm_kernels_on_blocked_shapes(simd_level, rng):
-    # n_in > 256 packs panels on the heap; n_out > 1024 splits dA's dot products in K blocks;
+    # n_in > 256 and n_out > 256 pack B in several K blocks (forward, gW, dA);
     # 19 rows and 1100 columns leave edge tiles of every kind
     B, n_in, n_out = 19, 300, 1100
     A = np.maximum(rng.standard_normal((B, n_in)), 0).astype(np.float32)

@@ -81,7 +81,7 @@ if QUICK:   # bench-quick checks that every benchmark runs: small shapes, same c
                           range_pow=10)
                for name, c in CONFIGS.items()}
 SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
-                "batch-catchup", "full"]
+                "batch-catchup", "batch-hard", "full"]
 TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 MODELS = SLIDE_MODELS + TORCH_MODELS
 CONFIG_NAMES = ["A", "B"]
@@ -113,7 +113,9 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
     c = CONFIGS[config]
     d, n = c["n_features"], c["n_labels"]
     model, _, n_neg = model.partition(":")
+    n_neg, _, n_hard = n_neg.partition(":")
     n_neg = min(int(n_neg) if n_neg else 1000, n // 2)
+    n_hard = int(n_hard) if n_hard else 4
     if model.startswith("torch"):
         if not peers.available():
             raise NotImplementedError("PyTorch is not installed")
@@ -132,11 +134,12 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
     elif model == "uniform-lazy":
         kw.update(optimizer="lazy_adam",
                   output_sampler=slide.negative.UniformSampler(n_neg, shared=True))
-    elif model in ("batch", "batch-lazy-input", "batch-catchup"):
+    elif model in ("batch", "batch-lazy-input", "batch-catchup", "batch-hard"):
         kw.update(optimizer={"batch": "adam", "batch-lazy-input": "lazy_input_adam",
-                             "batch-catchup": "catchup_adam"}[model],
+                             "batch-catchup": "catchup_adam", "batch-hard": "catchup_adam"}[model],
                   output_sampler=slide.negative.UniformSampler(
-                      n_neg, shared=True, batch_labels=True))
+                      n_neg, shared=True, batch_labels=True,
+                      hard_negatives=n_hard if model == "batch-hard" else 0))
     elif model == "full":
         kw["sampled"] = (False, False)
     else:

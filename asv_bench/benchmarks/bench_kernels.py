@@ -16,8 +16,8 @@ no benchmark process is spent on impossible pairs).
 * ``time_softmax_pairs``: softmax, loss and output delta over the active sets;
 * ``TimeBlockOutputLayer``: the output layer over a batch-shared candidate set
   (``batch_labels=True``: the batch's 128 labels plus 1,000 shared negatives):
-  ``time_batch_candidates`` (the deduplicated set), ``time_gather_rows``,
-  ``time_block_forward`` (one GEMM), ``time_softmax_block`` (dense softmax over
+  ``time_batch_candidates`` (the deduplicated set), ``time_block_forward`` (one
+  GEMM over the candidate rows read in place), ``time_softmax_block`` (dense softmax over
   the block) and ``time_block_backward`` (two GEMMs and the scatter of the
   gradient rows);
 * ``time_adam_dense`` / ``time_adam_lazy``: the output layer's Adam step, every
@@ -175,10 +175,8 @@ class TimeBlockOutputLayer(_StepKernel):
         rng = np.random.default_rng(2)
         self.negs = rng.choice(n_out, (1, ACTIVE), replace=False).astype(np.int32)
         self.rows = self.neg.batch_candidates(d["label_ids"], self.negs, n_out)
-        self.Wc = self.k.gather_rows(d["W"], self.rows, N_THREADS)
-        self.bc = d["b"][self.rows]
         self.cols = np.searchsorted(self.rows, d["label_ids"]).astype(np.int32)
-        self.Z = self.k.block_forward(d["A"], self.Wc, self.bc, N_THREADS)
+        self.Z = self.k.block_forward(d["A"], d["W"], self.rows, d["b"], N_THREADS)
         self.delta = (1e-3 * rng.standard_normal(self.Z.shape)).astype(np.float32)
         self.gW = np.zeros_like(d["W"])
         self.gb = np.zeros_like(d["b"])
@@ -187,11 +185,8 @@ class TimeBlockOutputLayer(_StepKernel):
         self.neg.batch_candidates(self.d["label_ids"], self.negs, self.d["b"].shape[0],
                                   N_THREADS)
 
-    def time_gather_rows(self, *params):
-        self.k.gather_rows(self.d["W"], self.rows, N_THREADS)
-
     def time_block_forward(self, *params):
-        self.k.block_forward(self.d["A"], self.Wc, self.bc, N_THREADS)
+        self.k.block_forward(self.d["A"], self.d["W"], self.rows, self.d["b"], N_THREADS)
 
     def time_softmax_block(self, *params):
         d = self.d
@@ -199,5 +194,5 @@ class TimeBlockOutputLayer(_StepKernel):
                                   N_THREADS)
 
     def time_block_backward(self, *params):
-        self.k.block_backward(self.d["A"], self.Wc, self.rows, self.delta, self.gW, self.gb,
+        self.k.block_backward(self.d["A"], self.d["W"], self.rows, self.delta, self.gW, self.gb,
                               True, True, N_THREADS)

@@ -16,8 +16,8 @@ units; flops counted from the shapes, one multiply-add = 2 flops):
   100,000 (rows of W [100,000][128]): ``2 d nnz``;
 * ``sampled_backward``: the gradient AXPY and the input delta: ``4 d nnz``;
 * ``block_forward`` / ``block_backward``: the output layer over a batch-shared
-  candidate set of 1,128 gathered rows (``batch_labels=True``: 128 labels plus
-  1,000 shared negatives), gather included: ``2 B d C`` and ``4 B d C`` (the
+  candidate set of 1,128 rows read in place from W (``batch_labels=True``: 128
+  labels plus 1,000 shared negatives): ``2 B d C`` and ``4 B d C`` (the
   same useful work as ``sampled_*`` at ~1,000 active rows per sample);
 * ``adam_step``: dense Adam over 100,000 x 128 weights, bytes moved
   ``28 n`` (w, g, m, v read; w, m, v written and g zeroed, 4 bytes each);
@@ -133,15 +133,14 @@ class Kernels(OneShot, Pinned):
         return 4 * D * self.act_ids.size / t / 1e9
 
     def track_block_forward_gflops(self, simd):
-        def run():
-            Wc = self.nn.gather_rows(self.Ws, self.block_rows, N_THREADS)
-            self.nn.block_forward(self.A, Wc, self.bs[self.block_rows], N_THREADS)
-        return 2 * B * D * BLOCK / best_time(run) / 1e9
+        t = best_time(lambda: self.nn.block_forward(self.A, self.Ws, self.block_rows, self.bs,
+                                                    N_THREADS))
+        return 2 * B * D * BLOCK / t / 1e9
 
     def track_block_backward_gflops(self, simd):
-        Wc = self.nn.gather_rows(self.Ws, self.block_rows, N_THREADS)
-        t = best_time(lambda: self.nn.block_backward(self.A, Wc, self.block_rows, self.delta_b,
-                                                     self.gWs, self.gbs, True, True, N_THREADS))
+        t = best_time(lambda: self.nn.block_backward(self.A, self.Ws, self.block_rows,
+                                                     self.delta_b, self.gWs, self.gbs, True, True,
+                                                     N_THREADS))
         return 4 * B * D * BLOCK / t / 1e9
 
     def track_adam_gbps(self, simd):

@@ -153,3 +153,57 @@ def batch_candidates(label_ids, negs, Py_ssize_t n_classes, int n_threads=1):
         return unique_ids(ids, n_classes, n_threads)
     except ValueError:
         raise ValueError(f"batch_candidates: an id is outside [0, {n_classes})") from None
+
+
+def update_hard_negatives(const float[:, ::1] Z, const int32_t[::1] rows,
+                          const int64_t[::1] label_indptr, const int32_t[::1] label_cols,
+                          int32_t[:, ::1] memory, int n_threads=1):
+    """Each labelled sample's ``t`` best other candidates become its labels' memory (see
+    the reference). The top ``t`` of each row are found in parallel, by insertion into a
+    sorted buffer of ``t`` entries; the writes into ``memory`` then run in sample order."""
+    cdef Py_ssize_t B = Z.shape[0], C = Z.shape[1], t = memory.shape[1], i, j, k, p, n_best
+    if rows.shape[0] != C or label_indptr.shape[0] != B + 1:
+        raise ValueError(f"update_hard_negatives: Z is {B}x{C}, rows has {rows.shape[0]} ids "
+                         f"and label_indptr {label_indptr.shape[0]} entries")
+    rows_np, cols_np, ptr_np = np.asarray(rows), np.asarray(label_cols), np.asarray(label_indptr)
+    if C and (rows_np.min() < 0 or rows_np.max() >= memory.shape[0]):
+        raise ValueError(f"update_hard_negatives: a class id is outside [0, {memory.shape[0]})")
+    if cols_np.size and (cols_np.min() < 0 or cols_np.max() >= C):
+        raise ValueError(f"update_hard_negatives: a label column is outside [0, {C})")
+    if ptr_np[0] != 0 or ptr_np[B] != cols_np.size or (np.diff(ptr_np) < 0).any():
+        raise ValueError("update_hard_negatives: label_indptr is not a valid CSR index")
+    if B == 0 or t == 0:
+        return
+    best_a = np.full((B, t), -1, dtype=np.int32)
+    score_a = np.empty((B, t), dtype=np.float32)
+    cdef int32_t[:, ::1] best = best_a
+    cdef float[:, ::1] score = score_a
+    cdef float z
+    cdef bint own
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        if label_indptr[i + 1] == label_indptr[i]:
+            continue
+        n_best = 0
+        for j in range(C):
+            z = Z[i, j]
+            if z != z or (n_best == t and not z > score[i, t - 1]):
+                continue        # NaN, or no better than the t-th best (ties keep the earlier)
+            own = False
+            for k in range(label_indptr[i], label_indptr[i + 1]):
+                if label_cols[k] == j:
+                    own = True
+            if own:
+                continue
+            p = n_best if n_best < t else t - 1
+            while p > 0 and z > score[i, p - 1]:
+                score[i, p] = score[i, p - 1]
+                best[i, p] = best[i, p - 1]
+                p = p - 1
+            score[i, p] = z
+            best[i, p] = rows[j]
+            if n_best < t:
+                n_best = n_best + 1
+    for i in range(B):      # in sample order: a later sample with the same label wins
+        for k in range(label_indptr[i], label_indptr[i + 1]):
+            for p in range(t):
+                memory[rows[label_cols[k]], p] = best[i, p]

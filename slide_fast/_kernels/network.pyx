@@ -53,6 +53,12 @@ cdef extern from "gemm.h" nogil:
     slide_gemm_fn slide_gemm_nn_for_level(int level)
     slide_gemm_fn slide_gemm_tn_for_level(int level)
     slide_gemm_fn slide_gemm_nt_for_level(int level)
+    ctypedef void (*slide_gemm_idx_fn)(int64_t M, int64_t N, int64_t K, const float *A,
+                                       int64_t lda, const float *B, int64_t ldb,
+                                       const int32_t *idx, float *C, int64_t ldc,
+                                       int beta) noexcept nogil
+    slide_gemm_idx_fn slide_gemm_nn_idx_for_level(int level)
+    slide_gemm_idx_fn slide_gemm_nt_idx_for_level(int level)
 
 cdef extern from "bf16.h" nogil:
     ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
@@ -65,9 +71,12 @@ cdef extern from "softmax.h" nogil:
                                         float *e) noexcept nogil
     slide_exp_row_fn slide_exp_row_for_level(int level)
 
-# columns of C per parallel task of the dense-layer GEMMs (a multiple of the 16-wide tile)
+# columns of C per parallel task of the dense-layer GEMMs (a multiple of the 16-wide tile);
+# candidate rows per task of block_backward's weight gradient (a multiple of the AVX2
+# tile's 6 rows, so few rows take the edge path)
 cdef enum:
     COL_BLOCK = 64
+    DW_ROWS = 48
 
 
 def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
@@ -349,19 +358,31 @@ def _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
     return dA_a
 
 
+cdef inline void _nt_call(slide_gemm_idx_fn gemm_nt, Py_ssize_t M, Py_ssize_t j0, Py_ssize_t j1,
+                          Py_ssize_t K, const float *A, Py_ssize_t lda, const float *Bm,
+                          Py_ssize_t ldb, const int32_t *idx, float *C,
+                          Py_ssize_t ldc) noexcept nogil:
+    if idx == NULL:
+        gemm_nt(M, j1 - j0, K, A, lda, Bm + j0 * ldb, ldb, NULL, C + j0, ldc, 0)
+    else:
+        gemm_nt(M, j1 - j0, K, A, lda, Bm, ldb, idx + j0, C + j0, ldc, 0)
+
+
 cdef void _gemm_nt_rows(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *A,
-                        Py_ssize_t lda, const float *Bm, Py_ssize_t ldb, float *C,
-                        Py_ssize_t ldc, int n_threads) noexcept nogil:
-    """``C = A Bm^T`` ([M, N]; ``Bm`` has N rows of length K), 16 rows of ``Bm`` per
-    parallel task, each task owning its 16 columns of ``C``."""
-    cdef slide_gemm_fn gemm_nt = slide_gemm_nt_for_level(get_level())
-    cdef Py_ssize_t t, j0, j1
-    for t in prange((N + 15) // 16, num_threads=n_threads, schedule="dynamic"):
-        j0 = t * 16
-        j1 = j0 + 16
+                        Py_ssize_t lda, const float *Bm, Py_ssize_t ldb, const int32_t *idx,
+                        float *C, Py_ssize_t ldc, int n_threads) noexcept nogil:
+    """``C = A Bm^T`` ([M, N]; ``Bm`` has N rows of length K, or row ``j`` is
+    ``Bm[idx[j]]``), one register-tile width of rows of ``Bm`` (16, or 32 with AVX-512)
+    per parallel task, each task owning those columns of ``C``."""
+    cdef int level = get_level()
+    cdef slide_gemm_idx_fn gemm_nt = slide_gemm_nt_idx_for_level(level)
+    cdef Py_ssize_t t, j0, j1, width = 32 if level >= 2 else 16
+    for t in prange((N + width - 1) // width, num_threads=n_threads, schedule="dynamic"):
+        j0 = t * width
+        j1 = j0 + width
         if j1 > N:
             j1 = N
-        gemm_nt(M, j1 - j0, K, A, lda, Bm + j0 * ldb, ldb, C + j0, ldc, 0)
+        _nt_call(gemm_nt, M, j0, j1, K, A, lda, Bm, ldb, idx, C, ldc)
 
 
 def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, ::1] delta,
@@ -388,8 +409,8 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
     dA_a = np.empty((B, n_in), dtype=np.float32)
     cdef float[:, ::1] dA = dA_a
     with nogil:     # dA[:, rows of W] = delta @ W[rows]^T
-        _gemm_nt_rows(B, n_in, n_out, &delta[0, 0], n_out, &W[0, 0], n_out, &dA[0, 0], n_in,
-                      n_threads)
+        _gemm_nt_rows(B, n_in, n_out, &delta[0, 0], n_out, &W[0, 0], n_out, NULL, &dA[0, 0],
+                      n_in, n_threads)
     if relu_input:
         for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
             for j in range(n_in):
@@ -445,66 +466,65 @@ cdef _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel):
             raise ValueError(f"{kernel}: a row id is outside [0, {n})")
 
 
-def gather_rows(const float[:, ::1] W, const int32_t[::1] rows, int n_threads=1):
-    """``W[rows]`` as a new contiguous array (rows copied in parallel)."""
-    cdef Py_ssize_t C = rows.shape[0], d = W.shape[1], r, c
-    _check_rows(rows, W.shape[0], "gather_rows")
-    out_a = np.empty((C, d), dtype=np.float32)
-    cdef float[:, ::1] out = out_a
-    for r in prange(C, nogil=True, num_threads=n_threads, schedule="static"):
-        for c in range(d):
-            out[r, c] = W[rows[r], c]
-    return out_a
-
-
-def block_forward(const float[:, ::1] A, const float[:, ::1] Wc, const float[::1] bc,
-                  int n_threads=1):
-    """``A @ Wc.T + bc`` [B, C]: the NT GEMM over blocks of 16 gathered rows in parallel."""
-    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = Wc.shape[0], i, j
-    if Wc.shape[1] != d or bc.shape[0] != C:
-        raise ValueError(f"block_forward: A is {B}x{d}, Wc {Wc.shape[0]}x{Wc.shape[1]}, "
-                         f"bc {bc.shape[0]}")
+def block_forward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::1] rows,
+                  const float[::1] b, int n_threads=1):
+    """``A @ W[rows].T + b[rows]`` [B, C]: the NT GEMM reading the candidate rows of ``W``
+    in place (packed per register tile), tiles of rows in parallel."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = rows.shape[0], i, j
+    if W.shape[1] != d or b.shape[0] != W.shape[0]:
+        raise ValueError(f"block_forward: A is {B}x{d}, W {W.shape[0]}x{W.shape[1]}, "
+                         f"b {b.shape[0]}")
+    _check_rows(rows, W.shape[0], "block_forward")
     Z_a = np.empty((B, C), dtype=np.float32)
     cdef float[:, ::1] Z = Z_a
     if B == 0 or C == 0:
         return Z_a
     with nogil:
-        _gemm_nt_rows(B, C, d, &A[0, 0], d, &Wc[0, 0], d, &Z[0, 0], C, n_threads)
+        _gemm_nt_rows(B, C, d, &A[0, 0], d, &W[0, 0], d, &rows[0], &Z[0, 0], C, n_threads)
     for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
         for j in range(C):
-            Z[i, j] = Z[i, j] + bc[j]
+            Z[i, j] = Z[i, j] + b[rows[j]]
     return Z_a
 
 
-def block_backward(const float[:, ::1] A, const float[:, ::1] Wc, const int32_t[::1] rows,
+def block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::1] rows,
                    const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb, bint relu_input,
                    bint need_dA, int n_threads=1):
     """Gradients of :func:`block_forward` (see the reference): ``gW[rows] += delta.T @ A``
-    by the TN GEMM per block of 16 rows (distinct rows: no races), then ``dA = delta @ Wc``
-    by the NN GEMM per block of 64 columns."""
-    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = Wc.shape[0], i, j, c, t, j0, j1
-    cdef Py_ssize_t n_blocks = (C + 15) // 16
+    by the GEMM per block of candidate rows (distinct rows: no races), then
+    ``dA = delta @ W[rows]`` by the NN GEMM over the rows of ``W`` in place, per block of
+    64 columns."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = rows.shape[0], i, j, c, t, j0, j1
+    cdef Py_ssize_t n_blocks = (C + DW_ROWS - 1) // DW_ROWS
     cdef float acc
-    if delta.shape[0] != B or delta.shape[1] != C or rows.shape[0] != C:
-        raise ValueError("block_backward: delta, rows and Wc do not match")
-    _check_rows(rows, gW.shape[0], "block_backward")
+    if delta.shape[0] != B or delta.shape[1] != C or W.shape[1] != d:
+        raise ValueError("block_backward: delta, rows and W do not match")
+    if gW.shape[0] != W.shape[0] or gW.shape[1] != d or gb.shape[0] != W.shape[0]:
+        raise ValueError("block_backward: gW or gb does not match W")
+    _check_rows(rows, W.shape[0], "block_backward")
     if B == 0:
         return np.zeros((0, d), np.float32) if need_dA else None
     gWc_a = np.empty((C, d), dtype=np.float32)
-    cdef float[:, ::1] gWc = gWc_a
-    cdef slide_gemm_fn gemm_tn = slide_gemm_tn_for_level(get_level())
-    cdef slide_gemm_fn gemm_nn = slide_gemm_nn_for_level(get_level())
+    deltaT_a = np.empty((C, B), dtype=np.float32)
+    cdef float[:, ::1] gWc = gWc_a, deltaT = deltaT_a
+    cdef slide_gemm_fn gemm_nn_plain = slide_gemm_nn_for_level(get_level())
+    cdef slide_gemm_idx_fn gemm_nn = slide_gemm_nn_idx_for_level(get_level())
     if C:
         for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
-            j0 = t * 16
-            j1 = j0 + 16
+            j0 = t * DW_ROWS
+            j1 = j0 + DW_ROWS
             if j1 > C:
                 j1 = C
-            gemm_tn(j1 - j0, d, B, &delta[0, j0], C, &A[0, 0], d, &gWc[j0, 0], d, 0)
+            # delta's columns j0..j1 as rows: the GEMM then reads its left operand
+            # contiguously (strided columns cost a TLB miss per step of the inner loop)
+            for i in range(B):
+                for j in range(j0, j1):
+                    deltaT[j, i] = delta[i, j]
+            gemm_nn_plain(j1 - j0, d, B, &deltaT[j0, 0], B, &A[0, 0], d, &gWc[j0, 0], d, 0)
             for j in range(j0, j1):
                 acc = 0
                 for i in range(B):
-                    acc = acc + delta[i, j]
+                    acc = acc + deltaT[j, i]
                 gb[rows[j]] += acc
                 for c in range(d):
                     gW[rows[j], c] += gWc[j, c]
@@ -520,7 +540,7 @@ def block_backward(const float[:, ::1] A, const float[:, ::1] Wc, const int32_t[
         j1 = j0 + COL_BLOCK
         if j1 > d:
             j1 = d
-        gemm_nn(B, j1 - j0, C, &delta[0, 0], C, &Wc[0, j0], d, &dA[0, j0], d, 0)
+        gemm_nn(B, j1 - j0, C, &delta[0, 0], C, &W[0, j0], d, &rows[0], &dA[0, j0], d, 0)
     if relu_input:
         for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
             for j in range(d):

@@ -108,3 +108,49 @@ def batch_candidates(label_ids, negs, n_classes, n_threads=1):
     if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
         raise ValueError(f"batch_candidates: an id is outside [0, {n_classes})")
     return np.unique(ids).astype(np.int32)
+
+
+def update_hard_negatives(Z, rows, label_indptr, label_cols, memory, n_threads=1):
+    """Remember, for every label of the batch, the candidates that scored highest
+    against its sample.
+
+    ``Z`` [B, C] are the logits of the batch over its shared candidate set, whose
+    column ``j`` is class ``rows[j]``; sample ``i``'s labels are the columns
+    ``label_cols[label_indptr[i]:label_indptr[i + 1]]``. For each sample with labels,
+    its ``t = memory.shape[1]`` highest logits among the other columns (ties: lower
+    column first; NaN never taken) become ``memory[c]`` for each of its classes ``c``,
+    as class ids, padded with -1. Samples are applied in order, so a later sample
+    with the same label overwrites an earlier one.
+    """
+    Z = np.asarray(Z)
+    B, C = Z.shape
+    t = memory.shape[1]
+    _check_block(Z, rows, label_indptr, label_cols, memory)
+    for i in range(B):
+        own = label_cols[label_indptr[i]:label_indptr[i + 1]]
+        if len(own) == 0:
+            continue
+        keep = np.ones(C, dtype=bool)
+        keep[own] = False
+        keep &= ~np.isnan(Z[i])
+        cols = np.flatnonzero(keep)
+        best = cols[np.argsort(-Z[i, cols], kind="stable")][:t]
+        out = np.full(t, -1, dtype=np.int32)
+        out[:len(best)] = rows[best]
+        memory[rows[own]] = out
+
+
+def _check_block(Z, rows, label_indptr, label_cols, memory):
+    B, C = Z.shape
+    if len(rows) != C or len(label_indptr) != B + 1:
+        raise ValueError(f"update_hard_negatives: Z is {B}x{C}, rows has {len(rows)} ids and "
+                         f"label_indptr {len(label_indptr)} entries")
+    if memory.ndim != 2 or memory.dtype != np.int32:
+        raise ValueError("update_hard_negatives: memory must be an int32 [n_classes, t] array")
+    if len(rows) and (np.min(rows) < 0 or np.max(rows) >= memory.shape[0]):
+        raise ValueError(f"update_hard_negatives: a class id is outside [0, {memory.shape[0]})")
+    if len(label_cols) and (np.min(label_cols) < 0 or np.max(label_cols) >= C):
+        raise ValueError(f"update_hard_negatives: a label column is outside [0, {C})")
+    if label_indptr[0] != 0 or label_indptr[-1] != len(label_cols) or np.any(
+            np.diff(label_indptr) < 0):
+        raise ValueError("update_hard_negatives: label_indptr is not a valid CSR index")

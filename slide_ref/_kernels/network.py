@@ -179,31 +179,40 @@ def dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads=1):
 # --------------------------------------------------------------------------- shared candidate sets
 # When every sample of a batch is scored against the same output rows ``rows``
 # (the batch's labels plus shared negatives), the sampled layer is a small
-# dense layer over the gathered rows: three matrix products instead of pair dot
+# dense layer over those rows: three matrix products instead of pair dot
 # products (the layout of sampled softmax in TensorFlow and PyTorch).
-def gather_rows(W, rows, n_threads=1):
-    """``W[rows]`` as a new C-contiguous float32 array (``rows``: int32 ids in range)."""
-    return np.ascontiguousarray(W[rows], dtype=np.float32)
+def _check_block_rows(rows, n, kernel):
+    rows = np.asarray(rows)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"{kernel}: a row id is outside [0, {n})")
 
 
-def block_forward(A, Wc, bc, n_threads=1):
-    """Logits of every sample against every gathered row: ``A @ Wc.T + bc`` [B, C].
+def block_forward(A, W, rows, b, n_threads=1):
+    """Logits of every sample against the candidate rows: ``A @ W[rows].T + b[rows]``
+    [B, C] (``rows``: int32 ids)."""
+    if W.shape[1] != A.shape[1] or b.shape[0] != W.shape[0]:
+        raise ValueError(f"block_forward: A is {A.shape[0]}x{A.shape[1]}, W "
+                         f"{W.shape[0]}x{W.shape[1]}, b {b.shape[0]}")
+    _check_block_rows(rows, W.shape[0], "block_forward")
+    return (A @ W[rows].T + b[rows]).astype(np.float32, copy=False)
 
-    ``Wc`` [C, in] and ``bc`` [C] are the gathered weights and biases.
-    """
-    return (A @ Wc.T + bc).astype(np.float32, copy=False)
 
-
-def block_backward(A, Wc, rows, delta, gW, gb, relu_input, need_dA, n_threads=1):
+def block_backward(A, W, rows, delta, gW, gb, relu_input, need_dA, n_threads=1):
     """Gradients of :func:`block_forward`: ``gW[rows] += delta.T @ A``,
-    ``gb[rows] += delta.sum(0)``; returns ``dA = delta @ Wc`` (masked by ``A > 0``
-    when ``relu_input``) or ``None``. ``rows`` must be distinct.
+    ``gb[rows] += delta.sum(0)``; returns ``dA = delta @ W[rows]`` (masked by ``A > 0``
+    when ``relu_input``) or ``None``. ``rows`` must be distinct; ``W`` is the weight
+    before this batch's update.
     """
+    if delta.shape != (A.shape[0], len(rows)) or W.shape[1] != A.shape[1]:
+        raise ValueError("block_backward: delta, rows and W do not match")
+    if gW.shape != W.shape or gb.shape[0] != W.shape[0]:
+        raise ValueError("block_backward: gW or gb does not match W")
+    _check_block_rows(rows, W.shape[0], "block_backward")
     gW[rows] += (delta.T @ A).astype(np.float32, copy=False)
     gb[rows] += delta.sum(axis=0, dtype=np.float32)
     if not need_dA:
         return None
-    dA = (delta @ Wc).astype(np.float32, copy=False)
+    dA = (delta @ W[rows]).astype(np.float32, copy=False)
     if relu_input:
         dA *= A > 0
     return dA
