@@ -130,7 +130,8 @@ def sampler_from_args(slide, args):
             label_query=args.label_query, faithful=args.faithful)
     return slide.negative.make_sampler(
         args.sampler, n_negatives=args.negatives, shared=args.shared, logq=args.logq,
-        remove_accidental_hits=not args.keep_accidental_hits, batch_labels=args.batch_labels)
+        remove_accidental_hits=not args.keep_accidental_hits, batch_labels=args.batch_labels,
+        hard_negatives=args.hard_negatives)
 
 
 def cmd_evaluate(args):
@@ -429,6 +430,10 @@ def build_parser():
     train.add_argument("--batch-labels", action="store_true",
                        help="static samplers with --shared: score every point against all "
                             "labels of the batch too (one candidate set, dense products)")
+    train.add_argument("--hard-negatives", type=int, default=0, metavar="T",
+                       help="static samplers with --batch-labels: remember each class's T "
+                            "highest-scoring other candidates and add them to the sets of "
+                            "batches that hold the class")
     train.add_argument("--logq", action="store_true",
                        help="static samplers: subtract the log expected count from the logits")
     train.add_argument("--keep-accidental-hits", action="store_true",

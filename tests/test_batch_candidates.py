@@ -25,12 +25,14 @@ def labels_of(Y):
     return Y.indptr.astype(np.int64), Y.indices.astype(np.int32)
 
 
-def batch_net(backend, n_negatives=25, n_outputs=300, sampler="uniform", **kw):
+def batch_net(backend, n_negatives=25, n_outputs=300, sampler="uniform", hard_negatives=0,
+              **kw):
     neg = backend.negative
+    common = dict(shared=True, batch_labels=True, hard_negatives=hard_negatives)
     if sampler == "uniform":
-        s = neg.UniformSampler(n_negatives, shared=True, batch_labels=True)
+        s = neg.UniformSampler(n_negatives, **common)
     else:
-        s = neg.LogUniformSampler(n_negatives, shared=True, batch_labels=True, logq=True)
+        s = neg.LogUniformSampler(n_negatives, logq=True, **common)
     params = dict(hidden=(16,), output_sampler=s, random_state=0, n_threads=1)
     params.update(kw)
     return backend.SlideNetwork(120, n_outputs, **params)
@@ -108,6 +110,65 @@ def test_batch_candidates_equal(rng, n_labels, m, N):
             nn.batch_candidates(np.array([N], np.int32), negs, N)
 
 
+def test_update_hard_negatives_by_hand():
+    Z = np.array([[5, 1, 9, 3, 9, 0],       # label col 2: best others 4 (9), 0 (5), 3 (3)
+                  [0, 7, 7, 2, np.nan, 1],  # labels 1, 5: ties keep the lower column
+                  [1, 1, 1, 1, 1, 1],       # no label: leaves the memory alone
+                  [4, 6, 2, 8, 1, 3]], np.float32)   # label col 2 again: overwrites sample 0
+    rows = np.array([10, 11, 12, 13, 14, 15], np.int32)
+    indptr = np.array([0, 1, 3, 3, 4], np.int64)
+    cols = np.array([2, 1, 5, 2], np.int32)
+    for nn in (ref_neg, fast_neg):
+        memory = np.full((16, 3), -1, np.int32)
+        memory[7] = [1, 2, 3]
+        nn.update_hard_negatives(Z, rows, indptr, cols, memory, 2)
+        np.testing.assert_array_equal(memory[12], [13, 11, 10])      # sample 3 wins
+        np.testing.assert_array_equal(memory[11], [12, 13, 10])
+        np.testing.assert_array_equal(memory[15], [12, 13, 10])
+        np.testing.assert_array_equal(memory[7], [1, 2, 3])
+        assert (memory[[10, 13, 14]] == -1).all()
+        small = np.full((16, 8), -1, np.int32)          # fewer candidates than t: -1 padding
+        nn.update_hard_negatives(Z[:1, :3], rows[:3], np.array([0, 1]), np.array([0], np.int32),
+                                 small, 1)
+        np.testing.assert_array_equal(small[10], [12, 11] + [-1] * 6)
+
+
+def test_update_hard_negatives_equal(rng):
+    for trial in range(60):
+        B, C, t, N = rng.integers(0, 9), rng.integers(0, 100), rng.integers(1, 6), 150
+        Z = rng.integers(-3, 3, (B, C)).astype(np.float32)      # many ties
+        if trial % 3 == 0:
+            Z[rng.random(Z.shape) < 0.1] = np.nan
+        rows = np.sort(rng.choice(N, C, replace=False)).astype(np.int32)
+        n_lab = np.minimum(rng.integers(0, 3, B), C)
+        indptr = np.concatenate([[0], np.cumsum(n_lab)]).astype(np.int64)
+        cols = np.concatenate([rng.choice(C, k, replace=False) for k in n_lab] +
+                              [np.zeros(0, int)]).astype(np.int32)
+        start = rng.integers(-1, N, (N, t)).astype(np.int32)
+        got = []
+        for nn in (ref_neg, fast_neg):
+            memory = start.copy()
+            nn.update_hard_negatives(Z, rows, indptr, cols, memory, 2)
+            got.append(memory)
+        np.testing.assert_array_equal(got[1], got[0])
+
+
+def test_update_hard_negatives_rejects_bad_input():
+    Z = np.zeros((2, 3), np.float32)
+    rows = np.arange(3, dtype=np.int32)
+    memory = np.full((5, 2), -1, np.int32)
+    ok = (np.array([0, 1, 2]), np.array([0, 1], np.int32))
+    for nn in (ref_neg, fast_neg):
+        with pytest.raises(ValueError, match="class id"):
+            nn.update_hard_negatives(Z, np.array([0, 1, 5], np.int32), *ok, memory)
+        with pytest.raises(ValueError, match="label column"):
+            nn.update_hard_negatives(Z, rows, ok[0], np.array([0, 3], np.int32), memory)
+        with pytest.raises(ValueError, match="CSR"):
+            nn.update_hard_negatives(Z, rows, np.array([0, 2, 1]), ok[1], memory)
+        with pytest.raises(ValueError, match="rows has"):
+            nn.update_hard_negatives(Z, rows[:2], *ok, memory)
+
+
 # ----------------------------------------------------------------------------- sampler
 @pytest.mark.parametrize("sampler", ["uniform", "loguniform"])
 def test_sample_block_holds_every_label_and_the_shared_negatives(backend, data, sampler):
@@ -130,6 +191,38 @@ def test_sample_block_holds_every_label_and_the_shared_negatives(backend, data, 
         assert adjust is None
     else:
         assert_allclose_f32(adjust, net.sampler_.log_q_[rows])
+
+
+def test_hard_negatives_join_the_candidate_set(backend, data):
+    X, Y = data
+    net = batch_net(backend, n_negatives=5, hard_negatives=3)
+    s = net.sampler_
+    assert s.memory_.shape == (300, 3) and (s.memory_ == -1).all()
+    labels = labels_of(Y[:4])
+    rows, _ = s.sample_block(labels, 0)
+    Z = np.random.default_rng(0).standard_normal((4, len(rows))).astype(np.float32)
+    cols = np.searchsorted(rows, labels[1]).astype(np.int32)
+    s.observe_block(Z, rows, labels[0], cols)
+    remembered = s.memory_[labels[1]]
+    assert (remembered >= 0).all() and set(remembered.ravel()) <= set(rows.tolist())
+    plain, _ = batch_net(backend, n_negatives=5).sampler_.sample_block(labels, 1)
+    rows1, _ = s.sample_block(labels, 1)        # same draw, plus the memory
+    np.testing.assert_array_equal(rows1, np.union1d(plain, remembered.ravel()))
+    other = labels_of(Y[100:104])               # labels without memory: no extra rows
+    if not np.intersect1d(other[1], labels[1]).size:
+        plain2, _ = batch_net(backend, n_negatives=5).sampler_.sample_block(other, 2)
+        np.testing.assert_array_equal(s.sample_block(other, 2)[0], plain2)
+    # training fills the memory; it is saved with the model and restored
+    net.train_batch(X[:64], Y[:64])
+    assert (s.memory_[Y[:64].indices] >= 0).any()
+    params, arrays = net.get_state()
+    np.testing.assert_array_equal(arrays["sampler.hard_negatives"], s.memory_)
+    back = slide_ref.SlideNetwork.from_state(params, arrays)
+    np.testing.assert_array_equal(back.sampler_.memory_, s.memory_)
+    assert back.sampler_.hard_negatives == 3
+    arrays["sampler.hard_negatives"] = s.memory_[:, :2]
+    with pytest.raises(ValueError, match="hard-negative memory"):
+        slide_ref.SlideNetwork.from_state(params, arrays)
 
 
 def test_block_path_with_every_class_is_the_exact_softmax(backend, data):
@@ -230,6 +323,7 @@ def test_catchup_kernel_equal(simd_level, rng):
     rows = np.sort(rng.choice(N, 20, replace=False)).astype(np.int32)
     skipped = rng.integers(0, 300, 20)
     skipped[0] = 0
+    skipped[1:4] = [399, 200, 201]      # since step 0; both sides of the tabulated range
     out = []
     for nn in (ref_nn, fast_nn):
         a = [W.copy(), m.copy(), v.copy()]
@@ -256,6 +350,23 @@ def test_catchup_adam_ref_fast_and_state(tmp_path):
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="catchup_adam"):
         slide_fast.SlideNetwork(120, 300, optimizer="catchup_adam", bf16=2)
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "loguniform"])
+def test_hard_negative_training_steps_equal_ref_fast(data, sampler, simd_level):
+    X, Y = data
+    nets = []
+    for backend in (slide_ref, slide_fast):
+        net = batch_net(backend, sampler=sampler, optimizer="catchup_adam", hard_negatives=4)
+        net.sampler_.prepare(Y)
+        losses = [net.train_batch(X[i:i + 64], Y[i:i + 64]) for i in range(0, 256, 64)]
+        nets.append((net, losses))
+    (a, la), (b, lb) = nets
+    np.testing.assert_allclose(la, lb, rtol=1e-4)
+    np.testing.assert_array_equal(b.sampler_.memory_, a.sampler_.memory_)
+    assert (a.sampler_.memory_ >= 0).sum() > 100
+    for x, y in zip(a.layers, b.layers):
+        assert_allclose_f32(y.W, x.W, rtol=1e-3, atol=1e-5)
 
 
 def test_threads_agree(data):
@@ -292,6 +403,11 @@ def test_cli_trains_with_batch_labels(tmp_path, data):
                      "--shared", "--batch-labels", "--optimizer", "lazy_input_adam",
                      "--no-progress", "--metrics", str(out)]) == 0
     assert out.exists()
+    model = tmp_path / "hard.npz"
+    assert cli.main(["train", "--train", str(path), "--sampler", "uniform", "--negatives", "20",
+                     "--shared", "--batch-labels", "--hard-negatives", "3", "--optimizer",
+                     "catchup_adam", "--no-progress", "--model", str(model)]) == 0
+    assert slide_ref.SlideClassifier.load(model).network_.sampler_.hard_negatives == 3
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -304,5 +420,10 @@ def test_bad_input(backend):
             10, shared=True, batch_labels="yes"))
     with pytest.raises(ValueError, match="bf16"):
         batch_net(backend, bf16=1)
+    with pytest.raises(ValueError, match="hard_negatives needs batch_labels"):
+        backend.SlideNetwork(120, 300, output_sampler=neg.UniformSampler(
+            10, shared=True, hard_negatives=2))
+    with pytest.raises(ValueError, match="hard_negatives"):
+        batch_net(backend, hard_negatives=65)
     with pytest.raises(ValueError, match="optimizer"):
         batch_net(backend, optimizer="lazy")

@@ -5,6 +5,10 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+cdef extern from "topk.h" nogil:
+    int64_t slide_topk_row(const float *z, int64_t n, const int32_t *skip, int64_t n_skip,
+                           int64_t t, float *val, int32_t *pos)
+
 cdef extern from "rng.h" nogil:
     int64_t slide_counter_randint(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t n)
     double slide_counter_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
@@ -159,9 +163,9 @@ def update_hard_negatives(const float[:, ::1] Z, const int32_t[::1] rows,
                           const int64_t[::1] label_indptr, const int32_t[::1] label_cols,
                           int32_t[:, ::1] memory, int n_threads=1):
     """Each labelled sample's ``t`` best other candidates become its labels' memory (see
-    the reference). The top ``t`` of each row are found in parallel, by insertion into a
-    sorted buffer of ``t`` entries; the writes into ``memory`` then run in sample order."""
-    cdef Py_ssize_t B = Z.shape[0], C = Z.shape[1], t = memory.shape[1], i, j, k, p, n_best
+    the reference). The top ``t`` of each row are found in parallel (``topk.h``); the
+    writes into ``memory`` then run in sample order."""
+    cdef Py_ssize_t B = Z.shape[0], C = Z.shape[1], t = memory.shape[1], i, k, p, n_best
     if rows.shape[0] != C or label_indptr.shape[0] != B + 1:
         raise ValueError(f"update_hard_negatives: Z is {B}x{C}, rows has {rows.shape[0]} ids "
                          f"and label_indptr {label_indptr.shape[0]} entries")
@@ -178,31 +182,15 @@ def update_hard_negatives(const float[:, ::1] Z, const int32_t[::1] rows,
     score_a = np.empty((B, t), dtype=np.float32)
     cdef int32_t[:, ::1] best = best_a
     cdef float[:, ::1] score = score_a
-    cdef float z
-    cdef bint own
+    cdef const int32_t *own
     for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-        if label_indptr[i + 1] == label_indptr[i]:
+        if label_indptr[i + 1] == label_indptr[i] or C == 0:
             continue
-        n_best = 0
-        for j in range(C):
-            z = Z[i, j]
-            if z != z or (n_best == t and not z > score[i, t - 1]):
-                continue        # NaN, or no better than the t-th best (ties keep the earlier)
-            own = False
-            for k in range(label_indptr[i], label_indptr[i + 1]):
-                if label_cols[k] == j:
-                    own = True
-            if own:
-                continue
-            p = n_best if n_best < t else t - 1
-            while p > 0 and z > score[i, p - 1]:
-                score[i, p] = score[i, p - 1]
-                best[i, p] = best[i, p - 1]
-                p = p - 1
-            score[i, p] = z
-            best[i, p] = rows[j]
-            if n_best < t:
-                n_best = n_best + 1
+        own = &label_cols[label_indptr[i]]
+        n_best = slide_topk_row(&Z[i, 0], C, own, label_indptr[i + 1] - label_indptr[i], t,
+                                &score[i, 0], &best[i, 0])
+        for p in range(n_best):     # columns -> class ids
+            best[i, p] = rows[best[i, p]]
     for i in range(B):      # in sample order: a later sample with the same label wins
         for k in range(label_indptr[i], label_indptr[i + 1]):
             for p in range(t):

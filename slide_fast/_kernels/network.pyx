@@ -592,11 +592,16 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
                  skipped_in, long t, double lr, double beta1, double beta2, double eps,
                  int n_threads=1):
     """The zero-gradient Adam steps each row missed, in closed form (see the reference):
-    one factor per row (a short scalar sum), then one pass over the row's weights."""
+    one factor per row, then one pass over the row's weights.
+
+    The factor of a row depends only on ``t`` and its ``k`` missed steps:
+    ``f(k) = sum_{u<k} lr_(t-1-u) ratio^(k-u)``, so ``f(k + 1) = ratio (f(k) +
+    lr_(t-1-k))`` tabulates every ``k <= CATCHUP_MAX`` once per call (with ``beta^k``);
+    only rows that missed more steps sum their capped series themselves."""
     cdef const int64_t[::1] skipped = np.ascontiguousarray(skipped_in, dtype=np.int64)
     cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i, c
     cdef long k, j, r, kmax = CATCHUP_MAX
-    cdef double f, ratio = beta1 / sqrt(beta2), pw, dk1, dk2
+    cdef double f, ratio = beta1 / sqrt(beta2), pw, dk1, dk2, f1, f2
     cdef float ep = <float>eps
     cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
     if skipped.shape[0] != n_rows:
@@ -604,6 +609,17 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
     _check_rows(rows, W.shape[0], "adam_catchup")
     if n_rows == 0 or width == 0:
         return
+    tab_a = np.zeros((kmax + 1, 3))     # f(k), beta1^k, beta2^k
+    cdef double[:, ::1] tab = tab_a
+    tab[0, 1] = 1
+    tab[0, 2] = 1
+    for k in range(kmax):
+        if t - 1 - k >= 1:      # lr of step t-1-k, bias-corrected
+            dk1 = pow(beta1, t - 1 - k)
+            dk2 = pow(beta2, t - 1 - k)
+            tab[k + 1, 0] = ratio * (tab[k, 0] + lr * sqrt(1 - dk2) / (1 - dk1))
+        tab[k + 1, 1] = tab[k, 1] * beta1
+        tab[k + 1, 2] = tab[k, 2] * beta2
     for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
         if i + 2 < n_rows:      # scattered rows: fetch the one after next (see adam_step)
             r = rows[i + 2]
@@ -612,17 +628,23 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
         if k <= 0:
             continue
         r = rows[i]
-        f = 0
-        pw = 1
-        dk1 = pow(beta1, t - k - 1)     # beta^s of the step before the first skipped one
-        dk2 = pow(beta2, t - k - 1)
-        for j in range(1, (k if k < kmax else kmax) + 1):
-            pw = pw * ratio
-            dk1 = dk1 * beta1
-            dk2 = dk2 * beta2
-            f = f + lr * sqrt(1 - dk2) / (1 - dk1) * pw
-        catchup(&W[r, 0], &m[r, 0], &v[r, 0], width, <float>f, <float>pow(beta1, k),
-                <float>pow(beta2, k), ep)
+        if k <= kmax:
+            f = tab[k, 0]
+            f1 = tab[k, 1]
+            f2 = tab[k, 2]
+        else:       # the first CATCHUP_MAX missed steps (later terms are below ratio^kmax)
+            f = 0
+            pw = 1
+            dk1 = pow(beta1, t - k - 1)     # beta^s of the step before the first skipped one
+            dk2 = pow(beta2, t - k - 1)
+            for j in range(1, kmax + 1):
+                pw = pw * ratio
+                dk1 = dk1 * beta1
+                dk2 = dk2 * beta2
+                f = f + lr * sqrt(1 - dk2) / (1 - dk1) * pw
+            f1 = pow(beta1, k)
+            f2 = pow(beta2, k)
+        catchup(&W[r, 0], &m[r, 0], &v[r, 0], width, <float>f, <float>f1, <float>f2, ep)
 
 
 def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1):
