@@ -579,7 +579,12 @@ class SlideNetwork:
         for i in range(len(self.layers) - 1, 0, -1):
             layer, A = self.layers[i], acts[i - 1]
             relu_in = self.layers[i - 1].relu
-            if isinstance(actives[i], _Block):
+            if isinstance(actives[i], _Block) and self._fused_step(i):
+                # lazy Adam on the block's rows in the same pass as their gradient
+                delta = self._nn.block_backward_adam(
+                    A, layer.W, actives[i].rows, delta, layer.mW, layer.vW, layer.gb,
+                    self._lr_t(), self.beta1, self.beta2, self.eps, relu_in, True, n)
+            elif isinstance(actives[i], _Block):
                 delta = self._nn.block_backward(A, layer.W, actives[i].rows, delta,
                                                 layer.gW, layer.gb, relu_in, True, n)
             elif layer.sampled:
@@ -592,20 +597,51 @@ class SlideNetwork:
                 rows = np.repeat(np.arange(X.shape[0]), np.diff(act[0]))
                 delta = delta[rows, act[1]]
         first = self.layers[0]
+        if self._fused_step(0):
+            # lazy Adam on layer 0 in the same pass as its gradient (see _update)
+            self._first_rows = self._nn.dense_backward_csr_adam(
+                X.indptr, X.indices, X.data, delta, first.W, first.mW, first.vW, first.gb,
+                self._lr_t(), self.beta1, self.beta2, self.eps, n)
+            return
         backward_csr(X.indptr, X.indices, X.data, delta, first.gW, first.gb, n)
+
+    def _fused_step(self, i):
+        """Whether layer ``i``'s lazy Adam step on ``W`` runs inside its backward pass: the
+        first layer (its rows are the batch's features) and a batch-shared output block,
+        whenever those rows get lazy Adam in fp32."""
+        if self.bf16:
+            return False
+        if i == 0:
+            return (self.optimizer in ("lazy_adam", "lazy_input_adam", "catchup_adam")
+                    and not self.layers[0].sampled)
+        return (i == len(self.layers) - 1 and self.optimizer in ("lazy_adam", "catchup_adam")
+                and self._block_output())
+
+    def _lr_t(self):
+        """Adam's bias-corrected step size of the current step."""
+        t = self.step_ + 1
+        return self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
 
     def _update(self, X, actives):
         n = self._threads()
         t = self.step_ + 1
-        lr_t = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        lr_t = self._lr_t()
         for i, layer in enumerate(self.layers):
             rows = None
-            if self.optimizer in ("lazy_adam", "sgd", "catchup_adam") or (
+            fused = self._fused_step(i)     # W already stepped in the backward pass
+            if fused and i == 0:
+                rows = self._first_rows
+            elif self.optimizer in ("lazy_adam", "sgd", "catchup_adam") or (
                     i == 0 and self.optimizer == "lazy_input_adam"):
                 rows = self._touched_rows(i, X, actives)
             brows = rows if layer.sampled else None
             if layer.last is not None:     # caught up in the forward pass; now current
                 layer.last[rows] = t
+            if fused:
+                self._nn.adam_step(layer.b[:, None], layer.gb[:, None], layer.mb[:, None],
+                                   layer.vb[:, None], brows, lr_t, self.beta1, self.beta2,
+                                   self.eps, n)
+                continue
             if self.bf16 == 2:
                 self._update_split(layer, rows, brows, lr_t, n)
                 continue

@@ -75,6 +75,40 @@ def test_block_kernels_equal(simd_level, rng, B, d, C, N, relu_input):
                                   False, 1) is None
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_block_backward_adam_equals_backward_then_adam(rng, simd_level, n_threads):
+    """The fused kernel = block_backward into a zero gradient, then lazy Adam on the rows:
+    bit for bit in the fast backend; dA comes from the weights before the step."""
+    B, d, C, N = 21, 37, 130, 400
+    A = np.maximum(rng.standard_normal((B, d)), 0).astype(np.float32)
+    W, m = rng.standard_normal((2, N, d)).astype(np.float32)
+    v = rng.random((N, d)).astype(np.float32)
+    gb0 = rng.standard_normal(N).astype(np.float32)
+    rows = np.sort(rng.choice(N, C, replace=False)).astype(np.int32)
+    delta = rng.standard_normal((B, C)).astype(np.float32)
+    args = (1e-3, 0.9, 0.999, 1e-8)
+    want = [W.copy(), m.copy(), v.copy(), gb0.copy()]
+    g = np.zeros_like(W)
+    dA_want = fast_nn.block_backward(A, want[0], rows, delta, g, want[3], True, True, n_threads)
+    fast_nn.adam_step(want[0], g, want[1], want[2], rows, *args, n_threads)
+    for nn in (ref_nn, fast_nn):
+        got = [W.copy(), m.copy(), v.copy(), gb0.copy()]
+        dA = nn.block_backward_adam(A, got[0], rows, delta, got[1], got[2], got[3], *args,
+                                    True, True, n_threads)
+        check = np.testing.assert_array_equal if nn is fast_nn else (
+            lambda a, b: assert_allclose_f32(a, b, rtol=1e-4, atol=1e-6))
+        check(dA, dA_want)
+        for a, b in zip(got, want):
+            check(a, b)
+    untouched = np.setdiff1d(np.arange(N), rows)
+    np.testing.assert_array_equal(want[0][untouched], W[untouched])
+    assert not np.array_equal(want[0][rows], W[rows])
+    with pytest.raises(ValueError, match="block_backward_adam: m or v"):
+        fast_nn.block_backward_adam(A, W, rows, delta, m[:5].copy(), v, gb0, *args, True, True)
+    with pytest.raises(ValueError, match="block_backward_adam: a row id"):
+        fast_nn.block_backward_adam(A, W, rows + N, delta, m, v, gb0, *args, True, True)
+
+
 def test_block_kernels_reject_bad_shapes(rng):
     W = rng.standard_normal((10, 4)).astype(np.float32)
     b, A = np.zeros(10, np.float32), np.zeros((2, 4), np.float32)
@@ -263,6 +297,40 @@ def test_training_steps_equal_ref_fast(data, optimizer, sampler, simd_level):
     for x, y in zip(a.layers, b.layers):
         assert_allclose_f32(y.W, x.W, rtol=1e-3, atol=1e-5)
         assert_allclose_f32(y.b, x.b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fused_first_layer_adam_equals_backward_then_adam(rng, simd_level, n_threads):
+    """dense_backward_csr_adam = dense_backward_csr into a zero gradient, then lazy Adam on
+    the present features: bit for bit in the fast backend, to rounding in the reference."""
+    import scipy.sparse as sp
+    X = sp.random(40, 300, density=0.05, format="csr", random_state=1, dtype=np.float32)
+    delta = rng.standard_normal((40, 37)).astype(np.float32)
+    W, m = rng.standard_normal((2, 300, 37)).astype(np.float32)
+    v = rng.random((300, 37)).astype(np.float32)
+    gb0 = rng.standard_normal(37).astype(np.float32)
+    args = (1e-3, 0.9, 0.999, 1e-8)
+    want = [W.copy(), m.copy(), v.copy(), gb0.copy()]
+    g = np.zeros_like(W)
+    fast_nn.dense_backward_csr(X.indptr, X.indices, X.data, delta, g, want[3], n_threads)
+    present = np.unique(X.indices).astype(np.int32)
+    fast_nn.adam_step(want[0], g, want[1], want[2], present, *args, n_threads)
+    for nn in (ref_nn, fast_nn):
+        got = [W.copy(), m.copy(), v.copy(), gb0.copy()]
+        rows = nn.dense_backward_csr_adam(X.indptr, X.indices, X.data, delta, *got, *args,
+                                          n_threads)
+        np.testing.assert_array_equal(rows, present)
+        for a, b in zip(got, want):
+            if nn is fast_nn:
+                np.testing.assert_array_equal(a, b)
+            else:
+                assert_allclose_f32(a, b, rtol=1e-5, atol=1e-7)
+    absent = np.setdiff1d(np.arange(300), present)
+    assert len(absent) and np.array_equal(want[0][absent], W[absent])
+    assert not np.array_equal(want[0][present], W[present])
+    with pytest.raises(ValueError, match="do not match"):
+        fast_nn.dense_backward_csr_adam(X.indptr, X.indices, X.data, delta, W,
+                                        m[:, :5].copy(), v, gb0, *args)
 
 
 def test_lazy_input_adam_is_lazy_on_layer0_and_dense_after(data):

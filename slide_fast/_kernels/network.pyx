@@ -14,6 +14,7 @@ spinning on the same cores), although faster alone.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
+from openmp cimport omp_get_thread_num
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.math cimport expf, logf, log, pow, sqrt, sqrtf
@@ -72,8 +73,8 @@ cdef extern from "softmax.h" nogil:
     slide_exp_row_fn slide_exp_row_for_level(int level)
 
 # columns of C per parallel task of the dense-layer GEMMs (a multiple of the 16-wide tile);
-# candidate rows per task of block_backward's weight gradient (a multiple of the AVX2
-# tile's 6 rows, so few rows take the edge path)
+# the fewest candidate rows per task of block_backward's weight gradient (a multiple of
+# the AVX2 tile's 6 rows, so few rows take the edge path)
 cdef enum:
     COL_BLOCK = 64
     DW_ROWS = 48
@@ -457,6 +458,54 @@ def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
             rnd(&gb[j], 1)
 
 
+def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indices,
+                            const float[::1] data, const float[:, ::1] delta,
+                            float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, float[::1] gb,
+                            double lr_t, double beta1, double beta2, double eps,
+                            int n_threads=1):
+    """:func:`dense_backward_csr` and lazy :func:`adam_step` fused (see the reference):
+    each present feature's gradient row is summed in a per-thread buffer (same order as
+    ``dense_backward_csr``) and stepped at once, while its rows of ``W``, ``m``, ``v``
+    are the only memory touched: no gradient array is written, read back and zeroed.
+    Returns the present features (sorted int32)."""
+    cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = W.shape[0]
+    cdef Py_ssize_t i, j, f, e, k, c
+    if W.shape[1] != n_out or m.shape[0] != n_feat or v.shape[0] != n_feat or \
+            m.shape[1] != n_out or v.shape[1] != n_out or gb.shape[0] != n_out:
+        raise ValueError("dense_backward_csr_adam: W, m, v, gb and delta do not match")
+    feats = np.asarray(indices).astype(np.int32, copy=False)
+    ptr_a, order_a = _group_by(feats, n_feat)
+    rows_a = _rows_of(np.asarray(indptr))
+    cdef const int64_t[::1] ptr = ptr_a, order = order_a
+    cdef const int32_t[::1] rows = rows_a
+    present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int32)
+    cdef const int32_t[::1] present = present_a
+    cdef Py_ssize_t n_present = present.shape[0]
+    cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
+    cdef slide_adam_f32_fn adam = slide_adam_f32_for_level(get_level())
+    cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
+    cdef float c1 = <float>(1.0 - beta1), c2 = <float>(1.0 - beta2), ep = <float>eps
+    # one zeroed gradient row per thread; the Adam kernel zeroes it again after each row
+    g_a = np.zeros((max(n_threads, 1), max(n_out, 1)), dtype=np.float32)
+    cdef float[:, ::1] g = g_a
+    cdef int tid
+    if n_out and n_present:
+        with nogil, parallel(num_threads=n_threads):
+            tid = omp_get_thread_num()
+            for e in prange(n_present, schedule="dynamic", chunksize=8):
+                f = present[e]
+                if e + 2 < n_present:   # scattered rows: fetch the one after next
+                    c = present[e + 2]
+                    slide_prefetch_adam_row(&W[c, 0], &m[c, 0], &m[c, 0], &v[c, 0], n_out)
+                for k in range(ptr[f], ptr[f + 1]):
+                    axpy(data[order[k]], &delta[rows[order[k]], 0], &g[tid, 0], n_out)
+                adam(&W[f, 0], &g[tid, 0], &m[f, 0], &v[f, 0], n_out, lr, b1, c1, b2, c2, ep)
+    for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="static"):
+        for i in range(B):
+            gb[j] += delta[i, j]
+    return present_a
+
+
 # --------------------------------------------------------------------------- shared candidate sets
 cdef _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel):
     """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``."""
@@ -490,62 +539,105 @@ def block_forward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::
 def block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::1] rows,
                    const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb, bint relu_input,
                    bint need_dA, int n_threads=1):
-    """Gradients of :func:`block_forward` (see the reference): ``gW[rows] += delta.T @ A``
-    by the GEMM per block of candidate rows (distinct rows: no races), then
-    ``dA = delta @ W[rows]`` by the NN GEMM over the rows of ``W`` in place, per block of
-    64 columns."""
-    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = rows.shape[0], i, j, c, t, j0, j1
-    cdef Py_ssize_t n_blocks = (C + DW_ROWS - 1) // DW_ROWS
-    cdef float acc
-    if delta.shape[0] != B or delta.shape[1] != C or W.shape[1] != d:
-        raise ValueError("block_backward: delta, rows and W do not match")
-    if gW.shape[0] != W.shape[0] or gW.shape[1] != d or gb.shape[0] != W.shape[0]:
+    """Gradients of :func:`block_forward` (see the reference): ``dA = delta @ W[rows]`` by
+    the NN GEMM over the rows of ``W`` in place, per block of 64 columns, then
+    ``gW[rows] += delta.T @ A`` by the GEMM per block of candidate rows (distinct rows:
+    no races)."""
+    if gW.shape[0] != W.shape[0] or gW.shape[1] != W.shape[1]:
         raise ValueError("block_backward: gW or gb does not match W")
-    _check_rows(rows, W.shape[0], "block_backward")
+    return _block_backward(A, W, rows, delta, gW, gW, gW, gb, 0, 0, 0, 0, relu_input,
+                           need_dA, n_threads, False)
+
+
+def block_backward_adam(const float[:, ::1] A, float[:, ::1] W, const int32_t[::1] rows,
+                        const float[:, ::1] delta, float[:, ::1] m, float[:, ::1] v,
+                        float[::1] gb, double lr_t, double beta1, double beta2, double eps,
+                        bint relu_input, bint need_dA, int n_threads=1):
+    """:func:`block_backward` and lazy :func:`adam_step` on ``W[rows]`` fused (see the
+    reference): each candidate row's gradient goes from the GEMM's output block straight
+    into its Adam step, so no gradient array is written, read back and zeroed. ``dA``
+    is computed first, from the weights before the step."""
+    if m.shape[0] != W.shape[0] or v.shape[0] != W.shape[0] or m.shape[1] != W.shape[1] \
+            or v.shape[1] != W.shape[1]:
+        raise ValueError("block_backward_adam: m or v does not match W")
+    return _block_backward(A, W, rows, delta, W, m, v, gb, lr_t, beta1, beta2, eps,
+                           relu_input, need_dA, n_threads, True)
+
+
+def _block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::1] rows,
+                    const float[:, ::1] delta, float[:, ::1] out, float[:, ::1] m,
+                    float[:, ::1] v, float[::1] gb, double lr_t, double beta1, double beta2,
+                    double eps, bint relu_input, bint need_dA, int n_threads, bint fused):
+    """``out`` is ``gW`` (accumulated), or with ``fused`` the weights ``W`` themselves,
+    stepped by Adam with ``m`` and ``v``."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = rows.shape[0], i, j, c, t, j0, j1, r
+    # about four tasks per thread, each a multiple of the AVX2 tile's 6 rows: every task
+    # packs all of A again, so smaller ones would mostly copy
+    cdef Py_ssize_t per_task = max(DW_ROWS, (C // (4 * max(n_threads, 1)) + 5) // 6 * 6)
+    cdef Py_ssize_t n_blocks = (C + per_task - 1) // per_task
+    cdef float acc
+    cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
+    cdef float c1 = <float>(1.0 - beta1), c2 = <float>(1.0 - beta2), ep = <float>eps
+    cdef slide_adam_f32_fn adam = slide_adam_f32_for_level(get_level())
+    kernel = "block_backward_adam" if fused else "block_backward"
+    if delta.shape[0] != B or delta.shape[1] != C or W.shape[1] != d:
+        raise ValueError(f"{kernel}: delta, rows and W do not match")
+    if gb.shape[0] != W.shape[0]:
+        raise ValueError(f"{kernel}: gW or gb does not match W")
+    _check_rows(rows, W.shape[0], kernel)
     if B == 0:
         return np.zeros((0, d), np.float32) if need_dA else None
+    dA_a = None
+    cdef float[:, ::1] dA
+    cdef slide_gemm_idx_fn gemm_nn = slide_gemm_nn_idx_for_level(get_level())
+    if need_dA:     # first: the fused step changes W
+        dA_a = np.zeros((B, d), dtype=np.float32)
+        dA = dA_a
+        if C:
+            for t in prange((d + COL_BLOCK - 1) // COL_BLOCK, nogil=True,
+                            num_threads=n_threads, schedule="dynamic"):
+                j0 = t * COL_BLOCK
+                j1 = j0 + COL_BLOCK
+                if j1 > d:
+                    j1 = d
+                gemm_nn(B, j1 - j0, C, &delta[0, 0], C, &W[0, j0], d, &rows[0], &dA[0, j0], d,
+                        0)
+        if relu_input:
+            for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+                for j in range(d):
+                    if A[i, j] <= 0:
+                        dA[i, j] = 0
+    if C == 0:
+        return dA_a
     gWc_a = np.empty((C, d), dtype=np.float32)
     deltaT_a = np.empty((C, B), dtype=np.float32)
     cdef float[:, ::1] gWc = gWc_a, deltaT = deltaT_a
     cdef slide_gemm_fn gemm_nn_plain = slide_gemm_nn_for_level(get_level())
-    cdef slide_gemm_idx_fn gemm_nn = slide_gemm_nn_idx_for_level(get_level())
-    if C:
-        for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
-            j0 = t * DW_ROWS
-            j1 = j0 + DW_ROWS
-            if j1 > C:
-                j1 = C
-            # delta's columns j0..j1 as rows: the GEMM then reads its left operand
-            # contiguously (strided columns cost a TLB miss per step of the inner loop)
-            for i in range(B):
-                for j in range(j0, j1):
-                    deltaT[j, i] = delta[i, j]
-            gemm_nn_plain(j1 - j0, d, B, &deltaT[j0, 0], B, &A[0, 0], d, &gWc[j0, 0], d, 0)
-            for j in range(j0, j1):
-                acc = 0
-                for i in range(B):
-                    acc = acc + deltaT[j, i]
-                gb[rows[j]] += acc
-                for c in range(d):
-                    gW[rows[j], c] += gWc[j, c]
-    if not need_dA:
-        return None
-    dA_a = np.zeros((B, d), dtype=np.float32)
-    cdef float[:, ::1] dA = dA_a
-    if C == 0:
-        return dA_a
-    n_blocks = (d + COL_BLOCK - 1) // COL_BLOCK
     for t in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="dynamic"):
-        j0 = t * COL_BLOCK
-        j1 = j0 + COL_BLOCK
-        if j1 > d:
-            j1 = d
-        gemm_nn(B, j1 - j0, C, &delta[0, 0], C, &W[0, j0], d, &rows[0], &dA[0, j0], d, 0)
-    if relu_input:
-        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-            for j in range(d):
-                if A[i, j] <= 0:
-                    dA[i, j] = 0
+        j0 = t * per_task
+        j1 = j0 + per_task
+        if j1 > C:
+            j1 = C
+        # delta's columns j0..j1 as rows: the GEMM then reads its left operand
+        # contiguously (strided columns cost a TLB miss per step of the inner loop)
+        for i in range(B):
+            for j in range(j0, j1):
+                deltaT[j, i] = delta[i, j]
+        gemm_nn_plain(j1 - j0, d, B, &deltaT[j0, 0], B, &A[0, 0], d, &gWc[j0, 0], d, 0)
+        for j in range(j0, j1):
+            acc = 0
+            for i in range(B):
+                acc = acc + deltaT[j, i]
+            r = rows[j]
+            gb[r] += acc
+            if fused:
+                if j + 2 < j1:      # scattered rows: fetch the one after next
+                    c = rows[j + 2]
+                    slide_prefetch_adam_row(&out[c, 0], &m[c, 0], &m[c, 0], &v[c, 0], d)
+                adam(&out[r, 0], &gWc[j, 0], &m[r, 0], &v[r, 0], d, lr, b1, c1, b2, c2, ep)
+            else:
+                for c in range(d):
+                    out[r, c] += gWc[j, c]
     return dA_a
 
 

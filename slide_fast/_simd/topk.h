@@ -3,12 +3,28 @@
  * slide_topk_row(z, n, skip, n_skip, t, val, pos): the t largest values of z[0..n)
  * in descending order with their positions (ties: lower position first), leaving
  * out NaN and the positions listed in skip[0..n_skip).  Returns how many were
- * found (at most t).  Once t are held, blocks of 16 whose maximum does not beat the
- * t-th are skipped whole: the block maximum is a branch-free loop the compiler
- * vectorizes, and after the first blocks almost every block is skipped. */
+ * found (at most t).  Once t are held, blocks of 16 with no entry above the t-th
+ * are skipped whole by four SSE comparisons; after the first blocks almost every
+ * block is skipped. */
 #ifndef SLIDE_TOPK_H
 #define SLIDE_TOPK_H
 #include <stdint.h>
+#include "dispatch.h"
+
+/* whether any of z[0..16) is above thr (NaN is not) */
+static inline int slide_any_above16(const float *z, float thr) {
+#if SLIDE_X86   /* SSE, part of the x86-64 baseline the extension is built for */
+    const __m128 t = _mm_set1_ps(thr);
+    __m128 a = _mm_or_ps(_mm_cmpgt_ps(_mm_loadu_ps(z), t), _mm_cmpgt_ps(_mm_loadu_ps(z + 4), t));
+    __m128 b = _mm_or_ps(_mm_cmpgt_ps(_mm_loadu_ps(z + 8), t),
+                         _mm_cmpgt_ps(_mm_loadu_ps(z + 12), t));
+    return _mm_movemask_ps(_mm_or_ps(a, b));
+#else
+    int above = 0;
+    for (int k = 0; k < 16; k++) above |= z[k] > thr;
+    return above;
+#endif
+}
 
 static inline int slide_topk_skipped(int64_t j, const int32_t *skip, int64_t n_skip) {
     for (int64_t k = 0; k < n_skip; k++)
@@ -22,13 +38,8 @@ static int64_t slide_topk_row(const float *z, int64_t n, const int32_t *skip, in
     if (t <= 0) return 0;
     for (int64_t j0 = 0; j0 < n; j0 += 16) {
         int64_t j1 = n - j0 < 16 ? n : j0 + 16;
-        if (held == t && j1 - j0 == 16) {
-            float mx = z[j0];
-            for (int64_t j = j0 + 1; j < j1; j++) mx = z[j] > mx ? z[j] : mx;
-            /* NaN compares false, so a NaN never raises the maximum; a block that starts
-             * with NaN is not skipped and is checked element by element below */
-            if (mx <= val[t - 1]) continue;
-        }
+        if (held == t && j1 - j0 == 16 && !slide_any_above16(z + j0, val[t - 1]))
+            continue;       /* nothing here beats the t-th best (NaN is never taken) */
         for (int64_t j = j0; j < j1; j++) {
             float x = z[j];
             if (x != x || (held == t && !(x > val[t - 1]))) continue;

@@ -176,6 +176,21 @@ def dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads=1):
     gb += delta.sum(axis=0)
 
 
+def dense_backward_csr_adam(indptr, indices, data, delta, W, m, v, gb, lr_t, beta1, beta2,
+                            eps, n_threads=1):
+    """The first layer's gradient and lazy Adam step in one pass: each feature ``f``
+    present in the batch gets its gradient row ``g = sum_i x_if delta_i`` and at once
+    the Adam step of ``W[f]``, ``m[f]``, ``v[f]`` (:func:`adam_step` on that row);
+    ``gb += delta.sum(0)``. No gradient array is kept. Returns the sorted int32 ids
+    of the features present (the rows stepped).
+    """
+    present = np.unique(np.asarray(indices)).astype(np.int32)
+    g = np.zeros((W.shape[0], W.shape[1]), dtype=np.float32)
+    dense_backward_csr(indptr, indices, data, delta, g, gb)
+    adam_step(W, g, m, v, present, lr_t, beta1, beta2, eps)
+    return present
+
+
 # --------------------------------------------------------------------------- shared candidate sets
 # When every sample of a batch is scored against the same output rows ``rows``
 # (the batch's labels plus shared negatives), the sampled layer is a small
@@ -215,6 +230,20 @@ def block_backward(A, W, rows, delta, gW, gb, relu_input, need_dA, n_threads=1):
     dA = (delta @ W[rows]).astype(np.float32, copy=False)
     if relu_input:
         dA *= A > 0
+    return dA
+
+
+def block_backward_adam(A, W, rows, delta, m, v, gb, lr_t, beta1, beta2, eps, relu_input,
+                        need_dA, n_threads=1):
+    """:func:`block_backward` with the lazy Adam step of ``W[rows]`` fused: the input
+    delta is computed from the weights before the step, then each row's gradient goes
+    straight into :func:`adam_step` (no gradient array is kept); ``gb[rows]`` accumulate
+    as in :func:`block_backward`."""
+    if m.shape != W.shape or v.shape != W.shape:
+        raise ValueError("block_backward_adam: m or v does not match W")
+    g = np.zeros_like(W)
+    dA = block_backward(A, W, rows, delta, g, gb, relu_input, need_dA)
+    adam_step(W, g, m, v, np.asarray(rows, np.int32), lr_t, beta1, beta2, eps)
     return dA
 
 
