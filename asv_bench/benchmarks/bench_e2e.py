@@ -20,12 +20,20 @@ Models (``model``):
 * ``batch``: ``slide_fast`` with ``UniformSampler(1000, shared=True,
   batch_labels=True)``: every point scored against all labels of the batch plus
   1000 shared uniform negatives (the PyTorch sampled peer's loss), computed as
-  dense products over the gathered rows, dense Adam (the peer's optimizer);
+  dense products over those rows of the output weights, dense Adam (the peer's
+  optimizer);
 * ``batch-lazy-input``: the same with ``optimizer="lazy_input_adam"`` (lazy
   Adam on the input layer's rows, dense on the output layer);
 * ``batch-catchup``: the same with ``optimizer="catchup_adam"`` (lazy Adam that
   applies the zero-gradient steps of dense Adam when a row is next read: dense
   Adam's result at lazy Adam's cost);
+* ``batch-hard``: ``batch-catchup`` with ``hard_negatives=4``: each label of a
+  batch remembers the 4 candidates that outscored it most, and they join the
+  candidate set of the next batch holding the label;
+
+A sampled model's name may end in ``:M`` (M uniform negatives instead of 1000)
+and ``batch-hard`` in ``:M:T`` (T remembered negatives per label instead of 4),
+e.g. ``batch-hard:800:4``.
 * ``full``: ``slide_fast`` full softmax, dense Adam;
 * ``torch-full``, ``torch-uniform``, ``torch-loguniform``, ``torch-uniform-fused``:
   the PyTorch peers of ``peers.py`` (full softmax; 1000 shared uniform
@@ -87,9 +95,9 @@ MODELS = SLIDE_MODELS + TORCH_MODELS
 CONFIG_NAMES = ["A", "B"]
 #: Models of TimeToAccuracy and Scaling670k.
 FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
-               "batch-catchup"]
+               "batch-catchup", "batch-hard"]
 if QUICK:   # one of each code path: LSH/uniform/batch sampler, full/sampled/logQ peer
-    MODELS = ["slide", "uniform-lazy", "batch-catchup", "torch-full", "torch-loguniform"]
+    MODELS = ["slide", "uniform-lazy", "batch-hard", "torch-full", "torch-loguniform"]
     CONFIG_NAMES = ["B"]
     FAST_MODELS = ["uniform-lazy"]
 
@@ -109,7 +117,8 @@ def data(config, n_train=N_TRAIN, n_test=N_TEST):
 def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
     """A fresh model of the given name for ``config`` (``Y``: training labels, whose
     counts order the labels of the log-uniform peer). A name may end in ``:M`` to draw ``M``
-    negatives instead of 1,000 (sampled models; for example ``batch-lazy-input:2000``)."""
+    negatives instead of 1,000 (sampled models; for example ``batch-lazy-input:2000``), and
+    ``batch-hard`` in ``:M:T`` to remember ``T`` hard negatives per label instead of 4."""
     c = CONFIGS[config]
     d, n = c["n_features"], c["n_labels"]
     model, _, n_neg = model.partition(":")
