@@ -427,6 +427,15 @@ def dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
     _dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, False)
 
 
+def _by_feature(indptr, indices, Py_ssize_t n_feat):
+    """A batch's non-zeros grouped by feature: ``(ptr, order, rows, present)``: the
+    positions ``order[ptr[f]:ptr[f + 1]]`` hold feature ``f``, ``rows`` is each non-zero's
+    sample, and ``present`` lists the features with work (sorted int32)."""
+    ptr_a, order_a = _group_by(np.asarray(indices).astype(np.int32, copy=False), n_feat)
+    present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int32)
+    return ptr_a, order_a, _rows_of(np.asarray(indptr)), present_a
+
+
 def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
                         const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
                         float[::1] gb, int n_threads, bint bf16):
@@ -434,14 +443,9 @@ def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
     rounded to bf16 once, after the batch's fp32 sum."""
     cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = gW.shape[0]
     cdef Py_ssize_t i, j, f, e, k
-    feats = np.asarray(indices).astype(np.int32, copy=False)
-    ptr_a, order_a = _group_by(feats, n_feat)
-    rows_a = _rows_of(np.asarray(indptr))
+    ptr_a, order_a, rows_a, present_a = _by_feature(indptr, indices, n_feat)
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
-    cdef const int32_t[::1] rows = rows_a
-    # only the features present in the batch have work
-    present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int64)
-    cdef const int64_t[::1] present = present_a
+    cdef const int32_t[::1] rows = rows_a, present = present_a
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
     cdef slide_round_bf16_fn rnd = slide_round_bf16_for_level(get_level())
     for e in prange(present.shape[0], nogil=True, num_threads=n_threads, schedule="dynamic",
@@ -473,13 +477,9 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
     if W.shape[1] != n_out or m.shape[0] != n_feat or v.shape[0] != n_feat or \
             m.shape[1] != n_out or v.shape[1] != n_out or gb.shape[0] != n_out:
         raise ValueError("dense_backward_csr_adam: W, m, v, gb and delta do not match")
-    feats = np.asarray(indices).astype(np.int32, copy=False)
-    ptr_a, order_a = _group_by(feats, n_feat)
-    rows_a = _rows_of(np.asarray(indptr))
+    ptr_a, order_a, rows_a, present_a = _by_feature(indptr, indices, n_feat)
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
-    cdef const int32_t[::1] rows = rows_a
-    present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int32)
-    cdef const int32_t[::1] present = present_a
+    cdef const int32_t[::1] rows = rows_a, present = present_a
     cdef Py_ssize_t n_present = present.shape[0]
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
     cdef slide_adam_f32_fn adam = slide_adam_f32_for_level(get_level())
