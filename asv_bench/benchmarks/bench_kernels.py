@@ -18,8 +18,12 @@ no benchmark process is spent on impossible pairs).
   (``batch_labels=True``: the batch's 128 labels plus 1,000 shared negatives):
   ``time_batch_candidates`` (the deduplicated set), ``time_block_forward`` (one
   GEMM over the candidate rows read in place), ``time_softmax_block`` (dense softmax over
-  the block) and ``time_block_backward`` (two GEMMs and the scatter of the
-  gradient rows);
+  the block), ``time_block_backward`` (two GEMMs and the scatter of the
+  gradient rows), ``time_block_backward_adam`` (the same with the lazy Adam step
+  of the rows fused in) and ``time_update_hard_negatives`` (the top-4 memory of
+  each label from the block's logits);
+* ``time_dense_backward_csr_adam``: the first-layer gradient with its lazy Adam
+  step fused in;
 * ``time_adam_dense`` / ``time_adam_lazy``: the output layer's Adam step, every
   row or only the rows the batch touched;
 * ``time_dwta_weight_rows`` / ``time_dwta_activations``: DWTA codes of every
@@ -102,6 +106,8 @@ class TimeInputLayer(_StepKernel):
         super().setup(*params)
         self.gW1 = np.zeros_like(self.d["W1"])
         self.gb1 = np.zeros_like(self.d["b1"])
+        self.W1 = self.d["W1"].copy()       # weights and moments the fused Adam step changes
+        self.m1, self.v1 = np.zeros_like(self.W1), np.zeros_like(self.W1)
 
     def time_dense_forward_csr(self, *params):
         X = self.d["X"]
@@ -112,6 +118,12 @@ class TimeInputLayer(_StepKernel):
         X = self.d["X"]
         self.k.dense_backward_csr(X.indptr, X.indices, X.data, self.d["delta1"], self.gW1,
                                   self.gb1, N_THREADS)
+
+    def time_dense_backward_csr_adam(self, *params):
+        X = self.d["X"]
+        self.k.dense_backward_csr_adam(X.indptr, X.indices, X.data, self.d["delta1"], self.W1,
+                                       self.m1, self.v1, self.gb1, 1e-3, 0.9, 0.999, 1e-8,
+                                       N_THREADS)
 
 
 class TimeOutputLayer(_StepKernel):
@@ -180,6 +192,9 @@ class TimeBlockOutputLayer(_StepKernel):
         self.delta = (1e-3 * rng.standard_normal(self.Z.shape)).astype(np.float32)
         self.gW = np.zeros_like(d["W"])
         self.gb = np.zeros_like(d["b"])
+        self.W = d["W"].copy()      # weights and moments the fused Adam step changes
+        self.m, self.v = np.zeros_like(self.W), np.zeros_like(self.W)
+        self.memory = np.full((n_out, 4), -1, np.int32)
 
     def time_batch_candidates(self, *params):
         self.neg.batch_candidates(self.d["label_ids"], self.negs, self.d["b"].shape[0],
@@ -196,3 +211,11 @@ class TimeBlockOutputLayer(_StepKernel):
     def time_block_backward(self, *params):
         self.k.block_backward(self.d["A"], self.d["W"], self.rows, self.delta, self.gW, self.gb,
                               True, True, N_THREADS)
+
+    def time_block_backward_adam(self, *params):
+        self.k.block_backward_adam(self.d["A"], self.W, self.rows, self.delta, self.m, self.v,
+                                   self.gb, 1e-3, 0.9, 0.999, 1e-8, True, True, N_THREADS)
+
+    def time_update_hard_negatives(self, *params):
+        self.neg.update_hard_negatives(self.Z, self.rows, self.d["label_indptr"], self.cols,
+                                       self.memory, N_THREADS)
