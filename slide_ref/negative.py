@@ -32,6 +32,13 @@ stays as an extra negative. With ``logq`` every pair's logit is reduced by
 the log of its expected count under the proposal (``m * q_c`` for draws with
 replacement, ``m / N`` for uniform draws without replacement), positives
 included, so the sampled softmax estimates the full one.
+
+With ``shared=True, batch_labels=True`` the batch has one candidate set (its
+labels and the shared draws; :meth:`~UniformSampler.sample_block`), which the
+network computes as dense products over those rows. ``hard_negatives=t`` then
+adds an adaptive part: each label remembers the ``t`` candidates that scored
+highest against its last sample (:meth:`~UniformSampler.observe_block`), and
+they join the set of the next batch that holds the label.
 """
 import importlib
 import math
