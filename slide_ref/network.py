@@ -598,8 +598,9 @@ class SlideNetwork:
                 delta = delta[rows, act[1]]
         first = self.layers[0]
         if self._fused_step(0):
-            # lazy Adam on layer 0 in the same pass as its gradient (see _update)
-            self._first_rows = self._nn.dense_backward_csr_adam(
+            # lazy Adam on layer 0 in the same pass as its gradient; the rows it stepped are
+            # layer 0's touched rows, kept in actives[0] for _update (as catch-up Adam does)
+            actives[0] = self._nn.dense_backward_csr_adam(
                 X.indptr, X.indices, X.data, delta, first.W, first.mW, first.vW, first.gb,
                 self._lr_t(), self.beta1, self.beta2, self.eps, n)
             return
@@ -628,20 +629,12 @@ class SlideNetwork:
         lr_t = self._lr_t()
         for i, layer in enumerate(self.layers):
             rows = None
-            fused = self._fused_step(i)     # W already stepped in the backward pass
-            if fused and i == 0:
-                rows = self._first_rows
-            elif self.optimizer in ("lazy_adam", "sgd", "catchup_adam") or (
+            if self.optimizer in ("lazy_adam", "sgd", "catchup_adam") or (
                     i == 0 and self.optimizer == "lazy_input_adam"):
                 rows = self._touched_rows(i, X, actives)
             brows = rows if layer.sampled else None
             if layer.last is not None:     # caught up in the forward pass; now current
                 layer.last[rows] = t
-            if fused:
-                self._nn.adam_step(layer.b[:, None], layer.gb[:, None], layer.mb[:, None],
-                                   layer.vb[:, None], brows, lr_t, self.beta1, self.beta2,
-                                   self.eps, n)
-                continue
             if self.bf16 == 2:
                 self._update_split(layer, rows, brows, lr_t, n)
                 continue
@@ -649,8 +642,9 @@ class SlideNetwork:
                 self._nn.sgd_step(layer.W, layer.gW, rows, self.lr, n)
                 self._nn.sgd_step(layer.b[:, None], layer.gb[:, None], brows, self.lr, n)
                 continue
-            self._nn.adam_step(layer.W, layer.gW, layer.mW, layer.vW, rows, lr_t, self.beta1,
-                               self.beta2, self.eps, n)
+            if not self._fused_step(i):     # else W was stepped in the backward pass
+                self._nn.adam_step(layer.W, layer.gW, layer.mW, layer.vW, rows, lr_t,
+                                   self.beta1, self.beta2, self.eps, n)
             self._nn.adam_step(layer.b[:, None], layer.gb[:, None], layer.mb[:, None],
                                layer.vb[:, None], brows, lr_t, self.beta1, self.beta2, self.eps,
                                n)

@@ -184,8 +184,11 @@ def dense_backward_csr_adam(indptr, indices, data, delta, W, m, v, gb, lr_t, bet
     ``gb += delta.sum(0)``. No gradient array is kept. Returns the sorted int32 ids
     of the features present (the rows stepped).
     """
+    if m.shape != W.shape or v.shape != W.shape or W.shape[1] != delta.shape[1] or \
+            gb.shape[0] != delta.shape[1]:
+        raise ValueError("dense_backward_csr_adam: W, m, v, gb and delta do not match")
     present = np.unique(np.asarray(indices)).astype(np.int32)
-    g = np.zeros((W.shape[0], W.shape[1]), dtype=np.float32)
+    g = np.zeros_like(W)
     dense_backward_csr(indptr, indices, data, delta, g, gb)
     adam_step(W, g, m, v, present, lr_t, beta1, beta2, eps)
     return present
