@@ -125,6 +125,51 @@ def check_matrix(X, name="X", *, n_features=None, allow_empty=False):
     return X, sparse
 
 
+def check_labels(Y, n_samples, n_outputs, name="Y"):
+    """Validate a label matrix and return it as CSR with int32 indices.
+
+    ``Y`` may be a CSR/sparse 0-1 indicator [n_samples, n_outputs], a 1-D array
+    of class ids (single-label), or a list of label lists.
+    """
+    if sp.issparse(Y):
+        Y = sp.csr_matrix(Y)
+        if Y.shape != (n_samples, n_outputs):
+            raise ValueError(f"{name} has shape {Y.shape}, expected ({n_samples}, {n_outputs})")
+        Y.sum_duplicates()
+        if Y.nnz and not np.isfinite(Y.data).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        Y.eliminate_zeros()
+        return sp.csr_matrix((np.ones(Y.nnz, np.float32), Y.indices.astype(np.int32),
+                              Y.indptr.astype(np.int64)), shape=Y.shape)
+    if isinstance(Y, np.ndarray) and Y.ndim == 2:
+        raise TypeError(f"{name} must be a sparse indicator matrix, a 1-D array of class ids "
+                        "or a list of label lists, not a dense 2-D array")
+    if isinstance(Y, np.ndarray) and Y.ndim == 1:
+        if not np.issubdtype(Y.dtype, np.integer):
+            raise TypeError(f"{name} class ids must be integers, got dtype {Y.dtype}")
+        lists = [[int(y)] for y in Y]
+    else:
+        try:
+            lists = [list(row) for row in Y]
+        except TypeError:
+            raise TypeError(f"{name} must be a sparse matrix, an array of class ids or a list "
+                            f"of label lists, got {type(Y).__name__}") from None
+    if len(lists) != n_samples:
+        raise ValueError(f"{name} has {len(lists)} rows, expected {n_samples}")
+    lengths = [len(r) for r in lists]
+    flat = np.array([y for r in lists for y in r], dtype=np.int64)
+    if flat.size and (flat.min() < 0 or flat.max() >= n_outputs):
+        bad = flat[(flat < 0) | (flat >= n_outputs)][0]
+        raise ValueError(f"{name} has label id {bad} outside [0, {n_outputs})")
+    indptr = np.zeros(n_samples + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    Yc = sp.csr_matrix((np.ones(len(flat), np.float32), flat.astype(np.int32), indptr),
+                       shape=(n_samples, n_outputs))
+    Yc.sum_duplicates()
+    Yc.data[:] = 1
+    return Yc
+
+
 def effective_n_threads(n_threads=None):
     """Number of threads a parallel kernel should use.
 
@@ -162,3 +207,15 @@ def save_npz_atomic(path, payload):
             os.unlink(tmp)
         raise
     return path
+
+
+class StateError(ValueError):
+    """A saved model, sketch or state that cannot be loaded safely.
+
+    ``source`` names the file (or ``"<state>"`` for arrays passed in memory) and
+    ``field`` the metadata key or array member at fault; both lead the message.
+    """
+
+    def __init__(self, source, field, message):
+        self.source, self.field = source, field
+        super().__init__(f"{source}: {field}: {message}")

@@ -803,7 +803,7 @@ def per_sample_losses(network, X, Y):
     -------
     ndarray [n], float64
     """
-    from .network import check_labels
+    from ._validation import check_labels
     Z = np.asarray(network.output_scores(X), dtype=np.float64)
     Y = check_labels(Y, Z.shape[0], network.n_outputs)
     Z = Z - Z.max(axis=1, keepdims=True)
@@ -850,7 +850,7 @@ def train_with_sampler(network, X, Y, sampler, *, epochs=1, batch_size=128, eval
         (s, sketch or selection work alone), ``loss`` (mean since the last entry)
         and the metrics of ``eval_fn``.
     """
-    from .network import check_labels
+    from ._validation import check_labels
     X, sparse = check_matrix(X, "X", n_features=network.n_features)
     Xc = network._as_f32_csr(X if sparse else sp.csr_matrix(X))
     Y = check_labels(Y, Xc.shape[0], network.n_outputs)
