@@ -66,6 +66,7 @@ modules = [
     "slide_fast._kernels.negative",
     "slide_fast._kernels.sketch",
     "slide_fast._kernels.zsl",
+    "slide_fast._kernels.scoring",
 ]
 
 setup(
