@@ -186,6 +186,11 @@ class _Layer:
     def after_step(self, step):
         """Table maintenance after the optimizer step of batch ``step`` (sampled layers)."""
 
+    def finite_biases(self):
+        """Whether the biases and their Adam moments are finite: a cheap check (every sample's
+        gradient reaches them) that training has not overflowed."""
+        return all(a is None or np.isfinite(a).all() for a in (self.b, self.mb, self.vb))
+
     # ------------------------------------------------------------------ state
     def get_state(self):
         """The layer's arrays by name."""

@@ -294,8 +294,8 @@ class SlideNetwork:
         self.step_ += 1
         for layer in self.layers:
             layer.after_step(ctx.step)
-        if not all(np.isfinite(layer.b).all() for layer in self.layers):
-            self._diverged(ctx.step, "a bias became non-finite")
+        if not all(layer.finite_biases() for layer in self.layers):
+            self._diverged(ctx.step, "a bias or its optimizer state became non-finite")
         return mean
 
     def _diverged(self, step, what):

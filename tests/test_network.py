@@ -12,6 +12,8 @@ from slide_ref._kernels import active as ref_active
 from slide_ref._kernels import network as ref_nn
 
 from conftest import assert_allclose_f32
+from slide_ref._validation import StateError
+from slide_ref.layers import BatchContext
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +22,37 @@ def data():
     return X, Y
 
 
+LSH_KEYS = set(slide_ref.lsh.LSHParams().get_params())
+
+
 def net_params(**kw):
-    base = dict(hidden=(24,), K=3, L=6, min_active=20, fill_below=30, random_state=0,
-                n_threads=1, rehash_every=128 * 2)
-    base.update(kw)
+    """Network parameters of the tests; LSH settings among ``kw`` go into ``lsh``."""
+    lsh = dict(K=3, L=6, min_active=20, fill_below=30, rehash_every=128 * 2)
+    lsh.update({k: v for k, v in kw.items() if k in LSH_KEYS})
+    base = dict(hidden=(24,), lsh=slide_ref.lsh.LSHParams(**lsh), random_state=0, n_threads=1)
+    base.update({k: v for k, v in kw.items() if k not in LSH_KEYS})
     return base
+
+
+def lsh_indexes(net):
+    """Every LSH index of a network: its sampled hidden layers', then the output sampler's."""
+    found = [layer.index for layer in net.layers if hasattr(layer, "index")]
+    return found + ([net.sampler_.index_] if hasattr(net.sampler_, "index_") else [])
+
+
+def labels_of(Y):
+    return Y.indptr.astype(np.int64), Y.indices.astype(np.int32)
+
+
+def forward(net, X, labels, training=True, step=0):
+    """One forward pass through the layers: ``(ctx, activations, per-layer records)``."""
+    ctx = BatchContext(labels, step, training, seed=0, n_threads=1)
+    acts, records, A = [], [], X
+    for layer in net.layers:
+        A, record = layer.forward(A, ctx)
+        acts.append(A)
+        records.append(record)
+    return ctx, acts, records
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -229,18 +257,19 @@ def test_training_steps_equal_ref_fast(data, optimizer, sampled, simd_level):
     for a, b in zip(ref.layers, fast.layers):
         assert_allclose_f32(b.W, a.W, rtol=1e-4, atol=1e-6)
         assert_allclose_f32(b.b, a.b, rtol=1e-4, atol=1e-6)
-        if a.sampled:
-            np.testing.assert_array_equal(b.tables.members, a.tables.members)
+    indexes = [lsh_indexes(net) for net in (ref, fast)]
+    assert len(indexes[0]) == sum(sampled)
+    for a, b in zip(*indexes):
+        np.testing.assert_array_equal(b.tables.members, a.tables.members)
 
 
 def test_active_sets_of_a_step_equal(data):
     X, Y = data
     nets = [m.network.SlideNetwork(120, 60, **net_params()) for m in (slide_ref, slide_fast)]
-    labels = (Y[:32].indptr.astype(np.int64), Y[:32].indices.astype(np.int32))
-    Xb = nets[0]._as_f32_csr(X[:32])
-    sets = [net._forward(Xb, labels, 0, True)[1][-1] for net in nets]
-    np.testing.assert_array_equal(sets[0][0], sets[1][0])
-    np.testing.assert_array_equal(sets[0][1], sets[1][1])
+    Xb = X[:32].astype(np.float32)
+    sets = [forward(net, Xb, labels_of(Y[:32]))[2][-1] for net in nets]
+    np.testing.assert_array_equal(sets[0].indptr, sets[1].indptr)
+    np.testing.assert_array_equal(sets[0].ids, sets[1].ids)
 
 
 def test_network_gradients_match_finite_differences(data):
@@ -248,19 +277,17 @@ def test_network_gradients_match_finite_differences(data):
     X, Y = data
     net = slide_ref.network.SlideNetwork(120, 60, hidden=(8,), sampled=(False, False),
                                          optimizer="sgd", init_std=0.3, random_state=1)
-    Xb, Yb = X[:16], Y[:16]
+    Xc, labels, w = X[:16].astype(np.float32), labels_of(Y[:16]), np.ones(16)
 
     def mean_loss():
-        Xc, Yc, w = net._check_batch(Xb, Yb, None)
-        labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
-        acts, _ = net._forward(Xc, labels, 0, True)
+        acts = forward(net, Xc, labels)[1]
         _, loss = ref_nn.softmax_xent_dense(acts[-1].astype(np.float64), *labels, w, 1.0)
         return loss.mean()
-    Xc, Yc, w = net._check_batch(Xb, Yb, None)
-    labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
-    acts, actives = net._forward(Xc, labels, 0, True)
-    delta, _ = ref_nn.softmax_xent_dense(acts[-1], *labels, w, 1.0 / 16)
-    net._backward(Xc, acts, actives, delta)
+    ctx, acts, records = forward(net, Xc, labels)
+    delta, _ = net.layers[-1].loss(acts[-1], records[-1], labels, w, 1.0 / 16, 1)
+    inputs = [Xc] + acts[:-1]
+    for i in (1, 0):        # the output layer, then the input layer
+        delta = net.layers[i].backward(inputs[i], records[i], delta, i > 0, ctx)
     rng = np.random.default_rng(0)
     for layer in net.layers:
         W64 = layer.W.astype(np.float64)
@@ -345,7 +372,9 @@ def test_bad_input(backend, data):
     with pytest.raises(ValueError, match="sampled"):
         backend.network.SlideNetwork(10, 5, sampled=(False,))
     with pytest.raises(ValueError, match="selection"):
-        backend.network.SlideNetwork(10, 5, selection="magic")
+        backend.network.SlideNetwork(10, 5, lsh=dict(selection="magic"))
+    with pytest.raises(TypeError, match="lsh"):
+        backend.network.SlideNetwork(10, 5, lsh="dwta")
     with pytest.raises(ValueError, match="k"):
         net.predict_topk(X[:2], k=0)
     params, arrays = net.get_state()
