@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import metrics as _metrics
-from ._backend import sibling
+from ._backend import KERNELS, sibling
 from .lsh import LSHParams
 from .network import _sampler_spec, check_labels
 from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
@@ -87,6 +87,9 @@ class SlideClassifier(BaseEstimator):
         excluded), loss (mean over the batches since the last entry), and
         ``val_p@1`` / ``val_p@5`` when validation data was given.
     """
+
+    #: the backend's kernels (the network it builds is found beside this class)
+    _kernels = KERNELS
 
     def __init__(self, hidden=128, *, sampled_output=True, sampler=None, lsh=None,
                  optimizer="adam", lr=1e-3, init="scaled", bf16=0, batch_size=128,

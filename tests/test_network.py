@@ -382,3 +382,195 @@ def test_bad_input(backend, data):
     arrays["layer1.W"] = arrays["layer1.W"][:3]
     with pytest.raises(ValueError, match="shape"):
         backend.network.SlideNetwork.from_state(params, arrays)
+
+
+# ----------------------------------------------------------------------------- components
+FAST_MODULES = ("network", "negative", "lsh", "lsh_index", "layers", "optimizers", "numerics",
+                "classifier")
+
+
+@pytest.mark.parametrize("module", FAST_MODULES)
+def test_every_class_is_bound_to_its_backend_kernels(module):
+    """One kernel handle per class: a fast class that fell back to NumPy would fail here."""
+    import importlib
+    for pkg in (slide_ref, slide_fast):
+        mod = importlib.import_module(f"{pkg.__name__}.{module}")
+        classes = [c for c in vars(mod).values() if isinstance(c, type) and "_kernels" in dir(c)
+                   and c.__module__.startswith(pkg.__name__)]
+        assert classes, module
+        for cls in classes:
+            assert cls._kernels is pkg._kernels, (pkg.__name__, cls)
+            assert cls._kernels.network.dense_forward.__module__.startswith(pkg.__name__)
+
+
+def test_components_of_a_network_are_of_its_backend(data):
+    net = slide_fast.network.SlideNetwork(120, 60, **net_params(sampled=(False, True, True),
+                                                                hidden=(24, 40)))
+    parts = [net.numerics, net.sampler_, net.sampler_.index_] + [
+        p for layer in net.layers for p in (layer, layer.optimizer)] + [net.layers[1].index]
+    for part in parts:
+        assert type(part).__module__.startswith("slide_fast."), type(part)
+        assert part._kernels is slide_fast._kernels
+
+
+def test_layer_kinds_follow_the_configuration():
+    kinds = slide_ref.layers
+    net = slide_ref.network.SlideNetwork(50, 40, **net_params(sampled=(False, True, False),
+                                                              hidden=(24, 16)))
+    assert [type(x) for x in net.layers] == [kinds.InputLayer, kinds.SampledHiddenLayer,
+                                             kinds.DenseLayer]
+    block = slide_ref.negative.UniformSampler(10, shared=True, batch_labels=True)
+    net = slide_ref.network.SlideNetwork(50, 40, **net_params(output_sampler=block))
+    assert type(net.layers[-1]) is kinds.BlockOutputLayer
+    assert type(slide_ref.network.SlideNetwork(50, 40, **net_params()).layers[-1]) is \
+        kinds.SampledOutputLayer
+
+
+def test_optimizer_objects_step_arrays_without_a_network(rng):
+    """The optimizers act on arrays and row ids: lazy Adam moves only the given rows, and
+    catch-up Adam applied later lands where dense Adam went."""
+    opt = slide_ref.optimizers
+    W0 = rng.standard_normal((6, 3)).astype(np.float32)
+    g = rng.standard_normal((6, 3)).astype(np.float32)
+
+    def param(W):
+        return opt.Param(W, g.copy(), np.zeros_like(W), np.zeros_like(W))
+    dense, lazy = param(W0.copy()), param(W0.copy())
+    rows = np.array([1, 4], np.int32)
+    opt.Adam(lr=0.1).step(dense, rows, 1, 1)
+    opt.LazyAdam(lr=0.1).step(lazy, rows, 1, 1)
+    assert not np.array_equal(dense.value[0], W0[0])
+    np.testing.assert_array_equal(lazy.value[[0, 2, 3, 5]], W0[[0, 2, 3, 5]])
+    np.testing.assert_array_equal(lazy.value[rows], dense.value[rows])
+    # catch-up: rows stepped at t=1, untouched at t=2..3, read at t=4
+    catch, ref = param(W0.copy()), param(W0.copy())
+    last = np.zeros(6, np.int64)
+    cu, adam = opt.CatchUpAdam(lr=0.1), opt.Adam(lr=0.1)
+    cu.step(catch, None, 1, 1)
+    cu.mark_stepped(np.arange(6, dtype=np.int32), last, 1)
+    adam.step(ref, None, 1, 1)
+    for t in (2, 3):
+        adam.step(ref, None, t, 1)      # zero gradients: momentum only
+    cu.before_read([catch], np.arange(6, dtype=np.int32), last, 4, 1)
+    assert_allclose_f32(catch.value, ref.value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(last, 3)
+
+
+@pytest.mark.parametrize("name", ["adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"])
+def test_make_optimizer_by_layer_role(name):
+    opt = slide_ref.optimizers
+    roles = {r: opt.make_optimizer(name, r) for r in ("input", "dense", "sampled")}
+    lazy = {"adam": (False, False, False), "lazy_adam": (True, True, True),
+            "lazy_input_adam": (True, False, False), "catchup_adam": (True, False, True),
+            "sgd": (True, True, True)}[name]
+    assert tuple(roles[r].lazy for r in ("input", "dense", "sampled")) == lazy
+    assert roles["sampled"].tracks_rows == (name == "catchup_adam")
+    with pytest.raises(ValueError, match="optimizer"):
+        opt.make_optimizer("adagrad", "dense")
+
+
+def test_lsh_params_validated_and_selection_resolved():
+    P = slide_ref.lsh.LSHParams
+    assert P().selection_for(1000, output=True) == ("vanilla", 50)     # auto: 5% cap
+    assert P().selection_for(1000) == ("union", 0)                     # hidden: no cap
+    assert P(selection="threshold").selection_for(1000, output=True) == ("threshold", 2)
+    assert P(selection="topk", selection_param=7).selection_for(10, output=True) == ("topk", 7)
+    assert P(max_active=30).selection_for(1000, several_queries=True) == ("topk", 30)
+    assert P(max_active=None).selection_for(1000, output=True) == ("union", 0)
+    for bad, match in [(dict(K=0), "K"), (dict(selection="topk", max_active=5), "max_active"),
+                       (dict(hash_family="lsh"), "hash_family"), (dict(max_active=2.5), "max")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            P(**bad).validate()
+    assert slide_ref.lsh.hash_family_class("srp") is slide_ref.lsh.SimHash
+    assert slide_ref.lsh.hash_family_class("dwta", slide_fast.lsh) is slide_fast.lsh.DWTAHash
+
+
+# ----------------------------------------------------------------------------- selections
+@pytest.mark.parametrize("selection", ["union", "threshold", "topk", "vanilla"])
+def test_every_selection_trains_in_both_backends(data, selection):
+    X, Y = data
+    losses = []
+    for backend in (slide_ref, slide_fast):
+        net = backend.network.SlideNetwork(120, 60, **net_params(
+            selection=selection, selection_param=1 if selection == "threshold" else None,
+            sampled=(False, True, True), hidden=(24, 40)))
+        losses.append([net.train_batch(X[i:i + 64], Y[i:i + 64]) for i in range(0, 192, 64)])
+    assert np.isfinite(losses).all()
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- non-finite
+@pytest.mark.parametrize("case", ["sample_weight", "lr"])
+def test_non_finite_training_raises_the_same_in_both_backends(data, case):
+    X, Y = data
+    steps = []
+    for backend in (slide_ref, slide_fast):
+        net = backend.network.SlideNetwork(120, 60, **net_params(
+            lr=1e30 if case == "lr" else 1e-3))
+        w = np.full(64, 1e30 if case == "sample_weight" else 1.0)
+        with pytest.raises(FloatingPointError, match="step .*lr.*sample_weight") as info:
+            with np.errstate(all="ignore"):
+                for i in range(0, 256, 64):
+                    net.train_batch(X[i:i + 64], Y[i:i + 64], w)
+        steps.append(str(info.value).split(":")[0])
+    assert steps[0] == steps[1]
+
+
+# ----------------------------------------------------------------------------- state checks
+def _state(sampled=(False, True, True), **kw):
+    net = slide_ref.network.SlideNetwork(120, 60, **net_params(sampled=sampled,
+                                                               hidden=(24, 40), **kw))
+    return net.get_state()
+
+
+def _tampered(key, change):
+    params, arrays = _state()
+    arrays = dict(arrays)
+    arrays[key] = change(np.array(arrays[key]))
+    return params, arrays
+
+
+@pytest.mark.parametrize("key,change,field,match", [
+    ("layer1.fill_perm", lambda a: np.where(a == 0, 1, a), "layer1.fill_perm", "permutation"),
+    ("sampler.fill_perm", lambda a: a + 1, "sampler.fill_perm", "permutation"),
+    ("layer1.tables.offsets", lambda a: a[:, ::-1].copy(), "layer1.tables.offsets", "monotone"),
+    ("sampler.tables.members", lambda a: a + 60, "sampler.tables.members", "outside"),
+    ("layer1.family.slots", lambda a: a + 10**6, "layer1.family.slots", "outside"),
+    ("layer1.schedule", lambda a: np.array([a[0], -2**62, a[2]]), "layer1.schedule", "rehash"),
+    ("layer0.W", lambda a: np.where(a > 1, np.nan, a), "layer0.W", "non-finite"),
+    ("layer2.vW", lambda a: a - 1, "layer2.vW", "moment"),
+    ("layer2.b", lambda a: a.astype(np.complex64), "layer2.b", "dtype"),
+    ("step", lambda a: a - 5, "step", "non-negative"),
+    ("sampler.seed", lambda a: np.array(["x"]), "sampler.seed", "integer"),
+])
+def test_from_state_checks_every_component(key, change, field, match):
+    params, arrays = _tampered(key, change)
+    for backend in (slide_ref, slide_fast):
+        with pytest.raises(StateError, match=match) as info:
+            backend.network.SlideNetwork.from_state(params, arrays, source="m.npz")
+        assert info.value.source == "m.npz" and info.value.field == field
+        assert str(info.value).startswith(f"m.npz: {field}: ")
+
+
+def test_from_state_checks_catchup_steps_and_split_halves():
+    params, arrays = _state(optimizer="catchup_adam")
+    arrays = dict(arrays, **{"layer0.last": arrays["layer0.last"] + 3})
+    with pytest.raises(StateError, match="layer0.last: steps outside"):
+        slide_ref.network.SlideNetwork.from_state(params, arrays)
+    params, arrays = _state(bf16=2)
+    arrays = dict(arrays, **{"layer0.W_lo": arrays["layer0.W_lo"].astype(np.int64) + 2**16})
+    with pytest.raises(StateError, match="layer0.W_lo"):
+        slide_ref.network.SlideNetwork.from_state(params, arrays)
+
+
+def test_state_round_trip_of_every_component(data):
+    X, Y = data
+    for kw in (dict(sampled=(False, True, True), hidden=(24, 40), optimizer="catchup_adam"),
+               dict(output_sampler=slide_ref.negative.UniformSampler(
+                   10, shared=True, batch_labels=True, hard_negatives=2))):
+        net = slide_ref.network.SlideNetwork(120, 60, **net_params(**kw))
+        net.train_batch(X[:64], Y[:64])
+        params, arrays = net.get_state()
+        back = slide_fast.network.SlideNetwork.from_state(params, arrays)
+        for name, value in back.get_state()[1].items():
+            np.testing.assert_array_equal(value, arrays[name], err_msg=name)
