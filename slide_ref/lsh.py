@@ -25,8 +25,10 @@ try:  # get_params / set_params / clone, as for the estimators
 except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
     BaseEstimator = object
 
+# ``LSHParams`` (defined below) is a parameter object without kernels; it is exported by
+# the ``network`` and ``negative`` modules that take it
 __all__ = ["DWTAHash", "WTAHash", "SimHash", "DensifiedMinHash", "PStableHash", "LSHTables",
-           "LSHParams", "HASH_FAMILIES", "hash_family_class", "hash_family_from_state"]
+           "HASH_FAMILIES", "hash_family_class", "hash_family_from_state"]
 
 MAX_RANGE_POW = 30
 
