@@ -192,7 +192,7 @@ class LSHIndex:
         for name, value in family.items():
             setattr(self.family, name, value)
         self.tables.offsets, self.tables.members = offsets, members
-        self.tables.n_builds = int(sched[2])
+        self.tables.n_builds, self.tables.n_items = int(sched[2]), self.n_items
         self.fill_perm = fill_perm
 
 
@@ -233,7 +233,7 @@ def _int_array(saved, shape, source, field):
 
 def _tables_arrays(tables, n_items, offsets, members, source, field):
     """Saved compact tables: offsets monotone from 0 to the member count, members < n_items."""
-    offsets = _int_array(offsets, tables.offsets.shape, source, field + "offsets")
+    offsets = _int_array(offsets, (tables.L, tables.n_buckets + 1), source, field + "offsets")
     if members.dtype.kind not in "iu" or members.ndim != 1:
         raise StateError(source, field + "members", "must be a 1-D integer array")
     flat = offsets.ravel()
