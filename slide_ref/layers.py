@@ -186,6 +186,16 @@ class _Layer:
     def after_step(self, step):
         """Table maintenance after the optimizer step of batch ``step`` (sampled layers)."""
 
+    def rehash(self, rebuild=False):
+        """Re-insert the neurons of an LSH-sampled layer into its tables now (with new hash
+        functions first when ``rebuild``); a no-op for other layers."""
+
+    def sync(self, t, n_threads):
+        """Bring every row up to date before step ``t`` (catch-up Adam; a no-op otherwise)."""
+        if self.last is not None and t > 1:
+            rows = np.arange(self.W.shape[0], dtype=np.int32)
+            self.optimizer.before_read(self._row_params(), rows, self.last, t, n_threads)
+
     def finite_biases(self):
         """Whether the biases and their Adam moments are finite: a cheap check (every sample's
         gradient reaches them) that training has not overflowed."""
@@ -374,6 +384,9 @@ class SampledHiddenLayer(_RowsAreNeurons):
     def after_step(self, step):
         self.index.after_step(step, self.W)
 
+    def rehash(self, rebuild=False):
+        (self.index.rebuild if rebuild else self.index.rehash)(self.W)
+
     def get_state(self):
         state = super().get_state()
         state.update(self.index.get_state())
@@ -393,6 +406,10 @@ class _OutputLayer(_RowsAreNeurons):
 
     def after_step(self, step):
         self.sampler.after_step(step, self.W)
+
+    def rehash(self, rebuild=False):
+        if hasattr(self.sampler, "rebuild"):     # an LSH sampler
+            (self.sampler.rebuild if rebuild else self.sampler.rehash)(self.W)
 
 
 class SampledOutputLayer(_OutputLayer):

@@ -118,7 +118,7 @@ class _HashFamily:
 
     def _pack(self, codes, range_pow, n_threads):
         return self._kernels.hashing.pack_mix(codes, self.L, self.K, self.table_seeds, range_pow,
-                                      n_threads)
+                                              n_threads)
 
     # ----------------------------------------------------------------- state
     def _hyperparams(self):
@@ -208,18 +208,19 @@ class WTAHash(_HashFamily):
         return int(math.ceil(math.log2(self.bin_size)))
 
     def _pack(self, codes, range_pow, n_threads):
-        return self._kernels.hashing.pack_shift(codes, self.L, self.K, self.shift, range_pow, n_threads)
+        return self._kernels.hashing.pack_shift(codes, self.L, self.K, self.shift, range_pow,
+                                                n_threads)
 
     def _hash_dense(self, X, n_threads):
         return self._kernels.hashing.wta_dense(X, self.slots, n_threads)
 
     def _buckets_dense(self, X, range_pow, n_threads):
         return self._kernels.hashing.wta_dense_packed(X, self.slots, self.L, self.K, self.shift,
-                                              range_pow, n_threads)
+                                                      range_pow, n_threads)
 
     def _hash_csr(self, X, n_threads):
-        return self._kernels.hashing.wta_csr(X.indptr, X.indices, X.data, self.n_features, self.slots,
-                                     n_threads)
+        return self._kernels.hashing.wta_csr(X.indptr, X.indices, X.data, self.n_features,
+                                             self.slots, n_threads)
 
 
 class DWTAHash(WTAHash):
@@ -260,7 +261,7 @@ class DWTAHash(WTAHash):
     def _hash_csr(self, X, n_threads):
         ptr, bins, pos = self._inverse_slots()
         return self._kernels.hashing.dwta_csr(X.indptr, X.indices, X.data, ptr, bins, pos,
-                                      self.n_hashes, self.probe_seed, n_threads)
+                                              self.n_hashes, self.probe_seed, n_threads)
 
 
 class SimHash(_HashFamily):
@@ -327,7 +328,7 @@ class SimHash(_HashFamily):
 
     def _hash_csr(self, X, n_threads):
         return self._kernels.hashing.simhash_csr(X.indptr, X.indices, X.data, self.n_features,
-                                         self.idx, self.sign, n_threads)
+                                                 self.idx, self.sign, n_threads)
 
 
 class DensifiedMinHash(_HashFamily):
@@ -365,13 +366,14 @@ class DensifiedMinHash(_HashFamily):
                 "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
 
     def _hash_dense(self, X, n_threads):
-        return self._kernels.hashing.minhash_dense(X, self.coord_bin, self.coord_rank, self.n_hashes,
-                                           self.topk, self.probe_seed, n_threads)
+        return self._kernels.hashing.minhash_dense(X, self.coord_bin, self.coord_rank,
+                                                   self.n_hashes, self.topk, self.probe_seed,
+                                                   n_threads)
 
     def _hash_csr(self, X, n_threads):
         return self._kernels.hashing.minhash_csr(X.indptr, X.indices, X.data, self.coord_bin,
-                                         self.coord_rank, self.n_hashes, self.topk,
-                                         self.probe_seed, n_threads)
+                                                 self.coord_rank, self.n_hashes, self.topk,
+                                                 self.probe_seed, n_threads)
 
 
 class PStableHash(_HashFamily):
@@ -408,7 +410,7 @@ class PStableHash(_HashFamily):
 
     def _hash_csr(self, X, n_threads):
         return self._kernels.hashing.pstable_csr(X.indptr, X.indices, X.data, self.A, self.offset,
-                                         self.width, n_threads)
+                                                 self.width, n_threads)
 
 
 _FAMILIES = {cls.__name__: cls for cls in (WTAHash, DWTAHash, SimHash, DensifiedMinHash,

@@ -221,7 +221,8 @@ class _StaticSampler(OutputSampler):
         if self.hard_negatives and len(lab_ids):
             hard = self.memory_[lab_ids].ravel()
             negs = np.concatenate([negs.ravel(), hard[hard >= 0]])
-        rows = self._kernels.negative.batch_candidates(lab_ids, negs, self.n_outputs_, self._threads())
+        rows = self._kernels.negative.batch_candidates(lab_ids, negs, self.n_outputs_,
+                                                       self._threads())
         if not self.logq:
             return rows, None
         log_q, const = log_count
@@ -236,8 +237,8 @@ class _StaticSampler(OutputSampler):
         candidates that scored highest against its sample; they join the candidate set of
         the next batch that holds the label."""
         if self.hard_negatives:
-            self._kernels.negative.update_hard_negatives(Z, rows, label_indptr, label_cols, self.memory_,
-                                            self._threads())
+            self._kernels.negative.update_hard_negatives(Z, rows, label_indptr, label_cols,
+                                                         self.memory_, self._threads())
 
     def get_state(self):
         state = super().get_state()
@@ -264,8 +265,9 @@ class _StaticSampler(OutputSampler):
             log_count = np.zeros(0, np.float32), 0.0
         lab_indptr, lab_ids = labels if training else (np.zeros(B + 1, np.int64),
                                                        np.empty(0, np.int32))
-        return self._kernels.negative.assemble_sets(lab_indptr, lab_ids, negs, log_count[0], log_count[1],
-                                       self.remove_accidental_hits, self._threads())
+        return self._kernels.negative.assemble_sets(lab_indptr, lab_ids, negs, log_count[0],
+                                                    log_count[1], self.remove_accidental_hits,
+                                                    self._threads())
 
 
 class UniformSampler(_StaticSampler):
@@ -312,7 +314,8 @@ class UniformSampler(_StaticSampler):
 
     def _draw(self, n_rows, step):
         m, N = self.n_negatives, self.n_outputs_
-        negs = self._kernels.negative.draw_uniform_unique(n_rows, m, N, self.seed_, step, self._threads())
+        negs = self._kernels.negative.draw_uniform_unique(n_rows, m, N, self.seed_, step,
+                                                          self._threads())
         return negs, (np.zeros(0, np.float32), math.log(m / N))
 
 
@@ -354,8 +357,8 @@ class _CDFSampler(_StaticSampler):
         if getattr(self, "cdf_", None) is None:
             raise RuntimeError(f"{type(self).__name__} needs label counts: pass counts= or call "
                                "prepare(Y) with the training labels before training")
-        negs = self._kernels.negative.draw_from_cdf(n_rows, self.n_negatives, self.cdf_, self.seed_, step,
-                                       self._threads())
+        negs = self._kernels.negative.draw_from_cdf(n_rows, self.n_negatives, self.cdf_,
+                                                    self.seed_, step, self._threads())
         return negs, (self.log_q_, 0.0)
 
     def _counts_from(self, Y):

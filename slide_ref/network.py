@@ -1,27 +1,13 @@
 """The SLIDE training engine: a network whose wide layers compute only LSH-selected neurons.
 
-:class:`SlideNetwork` assembles small components and runs them batch by batch
-(SLIDE, MLSys'20, section 3; research notes ``slide.md`` section 1):
-
-* layers by kind (:mod:`slide_ref.layers`): the dense input layer over the
-  sparse input, dense hidden layers, sampled hidden layers that compute the
-  neurons their :class:`~slide_ref.lsh_index.LSHIndex` selects, and the output
-  layer: a softmax over each sample's classes from the output sampler
-  (:mod:`slide_ref.negative`; by default SLIDE's LSH selection), over one
-  candidate set shared by the batch, or over every class;
-* an optimizer object per layer (:mod:`slide_ref.optimizers`: dense, lazy or
-  catch-up Adam, SGD, and their bf16 split-weight steps);
-* the number format (:class:`~slide_ref.numerics.Numerics`: fp32 or the bf16
-  modes of Optimized SLIDE).
-
-One training step (:meth:`SlideNetwork._train_step`) is: every layer's
-``forward`` (hidden activations, then the output logits over the active
-classes), the output layer's ``loss`` (softmax cross-entropy with target
-``1/|Y|`` on each label), every layer's ``backward`` from the last to the
-first, every layer's optimizer ``step``, and every sampled layer's table
-maintenance (rehash and rebuild on a schedule).  The work is done by kernels
-(``_kernels.network``, ``.active``, ``.bf16``); ``slide_fast`` binds compiled
-ones with the same signatures.
+:class:`SlideNetwork` (SLIDE, MLSys'20, section 3; notes ``slide.md`` section 1)
+assembles layers by kind (:mod:`slide_ref.layers`: sampled ones choose their neurons
+with an :class:`~slide_ref.lsh_index.LSHIndex`, the output with a sampler of
+:mod:`slide_ref.negative`), an optimizer per layer (:mod:`slide_ref.optimizers`) and
+a number format (:mod:`slide_ref.numerics`).  A training step is every layer's
+``forward``, the output's ``loss`` (softmax cross-entropy, target ``1/|Y|`` per
+label), every ``backward`` from last to first, every optimizer ``step``, then table
+maintenance.  Kernels do the work; ``slide_fast`` binds compiled ones.
 """
 import numpy as np
 import scipy.sparse as sp
@@ -31,10 +17,11 @@ from ._backend import KERNELS, sibling
 from ._schedule import TableSchedule
 from ._validation import (StateError, check_choice, check_float, check_int, check_labels,
                           check_matrix, check_random_state, effective_n_threads, seed_from)
-from .layers import BatchContext, no_labels
+from ._ranking import dense_scores, topk_rows
+from .layers import BatchContext
 from .lsh import LSHParams
 from .negative import sampler_from_spec, sampler_spec as _sampler_spec
-from .numerics import Numerics, check_bf16
+from .numerics import check_bf16
 from .optimizers import OPTIMIZERS, make_optimizer
 
 try:
@@ -44,6 +31,57 @@ except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
     _clone = _copy.deepcopy
 
 __all__ = ["SlideNetwork", "LSHParams", "TableSchedule", "check_labels"]
+
+
+def _check_sampled(n_layers, sampled, output_sampler):
+    """Which layers are sampled, checked against the number of layers and the sampler."""
+    if output_sampler is not None and not isinstance(output_sampler, _negative.OutputSampler):
+        raise TypeError("output_sampler must be a sampler of the negative module (for "
+                        f"example LSHSampler()), got {type(output_sampler).__name__}")
+    dense_out = output_sampler is not None and output_sampler.dense
+    if sampled is None:
+        sampled = (False,) * (n_layers - 1) + (not dense_out,)
+    sampled = tuple(bool(s) for s in sampled)
+    if len(sampled) != n_layers:
+        raise ValueError(f"sampled has {len(sampled)} entries, expected {n_layers} "
+                         "(one per hidden layer and one for the output)")
+    if output_sampler is not None and dense_out == sampled[-1]:
+        raise ValueError(f"{type(output_sampler).__name__} needs sampled[-1]={not dense_out}")
+    if sampled[0]:
+        raise ValueError("layer 0 reads the sparse input and must be dense (sampled[0])")
+    return sampled
+
+
+def _as_f32_csr(X):
+    """A CSR batch as float32 with int32 indices (what the kernels read)."""
+    if X.dtype != np.float32:
+        X = X.astype(np.float32)
+    if X.indices.dtype != np.int32 and X.shape[1] < 2**31 and X.nnz < 2**31:
+        X = sp.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
+                          shape=X.shape)
+    return X
+
+
+def _check_batch(X, Y, sample_weight, n_features, n_outputs):
+    """A training batch validated: float32 CSR ``X``, label CSR ``Y``, float64 weights."""
+    X, sparse = check_matrix(X, "X", n_features=n_features)
+    X = _as_f32_csr(X if sparse else sp.csr_matrix(X))
+    Y = check_labels(Y, X.shape[0], n_outputs)
+    if sample_weight is None:
+        return X, Y, np.ones(X.shape[0], dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (X.shape[0],):
+        raise ValueError(f"sample_weight has shape {w.shape}, expected ({X.shape[0]},)")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return X, Y, w
+
+
+def _diverged(lr, step, what):
+    raise FloatingPointError(
+        f"training diverged at step {step}: {what}. Likely causes: a learning rate too "
+        f"large (lr={lr}), features of extreme scale, or extreme sample_weight values; the "
+        "weights of this network may no longer be usable")
 
 
 class SlideNetwork:
@@ -56,60 +94,49 @@ class SlideNetwork:
     hidden : tuple of int, default (128,)
         Widths of the ReLU hidden layers.
     sampled : tuple of bool, optional
-        Whether each layer (hidden layers, then the output) is sampled. By default
-        only the output layer is. Layer 0 reads the sparse input and must be dense.
+        Whether each layer (hidden layers, then the output) is sampled; by default
+        only the output. Layer 0 reads the sparse input and must be dense.
     lsh : LSHParams or dict, optional
         Hashing, selection, padding and table schedule of the sampled hidden
-        layers and of the default output selection (see :class:`LSHParams`).
+        layers and of the default output selection (:class:`LSHParams`).
     optimizer : {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}
-        Default "adam": every weight each batch, as the papers do. "lazy_adam"
-        steps only the rows the batch touched (a rarely sampled output row then
-        moves less than with dense Adam: ~0.04 P@1 on the 100k-label benchmark);
-        "lazy_input_adam" only layer 0's touched rows (an embedding table) and
-        every weight of later layers; "catchup_adam" is lazy but first applies,
-        in closed form, the zero-gradient steps dense Adam took on a row since
-        its last update, so it follows dense Adam at lazy cost (see
-        :mod:`slide_ref.optimizers`).
+        "adam" (default) steps every weight each batch, as the papers do;
+        "lazy_adam" only the rows the batch touched (a rarely sampled output row
+        then moves less: ~0.04 P@1 on the 100k-label benchmark); "lazy_input_adam"
+        lazy on layer 0 only (an embedding table); "catchup_adam" lazy, but a row
+        first catches up, in closed form, the steps dense Adam took on it (dense
+        Adam at lazy cost). See :mod:`slide_ref.optimizers`.
     lr, beta1, beta2, eps : float, default 1e-3, 0.9, 0.999, 1e-8
     init : {"scaled", "slide"}, default "scaled"
-        "slide" draws every weight and bias from N(0, ``init_std``) (SLIDE's code);
-        "scaled" draws layer 0 from N(0, 1) and later layers from U(+-1/sqrt(fan_in))
-        (P@1 0.71 against 0.37 after 400 steps on the synthetic 10k-label set).
+        "slide": N(0, ``init_std``) everywhere (SLIDE's code); "scaled": N(0, 1) for layer
+        0, U(+-1/sqrt(fan_in)) later (P@1 0.71 against 0.37 on the 10k-label set).
     init_std : float, default 0.01
     batch_size : int, default 128
-        Used by the table schedules to convert samples to batches.
+        Converts the table schedules' samples to batches.
     output_sampler : slide.negative.OutputSampler, optional
-        Chooses each sample's active output classes: LSH Embedding or Label,
-        uniform, unigram, log-uniform, or :class:`FullSoftmax`. By default an
-        ``LSHSampler(query="embedding", lsh=lsh)`` (SLIDE); with the default
-        ``sampled``, a dense sampler makes the output layer dense. The network
-        works on a clone (``sampler_``); a sampler given here keeps its own
-        ``lsh`` settings.
+        Chooses each sample's output classes (LSH Embedding or Label, uniform,
+        unigram, log-uniform, :class:`FullSoftmax`); by default
+        ``LSHSampler(query="embedding", lsh=lsh)`` (SLIDE). A dense sampler
+        makes the default output dense. The network works on a clone
+        (``sampler_``), which keeps its own ``lsh`` settings.
     bf16 : {0, 1, 2}, default 0
-        Number format of training (Optimized SLIDE, MLSys'21): 0 fp32; 1 bf16
-        activations, deltas and gradient accumulators with fp32 weights; 2 as 1
-        with weights stored as two 16-bit halves (the high one in the passes and
-        tables, Adam on the exact fp32 value). See :mod:`slide_ref.numerics` and
-        ``slide_ref._kernels.bf16`` for every rounding point.
+        Number format (Optimized SLIDE): 0 fp32; 1 bf16 activations, deltas and
+        gradients; 2 also split weights (see :mod:`slide_ref.numerics`).
     n_threads : int, optional
-        Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``). With
-        more than one thread the fast backend accumulates gradients HOGWILD-style
-        (racy, as SLIDE); ``n_threads=1`` is bitwise reproducible.
+        Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``); more
+        than one accumulates gradients HOGWILD-style, 1 is bitwise reproducible.
     random_state : int, Generator or None
 
     Attributes
     ----------
-    layers : list
-        The layer objects (:mod:`slide_ref.layers`), input first.
-    step_ : int
-        Batches trained so far.
-    sampler_ : OutputSampler
-        The output layer's sampler in use.
-    last_losses_ : ndarray [B], float64
-        Per-sample (unweighted) cross-entropy of the last trained batch.
+    layers : the layers (:mod:`slide_ref.layers`), input first
+    step_ : int, batches trained so far
+    sampler_ : the output layer's sampler in use
+    last_losses_ : ndarray [B], per-sample cross-entropy of the last batch (unweighted)
     """
 
     _kernels = KERNELS
+    _as_f32_csr = staticmethod(_as_f32_csr)     # float32 CSR with int32 indices
     _PARAMS = ("n_features", "n_outputs", "optimizer", "lr", "beta1", "beta2", "eps", "init",
                "init_std", "batch_size", "bf16", "n_threads")
 
@@ -121,7 +148,7 @@ class SlideNetwork:
         self.n_outputs = check_int(n_outputs, "n_outputs", low=2)
         self.hidden = tuple(check_int(h, "hidden width", low=1) for h in np.atleast_1d(hidden))
         self.output_sampler = output_sampler
-        self.sampled = self._check_sampled(sampled, output_sampler)
+        self.sampled = _check_sampled(len(self.hidden) + 1, sampled, output_sampler)
         self.lsh = LSHParams.coerce(lsh).validate()
         self.optimizer = check_choice(optimizer, "optimizer", set(OPTIMIZERS))
         self.lr = check_float(lr, "lr", low=0.0, low_open=True)
@@ -152,25 +179,6 @@ class SlideNetwork:
             self.layers[-1].attach(self.sampler_)
 
     # ------------------------------------------------------------------ assembly
-    def _check_sampled(self, sampled, output_sampler):
-        n_layers = len(self.hidden) + 1
-        if output_sampler is not None and not isinstance(output_sampler,
-                                                         _negative.OutputSampler):
-            raise TypeError("output_sampler must be a sampler of the negative module (for "
-                            f"example LSHSampler()), got {type(output_sampler).__name__}")
-        dense_out = output_sampler is not None and output_sampler.dense
-        if sampled is None:
-            sampled = (False,) * (n_layers - 1) + (not dense_out,)
-        sampled = tuple(bool(s) for s in sampled)
-        if len(sampled) != n_layers:
-            raise ValueError(f"sampled has {len(sampled)} entries, expected {n_layers} "
-                             "(one per hidden layer and one for the output)")
-        if output_sampler is not None and dense_out == sampled[-1]:
-            raise ValueError(f"{type(output_sampler).__name__} needs sampled[-1]={not dense_out}")
-        if sampled[0]:
-            raise ValueError("layer 0 reads the sparse input and must be dense (sampled[0])")
-        return sampled
-
     def _make_sampler(self):
         """The output sampler: a clone of the one given, or SLIDE's LSH selection."""
         negative = sibling(self, "negative")
@@ -209,71 +217,29 @@ class SlideNetwork:
         return self.sampled[-1] and isinstance(self.sampler_, _negative.LSHSampler)
 
     def rehash(self):
-        """Re-insert every sampled layer's neurons from their current weights."""
-        for layer in self.layers[:-1]:
-            if layer.sampled:
-                layer.index.rehash(layer.W)
-        if self._lsh_output():
-            self.sampler_.rehash(self.layers[-1].W)
+        """Re-insert every LSH-sampled layer's neurons from their current weights."""
+        for layer in self.layers:
+            layer.rehash()
 
     def rebuild(self):
-        """Draw new hash functions for every sampled layer, then rehash."""
-        for layer in self.layers[:-1]:
-            if layer.sampled:
-                layer.index.rebuild(layer.W)
-        if self._lsh_output():
-            self.sampler_.rebuild(self.layers[-1].W)
-
-    def _context(self, labels, training):
-        return BatchContext(labels, self.step_, training, self._seed, self._n_threads)
+        """Draw new hash functions for every LSH-sampled layer, then rehash."""
+        for layer in self.layers:
+            layer.rehash(rebuild=True)
 
     # ------------------------------------------------------------------ training
     def train_batch(self, X, Y, sample_weight=None):
-        """One SGD step on a batch: forward, backward, optimizer, table maintenance.
-
-        Parameters
-        ----------
-        X : CSR matrix [B, n_features]
-        Y : label matrix (see :func:`check_labels`)
-        sample_weight : array [B], optional
-            Per-sample loss weights (importance weights of example samplers).
-
-        Returns
-        -------
-        float
-            Mean (weighted) cross-entropy of the batch over the active sets.
-        """
-        X, Y, w = self._check_batch(X, Y, sample_weight)
+        """One SGD step on a batch ``X`` (CSR [B, n_features]), ``Y`` (labels, see
+        :func:`check_labels`) with optional per-sample loss weights (importance weights of
+        example samplers); returns the mean weighted cross-entropy over the active sets."""
+        X, Y, w = _check_batch(X, Y, sample_weight, self.n_features, self.n_outputs)
         return float(self._train_step(X, Y, w))
-
-    def _check_batch(self, X, Y, sample_weight):
-        X, sparse = check_matrix(X, "X", n_features=self.n_features)
-        X = self._as_f32_csr(X if sparse else sp.csr_matrix(X))
-        Y = check_labels(Y, X.shape[0], self.n_outputs)
-        if sample_weight is None:
-            return X, Y, np.ones(X.shape[0], dtype=np.float64)
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.shape != (X.shape[0],):
-            raise ValueError(f"sample_weight has shape {w.shape}, expected ({X.shape[0]},)")
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative")
-        return X, Y, w
-
-    @staticmethod
-    def _as_f32_csr(X):
-        if X.dtype != np.float32:
-            X = X.astype(np.float32)
-        if X.indices.dtype != np.int32 and X.shape[1] < 2**31 and X.nnz < 2**31:
-            X = sp.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
-                              shape=X.shape)
-        return X
 
     def _train_step(self, X, Y, w):
         """One step on a validated batch: float32 CSR ``X`` (int32 indices), label CSR ``Y``,
         float64 weights ``w``; returns the mean weighted loss."""
-        ctx = self._context((Y.indptr.astype(np.int64), Y.indices.astype(np.int32)), True)
-        acts, records = [], []
-        A = X
+        labels = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32))
+        ctx = BatchContext(labels, self.step_, True, self._seed, self._n_threads)
+        acts, records, A = [], [], X
         for layer in self.layers:
             A, record = layer.forward(A, ctx)
             acts.append(A)
@@ -283,7 +249,7 @@ class SlideNetwork:
         self.last_losses_ = loss    # per-sample, unweighted: read by example samplers
         mean = np.dot(w, loss) / X.shape[0]
         if not np.isfinite(mean):
-            self._diverged(ctx.step, f"the mean loss is {mean}")
+            _diverged(self.lr, ctx.step, f"the mean loss is {mean}")
         self.numerics.round_delta(delta, ctx.n_threads)
         inputs = [X] + acts[:-1]
         for i in range(len(self.layers) - 1, -1, -1):
@@ -295,40 +261,24 @@ class SlideNetwork:
         for layer in self.layers:
             layer.after_step(ctx.step)
         if not all(layer.finite_biases() for layer in self.layers):
-            self._diverged(ctx.step, "a bias or its optimizer state became non-finite")
+            _diverged(self.lr, ctx.step, "a bias or its optimizer state became non-finite")
         return mean
 
-    def _diverged(self, step, what):
-        raise FloatingPointError(
-            f"training diverged at step {step}: {what}. Likely causes: a learning rate too "
-            f"large (lr={self.lr}), features of extreme scale, or extreme sample_weight "
-            "values; the weights of this network may no longer be usable")
-
     def sync_optimizer(self):
-        """Catch-up Adam: bring every row up to date (as dense Adam would have it now).
-
-        Rows untouched since their last update still owe the steps dense Adam took on
-        them; training applies those lazily, when a row is next read. Call this before
-        using the weights elsewhere; :meth:`predict_topk`, :meth:`output_scores`,
-        :meth:`embed` and :meth:`get_state` call it. A no-op for other optimizers.
-        """
+        """Catch-up Adam: apply now the steps dense Adam took on rows untouched since their
+        last update (training applies them when a row is next read). Inference and
+        :meth:`get_state` call it first; a no-op for other optimizers."""
         for layer in self.layers:
-            if layer.last is not None and self.step_:
-                rows = np.arange(layer.W.shape[0], dtype=np.int32)
-                layer.optimizer.before_read(layer._row_params(), rows, layer.last,
-                                            self.step_ + 1, self._n_threads)
+            layer.sync(self.step_ + 1, self._n_threads)
 
     # ------------------------------------------------------------------ inference
     def _checked_csr(self, X):
         X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
-        return self._as_f32_csr(X if sparse else sp.csr_matrix(X))
+        return _as_f32_csr(X if sparse else sp.csr_matrix(X))
 
     def output_scores(self, X, sampled=False):
-        """Output logits of a batch.
-
-        Returns a dense array [B, n_outputs] for the full softmax (default), or
-        ``(indptr, ids, logits)`` of the LSH-selected neurons when ``sampled``.
-        """
+        """Output logits of a batch: dense [B, n_outputs] (default), or ``(indptr, ids,
+        logits)`` of the LSH-selected outputs when ``sampled``."""
         self.sync_optimizer()
         H = self.embed(self._checked_csr(X))
         out = self.layers[-1]
@@ -379,10 +329,8 @@ class SlideNetwork:
             block = X[start:start + batch_size]
             res = self.output_scores(block, sampled=sampled)
             if isinstance(res, tuple):     # unselected outputs score -inf
-                dense = np.full((block.shape[0], self.n_outputs), -np.inf, dtype=np.float32)
-                dense[np.repeat(np.arange(block.shape[0]), np.diff(res[0])), res[1]] = res[2]
-                res = dense
-            top = _topk_rows(res, k)
+                res = dense_scores(*res, self.n_outputs)
+            top = topk_rows(res, k)
             idx[start:start + len(top)] = top
             scores[start:start + len(top)] = np.take_along_axis(res, top, axis=1)
         scores[idx < 0] = -np.inf
@@ -390,35 +338,35 @@ class SlideNetwork:
 
     # ------------------------------------------------------------------ state
     def get_state(self):
-        """Everything needed to rebuild this network: ``(params, arrays)``.
-
-        ``params`` is JSON-serializable; ``arrays`` maps names to NumPy arrays: the
-        network's ``seed`` and ``step``, each layer's under ``layer{i}.`` and the
-        output sampler's under ``sampler.``.
-        """
+        """Everything needed to rebuild this network: ``(params, arrays)``: JSON-serializable
+        parameters, and the arrays of the network (``seed``, ``step``), of each layer
+        (``layer{i}.``) and of the output sampler (``sampler.``) by name."""
         self.sync_optimizer()
         params = {k: getattr(self, k) for k in self._PARAMS}
         params.update(hidden=list(self.hidden), sampled=list(self.sampled), random_state=None,
-                      lsh=self.lsh.get_params(), output_sampler=_sampler_spec(self.output_sampler))
+                      lsh=self.lsh.get_params(),
+                      output_sampler=_sampler_spec(self.output_sampler))
         arrays = {"seed": np.array([self._seed], dtype=np.int64),
                   "step": np.array([self.step_], dtype=np.int64)}
         for i, layer in enumerate(self.layers):
             arrays.update({f"layer{i}.{k}": v for k, v in layer.get_state().items()})
-        arrays.update({f"sampler.{k}": np.asarray(v) for k, v in self.sampler_.get_state().items()})
+        arrays.update({f"sampler.{k}": np.asarray(v)
+                       for k, v in self.sampler_.get_state().items()})
         return params, arrays
 
     @classmethod
     def from_state(cls, params, arrays, source="<state>"):
-        """Rebuild a network from :meth:`get_state` output (of either backend).
-
-        Every component checks its own arrays; a bad one raises
-        :class:`~slide_ref._validation.StateError` naming ``source`` and the field.
-        """
+        """Rebuild a network from :meth:`get_state` output (of either backend). Every component
+        checks its own arrays: :class:`~slide_ref._validation.StateError` names ``source``
+        (a file name) and the field at fault."""
         params = dict(params)
         spec = params.pop("output_sampler", None)
         if spec is not None:
             params["output_sampler"] = sampler_from_spec(spec, sibling(cls, "negative"), source)
-        net = cls(**params)
+        try:
+            net = cls(**params)
+        except (TypeError, ValueError) as exc:
+            raise StateError(source, "params", str(exc)) from None
         net._seed, net.step_ = (_counter(arrays, name, source) for name in ("seed", "step"))
         for i, layer in enumerate(net.layers):
             layer.load_state(_prefixed(arrays, f"layer{i}."), source, f"layer{i}.", net.step_)
@@ -445,19 +393,3 @@ def _counter(arrays, name, source):
     if value is None or value.shape != (1,) or value.dtype.kind not in "iu" or value[0] < 0:
         raise StateError(source, name, "must be one non-negative integer")
     return int(value[0])
-
-
-def _topk_rows(scores, k):
-    """Indices of the ``k`` largest entries of each row, best first.
-
-    Ties inside the top ``k`` go to the smaller index; which of several tied
-    entries at the ``k``-th place is kept is up to ``argpartition``.
-    """
-    n = scores.shape[1]
-    if k < n:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(n), scores.shape).copy()
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    return np.take_along_axis(part, order, axis=1).astype(np.int64)
