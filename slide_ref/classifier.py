@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from . import metrics as _metrics
 from ._backend import KERNELS, sibling
+from ._compat import upgrade_estimator_params
 from .lsh import LSHParams
 from .network import _sampler_spec, check_labels
 from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
@@ -316,6 +317,7 @@ class SlideClassifier(BaseEstimator):
             raise ValueError(f"{path} is not a slide model file ({exc})") from None
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+        meta["estimator"] = upgrade_estimator_params(meta["estimator"])
         spec = meta["estimator"].pop("sampler", None)
         if spec is not None:
             negative = sibling(cls, "negative")

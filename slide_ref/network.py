@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from . import negative as _negative
 from ._backend import KERNELS, sibling
+from ._compat import upgrade_network_state
 from ._schedule import TableSchedule
 from ._validation import (StateError, check_choice, check_float, check_int, check_labels,
                           check_matrix, check_random_state, effective_n_threads, seed_from)
@@ -359,6 +360,7 @@ class SlideNetwork:
         """Rebuild a network from :meth:`get_state` output (of either backend). Every component
         checks its own arrays: :class:`~slide_ref._validation.StateError` names ``source``
         (a file name) and the field at fault."""
+        params, arrays = upgrade_network_state(params, arrays)
         params = dict(params)
         spec = params.pop("output_sampler", None)
         if spec is not None:

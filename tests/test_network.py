@@ -574,3 +574,23 @@ def test_state_round_trip_of_every_component(data):
         back = slide_fast.network.SlideNetwork.from_state(params, arrays)
         for name, value in back.get_state()[1].items():
             np.testing.assert_array_equal(value, arrays[name], err_msg=name)
+
+
+def test_states_with_flat_lsh_settings_still_load(data):
+    """Models saved before LSHParams: flat K, L, ... and the output sampler's index arrays
+    under the output layer's name."""
+    X, Y = data
+    net = slide_ref.network.SlideNetwork(120, 60, **net_params())
+    net.train_batch(X[:64], Y[:64])
+    params, arrays = net.get_state()
+    old_params = {k: v for k, v in params.items() if k != "lsh"}
+    old_params.update({k: v for k, v in params["lsh"].items() if k != "max_active"})
+    old_arrays = {("layer1." + k[len("sampler."):]
+                   if k.startswith("sampler.") and k != "sampler.seed" else k): v
+                  for k, v in arrays.items()}
+    assert "layer1.tables.offsets" in old_arrays
+    for backend in (slide_ref, slide_fast):
+        back = backend.network.SlideNetwork.from_state(old_params, old_arrays)
+        assert back.lsh.K == 3
+        for name, value in back.get_state()[1].items():
+            np.testing.assert_array_equal(value, arrays[name], err_msg=name)
