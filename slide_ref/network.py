@@ -231,7 +231,9 @@ class SlideNetwork:
     def train_batch(self, X, Y, sample_weight=None):
         """One SGD step on a batch ``X`` (CSR [B, n_features]), ``Y`` (labels, see
         :func:`check_labels`) with optional per-sample loss weights (importance weights of
-        example samplers); returns the mean weighted cross-entropy over the active sets."""
+        example samplers); returns the mean weighted cross-entropy over the active sets.
+        Raises FloatingPointError, naming the step, when the loss, a bias or its Adam state
+        becomes non-finite (a diverging step: lr, feature scale or sample_weight)."""
         X, Y, w = _check_batch(X, Y, sample_weight, self.n_features, self.n_outputs)
         return float(self._train_step(X, Y, w))
 
