@@ -1,6 +1,8 @@
 """Output-layer samplers: ref/fast equality of the draws and sets, the proposals' inclusion
 probabilities against their definitions, the logQ sign, accidental-hit masking, LSH
 retrieval against its closed form, table maintenance, training, persistence, bad input."""
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -438,3 +440,29 @@ def test_full_softmax_classifier_round_trip(tmp_path, data):
         clf.fit(X, Y)
         back = slide_ref.SlideClassifier.load(clf.save(tmp_path / "full.npz", overwrite=True))
         np.testing.assert_array_equal(back.predict(X[:20])[0], clf.predict(X[:20])[0])
+
+
+def test_lsh_sampler_stands_alone(backend, rng):
+    """A sampler needs only the output weights and what setup is given (no network)."""
+    W = rng.standard_normal((300, 16)).astype(np.float32)
+    sampler = backend.negative.LSHSampler(lsh=dict(K=3, L=8, min_active=20, fill_below=30))
+    sampler.setup(W, batch_size=32, n_threads=1, rng=np.random.default_rng(0))
+    indptr, ids, adjust = sampler.sample(W[:4] + 0.01, labels_of(sp.csr_matrix(np.eye(4, 300))),
+                                         W, np.zeros(300, np.float32), 0)
+    assert adjust is None and len(indptr) == 5
+    for i in range(4):
+        assert i in ids[indptr[i]:indptr[i + 1]]
+    assert sampler.index_.n_threads == 1 and sampler.batch_size_ == 32
+
+
+def test_sampler_descriptions_round_trip_and_are_checked(backend):
+    neg = backend.negative
+    lsh = backend.network.LSHParams(K=3, L=7, selection="topk")
+    spec = neg.sampler_spec(neg.LSHSampler(query="label", lsh=lsh, random_state=3))
+    back = neg.sampler_from_spec(json.loads(json.dumps(spec)))
+    assert type(back) is neg.LSHSampler and back.query == "label"
+    assert back.lsh == lsh.get_params() and back.random_state is None
+    for bad in ({"class": "os.system", "params": {}}, {"class": "UniformSampler"}, [1],
+                {"class": "UniformSampler", "params": {"bogus": 1}}):
+        with pytest.raises(slide_ref._validation.StateError, match="m.npz: output_sampler"):
+            neg.sampler_from_spec(bad, source="m.npz")
