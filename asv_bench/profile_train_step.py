@@ -46,18 +46,22 @@ def main(argv=None):
     X, Y, _, _ = e2e.data(args.config, n_train=args.n_train, n_test=1)
     net = e2e.make_model(args.config, args.model, Y)
     totals = collections.defaultdict(float)
-    kernels = types.SimpleNamespace()
-    for name in dir(net._nn):
-        f = getattr(net._nn, name)
-        setattr(kernels, name, timed(f, "kernel " + name, totals)
+    network = types.SimpleNamespace()
+    for name in dir(net._kernels.network):
+        f = getattr(net._kernels.network, name)
+        setattr(network, name, timed(f, "kernel " + name, totals)
                 if callable(f) and not name.startswith("_") else f)
-    net._nn = kernels
+    kernels = types.SimpleNamespace(**{**vars(net._kernels), "network": network})
+    for part in [net.numerics] + [obj for layer in net.layers for obj in (layer,
+                                                                          layer.optimizer)]:
+        part._kernels = kernels
     for name in ("sample", "sample_block", "observe_block"):
         setattr(net.sampler_, name, timed(getattr(net.sampler_, name), f"sampler.{name}",
                                           totals))
     net.sampler_.after_step = timed(net.sampler_.after_step, "sampler.after_step (rehash)",
                                     totals)
-    net._touched_rows = timed(net._touched_rows, "touched rows (lazy Adam, SGD)", totals)
+    for layer in net.layers:
+        layer.touched_rows = timed(layer.touched_rows, "touched rows (lazy Adam, SGD)", totals)
     e2e.train(net, X, Y, 3)
     totals.clear()
     t0 = time.perf_counter()

@@ -35,7 +35,8 @@ def models(n_features, n_labels, n_threads):
     out = {}
     for name, sampled in (("SLIDE (slide_fast)", True), ("full softmax (slide_fast)", False)):
         out[name] = (slide_fast.network.SlideNetwork(
-            n_features, n_labels, hidden=(128,), sampled=(False, sampled), K=6, L=50,
+            n_features, n_labels, hidden=(128,), sampled=(False, sampled),
+            lsh=slide_fast.lsh.LSHParams(K=6, L=50),
             lr=1e-3, n_threads=n_threads, random_state=0),
             lambda m, X: m.predict_topk(X, k=1)[0][:, 0])
     try:

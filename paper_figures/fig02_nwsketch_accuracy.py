@@ -123,7 +123,8 @@ def run_xc(data, method, seed, n_threads):
     _, X, Y, Xt, Yt, epochs = data
     steps = -(-X.shape[0] // 128)
     sampler = make_sampler(method, seed, n_threads)
-    clf = slide.SlideClassifier(hidden=128, K=5, L=20, batch_size=128, lr=2e-3,
+    clf = slide.SlideClassifier(hidden=128, lsh=slide.lsh.LSHParams(K=5, L=20),
+                                batch_size=128, lr=2e-3,
                                 example_sampler=sampler, eval_every=max(1, steps // 2),
                                 eval_size=Xt.shape[0], n_threads=n_threads, random_state=seed,
                                 show_progress=False)

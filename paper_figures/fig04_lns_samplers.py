@@ -59,8 +59,8 @@ def sampler(name, smoke, max_table=500, min_active=1000):
         # a dense projection (ratio 1): the logits are inner products, whose angle
         # SimHash tracks
         params = {"ratio": 1} if hash_family == "simhash" else None
-        return neg.make_sampler(name, K=6, L=50, hash_family=hash_family, hash_params=params,
-                                label_query="random", **size)
+        lsh = neg.LSHParams(K=6, L=50, hash_family=hash_family, hash_params=params, **size)
+        return neg.make_sampler(name, lsh=lsh, label_query="random")
     return neg.make_sampler(name, n_negatives=200 if smoke else 1000, logq=name != "uniform")
 
 

@@ -2,9 +2,8 @@
 from slide_ref import classifier as _ref
 
 from ._binding import bind
-from .network import SlideNetwork
 
 __all__ = list(_ref.__all__)
 
-SlideClassifier = bind(_ref.SlideClassifier, __name__, _network_cls=SlideNetwork)
+SlideClassifier = bind(_ref.SlideClassifier, __name__)
 FORMAT = _ref.FORMAT

@@ -59,14 +59,31 @@ class TableSchedule:
             rehash = False
             while t >= self._next_exp:
                 rehash = rehash or t == self._next_exp
-                self._n_exp += 1
-                self._next_exp += max(1, int(round(self.first_period
-                                                   * math.exp(self.growth * self._n_exp))))
+                self._advance()
         return rehash or rebuild, rebuild
+
+    def _advance(self):
+        """Move the exponential schedule to its next rehash."""
+        self._n_exp += 1
+        self._next_exp += max(1, int(round(self.first_period
+                                           * math.exp(self.growth * self._n_exp))))
 
     def state(self):
         return {"next_exp": self._next_exp, "n_exp": self._n_exp}
 
-    def load_state(self, state):
-        self._next_exp = int(state["next_exp"])
-        self._n_exp = int(state["n_exp"])
+    def load_state(self, state, step=None):
+        """Restore :meth:`state`; with ``step`` (batches trained so far), first check that
+        the counters are ones this schedule reaches in that many batches (ValueError)."""
+        next_exp, n_exp = int(state["next_exp"]), int(state["n_exp"])
+        if step is not None:
+            if not 0 <= n_exp <= max(0, int(step)):
+                raise ValueError(f"{n_exp} exponential rehashes cannot happen in {step} "
+                                 "batches")
+            replay = TableSchedule(self.batch_size, self.rehash_every, self.rebuild_every,
+                                   self.kind, self.first_period, self.growth)
+            for _ in range(n_exp):
+                replay._advance()
+            if replay._next_exp != next_exp:
+                raise ValueError(f"next rehash at batch {next_exp} does not follow {n_exp} "
+                                 f"rehashes (expected {replay._next_exp})")
+        self._next_exp, self._n_exp = next_exp, n_exp

@@ -16,7 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import metrics as _metrics
-from .network import SlideNetwork, _sampler_spec, check_labels
+from ._backend import KERNELS, sibling
+from ._compat import upgrade_estimator_params
+from .lsh import LSHParams
+from .network import _sampler_spec, check_labels
 from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
 
 try:  # scikit-learn's base class gives get_params/set_params/clone/repr
@@ -46,8 +49,10 @@ class SlideClassifier(BaseEstimator):
         log-uniform, full softmax); by default SLIDE's LSH selection built from
         the parameters below. Frequency-based samplers see the training labels
         at the start of ``fit``.
-    hash_family, K, L, range_pow, bucket_capacity, selection, min_active, fill_below :
-        Active-set selection of the output layer; see :class:`SlideNetwork`.
+    lsh : LSHParams or dict, optional
+        Hash family, ``K``, ``L``, tables, selection, padding and the
+        rehash/rebuild schedule of the default LSH output selection (a
+        ``sampler`` given keeps its own); see :class:`~slide_ref.lsh.LSHParams`.
     optimizer : {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}
         Default "adam".
     lr : float, default 1e-3
@@ -60,9 +65,6 @@ class SlideClassifier(BaseEstimator):
         the exact fp32 value (Optimized SLIDE's BF16 modes, notes ``slide.md``
         section 4). See :class:`SlideNetwork` for the rounding points.
     batch_size : int, default 128
-    rehash_every, rebuild_every : int, default 6400, 128000
-        Samples between table rehashes and rebuilds.
-    table_schedule : {"fixed", "exponential"}, default "fixed"
     eval_every : int, default 50
         Batches between evaluations on ``validation_data`` during ``fit``.
     eval_size : int, default 2048
@@ -87,35 +89,22 @@ class SlideClassifier(BaseEstimator):
         ``val_p@1`` / ``val_p@5`` when validation data was given.
     """
 
-    _network_cls = SlideNetwork
+    #: the backend's kernels (the network it builds is found beside this class)
+    _kernels = KERNELS
 
-    def __init__(self, hidden=128, *, sampled_output=True, sampler=None, hash_family="dwta",
-                 K=6, L=50,
-                 range_pow=None, bucket_capacity=128, selection="union", min_active=1000,
-                 fill_below=1500, optimizer="adam", lr=1e-3, init="scaled", bf16=0,
-                 batch_size=128,
-                 rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
+    def __init__(self, hidden=128, *, sampled_output=True, sampler=None, lsh=None,
+                 optimizer="adam", lr=1e-3, init="scaled", bf16=0, batch_size=128,
                  eval_every=50, eval_size=2048, n_threads=None, random_state=None,
                  show_progress=True, example_sampler=None):
         self.hidden = hidden
         self.sampled_output = sampled_output
         self.sampler = sampler
-        self.hash_family = hash_family
-        self.K = K
-        self.L = L
-        self.range_pow = range_pow
-        self.bucket_capacity = bucket_capacity
-        self.selection = selection
-        self.min_active = min_active
-        self.fill_below = fill_below
+        self.lsh = lsh
         self.optimizer = optimizer
         self.lr = lr
         self.init = init
         self.bf16 = bf16
         self.batch_size = batch_size
-        self.rehash_every = rehash_every
-        self.rebuild_every = rebuild_every
-        self.table_schedule = table_schedule
         self.eval_every = eval_every
         self.eval_size = eval_size
         self.n_threads = n_threads
@@ -129,15 +118,10 @@ class SlideClassifier(BaseEstimator):
         sampled = (False,) * len(hidden) + (bool(self.sampled_output),)
         if self.sampler is not None:
             sampled = None      # the sampler decides whether the output is dense
-        return self._network_cls(
+        return sibling(self, "network").SlideNetwork(
             n_features, n_outputs, hidden=hidden, sampled=sampled, output_sampler=self.sampler,
-            hash_family=self.hash_family,
-            K=self.K, L=self.L, range_pow=self.range_pow, bucket_capacity=self.bucket_capacity,
-            selection=self.selection, min_active=self.min_active, fill_below=self.fill_below,
-            optimizer=self.optimizer, lr=self.lr, init=self.init, bf16=self.bf16,
-            batch_size=self.batch_size,
-            rehash_every=self.rehash_every, rebuild_every=self.rebuild_every,
-            table_schedule=self.table_schedule, n_threads=self.n_threads, random_state=rng)
+            lsh=self.lsh, optimizer=self.optimizer, lr=self.lr, init=self.init, bf16=self.bf16,
+            batch_size=self.batch_size, n_threads=self.n_threads, random_state=rng)
 
     def _check_xy(self, X, Y, reset):
         X, sparse = check_matrix(X, "X", n_features=None if reset else self.n_features_in_)
@@ -312,6 +296,8 @@ class SlideClassifier(BaseEstimator):
                 "train_time": self._train_time, "samples": self._samples}
         meta["estimator"]["random_state"] = None
         meta["estimator"]["sampler"] = _sampler_spec(self.sampler)
+        meta["estimator"]["lsh"] = None if self.lsh is None else \
+            LSHParams.coerce(self.lsh).get_params()
         meta["estimator"]["example_sampler"] = None     # an object: not saved
         payload = {"__meta__": np.array(json.dumps(meta))}
         payload.update({f"net/{k}": v for k, v in arrays.items()})
@@ -331,13 +317,15 @@ class SlideClassifier(BaseEstimator):
             raise ValueError(f"{path} is not a slide model file ({exc})") from None
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+        meta["estimator"] = upgrade_estimator_params(meta["estimator"])
         spec = meta["estimator"].pop("sampler", None)
         if spec is not None:
-            negative = cls._network_cls._negative
+            negative = sibling(cls, "negative")
             meta["estimator"]["sampler"] = getattr(negative, spec["class"])(**spec["params"])
         clf = cls(**meta["estimator"])
         try:
-            clf.network_ = cls._network_cls.from_state(meta["network"], arrays)
+            clf.network_ = sibling(cls, "network").SlideNetwork.from_state(
+                meta["network"], arrays, source=path)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path} is missing model data ({exc})") from None
         clf.n_features_in_ = meta["n_features_in"]

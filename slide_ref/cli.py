@@ -89,7 +89,7 @@ def cmd_train(args):
         raise ValueError("--full-softmax contradicts --sampler " + args.sampler)
     clf = slide.SlideClassifier(
         hidden=args.hidden, sampled_output=not args.full_softmax, sampler=sampler_from_args(
-            slide, args), K=args.K, L=args.L, optimizer=args.optimizer,
+            slide, args), lsh=slide.lsh.LSHParams(K=args.K, L=args.L), optimizer=args.optimizer,
         lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every, bf16=args.bf16,
         n_threads=args.n_threads, random_state=args.seed, show_progress=not args.no_progress)
     t0 = time.perf_counter()
@@ -126,7 +126,7 @@ def sampler_from_args(slide, args):
         elif max_active >= 1:
             max_active = int(max_active)
         return slide.negative.make_sampler(
-            args.sampler, K=args.K, L=args.L, max_active=max_active,
+            args.sampler, lsh=slide.lsh.LSHParams(K=args.K, L=args.L, max_active=max_active),
             label_query=args.label_query, faithful=args.faithful)
     return slide.negative.make_sampler(
         args.sampler, n_negatives=args.negatives, shared=args.shared, logq=args.logq,

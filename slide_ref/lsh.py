@@ -10,17 +10,25 @@ construction (and again by :meth:`redraw`), so a family built by one backend
 hashes identically in the other, and saves with :meth:`get_state`.
 """
 import math
+import sys
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import hashing as _hashing
-from ._kernels import tables as _tables
+from ._backend import KERNELS
+from ._schedule import TableSchedule
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
 
+try:  # get_params / set_params / clone, as for the estimators
+    from sklearn.base import BaseEstimator
+except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
+    BaseEstimator = object
+
+# ``LSHParams`` (defined below) is a parameter object without kernels; it is exported by
+# the ``network`` and ``negative`` modules that take it
 __all__ = ["DWTAHash", "WTAHash", "SimHash", "DensifiedMinHash", "PStableHash", "LSHTables",
-           "hash_family_from_state"]
+           "HASH_FAMILIES", "hash_family_class", "hash_family_from_state"]
 
 MAX_RANGE_POW = 30
 
@@ -32,7 +40,7 @@ class _HashFamily:
     implement ``_hash_dense`` / ``_hash_csr`` on top of the kernels.
     """
 
-    _kernels = _hashing
+    _kernels = KERNELS
     _param_names = ()
 
     def __init__(self, n_features, K, L, random_state=None):
@@ -109,8 +117,8 @@ class _HashFamily:
         return self._pack(codes, range_pow, n_threads)
 
     def _pack(self, codes, range_pow, n_threads):
-        return self._kernels.pack_mix(codes, self.L, self.K, self.table_seeds, range_pow,
-                                      n_threads)
+        return self._kernels.hashing.pack_mix(codes, self.L, self.K, self.table_seeds, range_pow,
+                                              n_threads)
 
     # ----------------------------------------------------------------- state
     def _hyperparams(self):
@@ -200,18 +208,19 @@ class WTAHash(_HashFamily):
         return int(math.ceil(math.log2(self.bin_size)))
 
     def _pack(self, codes, range_pow, n_threads):
-        return self._kernels.pack_shift(codes, self.L, self.K, self.shift, range_pow, n_threads)
+        return self._kernels.hashing.pack_shift(codes, self.L, self.K, self.shift, range_pow,
+                                                n_threads)
 
     def _hash_dense(self, X, n_threads):
-        return self._kernels.wta_dense(X, self.slots, n_threads)
+        return self._kernels.hashing.wta_dense(X, self.slots, n_threads)
 
     def _buckets_dense(self, X, range_pow, n_threads):
-        return self._kernels.wta_dense_packed(X, self.slots, self.L, self.K, self.shift,
-                                              range_pow, n_threads)
+        return self._kernels.hashing.wta_dense_packed(X, self.slots, self.L, self.K, self.shift,
+                                                      range_pow, n_threads)
 
     def _hash_csr(self, X, n_threads):
-        return self._kernels.wta_csr(X.indptr, X.indices, X.data, self.n_features, self.slots,
-                                     n_threads)
+        return self._kernels.hashing.wta_csr(X.indptr, X.indices, X.data, self.n_features,
+                                             self.slots, n_threads)
 
 
 class DWTAHash(WTAHash):
@@ -251,8 +260,8 @@ class DWTAHash(WTAHash):
 
     def _hash_csr(self, X, n_threads):
         ptr, bins, pos = self._inverse_slots()
-        return self._kernels.dwta_csr(X.indptr, X.indices, X.data, ptr, bins, pos,
-                                      self.n_hashes, self.probe_seed, n_threads)
+        return self._kernels.hashing.dwta_csr(X.indptr, X.indices, X.data, ptr, bins, pos,
+                                              self.n_hashes, self.probe_seed, n_threads)
 
 
 class SimHash(_HashFamily):
@@ -292,7 +301,7 @@ class SimHash(_HashFamily):
 
     def _pack(self, codes, range_pow, n_threads):
         # one bit per code, most significant first (SLIDE's packing), masked
-        return self._kernels.pack_shift(codes, self.L, self.K, 1, range_pow, n_threads)
+        return self._kernels.hashing.pack_shift(codes, self.L, self.K, 1, range_pow, n_threads)
 
     #: from this many rows on (a table rehash), dense input goes through one float64 GEMM
     #: per block instead of the per-row sums: the same signs (both sum in float64), and
@@ -302,7 +311,7 @@ class SimHash(_HashFamily):
     def _hash_dense(self, X, n_threads):
         if X.shape[0] >= self.GEMM_ROWS:
             return self._hash_dense_gemm(X)
-        return self._kernels.simhash_dense(X, self.idx, self.sign, n_threads)
+        return self._kernels.hashing.simhash_dense(X, self.idx, self.sign, n_threads)
 
     def _hash_dense_gemm(self, X, block=16384):
         cached = getattr(self, "_dense_projection", None)
@@ -318,8 +327,8 @@ class SimHash(_HashFamily):
         return codes
 
     def _hash_csr(self, X, n_threads):
-        return self._kernels.simhash_csr(X.indptr, X.indices, X.data, self.n_features,
-                                         self.idx, self.sign, n_threads)
+        return self._kernels.hashing.simhash_csr(X.indptr, X.indices, X.data, self.n_features,
+                                                 self.idx, self.sign, n_threads)
 
 
 class DensifiedMinHash(_HashFamily):
@@ -357,13 +366,14 @@ class DensifiedMinHash(_HashFamily):
                 "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
 
     def _hash_dense(self, X, n_threads):
-        return self._kernels.minhash_dense(X, self.coord_bin, self.coord_rank, self.n_hashes,
-                                           self.topk, self.probe_seed, n_threads)
+        return self._kernels.hashing.minhash_dense(X, self.coord_bin, self.coord_rank,
+                                                   self.n_hashes, self.topk, self.probe_seed,
+                                                   n_threads)
 
     def _hash_csr(self, X, n_threads):
-        return self._kernels.minhash_csr(X.indptr, X.indices, X.data, self.coord_bin,
-                                         self.coord_rank, self.n_hashes, self.topk,
-                                         self.probe_seed, n_threads)
+        return self._kernels.hashing.minhash_csr(X.indptr, X.indices, X.data, self.coord_bin,
+                                                 self.coord_rank, self.n_hashes, self.topk,
+                                                 self.probe_seed, n_threads)
 
 
 class PStableHash(_HashFamily):
@@ -396,15 +406,30 @@ class PStableHash(_HashFamily):
                 "table_seeds": rng.integers(0, 2**63, size=self.L, dtype=np.uint64)}
 
     def _hash_dense(self, X, n_threads):
-        return self._kernels.pstable_dense(X, self.A, self.offset, self.width, n_threads)
+        return self._kernels.hashing.pstable_dense(X, self.A, self.offset, self.width, n_threads)
 
     def _hash_csr(self, X, n_threads):
-        return self._kernels.pstable_csr(X.indptr, X.indices, X.data, self.A, self.offset,
-                                         self.width, n_threads)
+        return self._kernels.hashing.pstable_csr(X.indptr, X.indices, X.data, self.A, self.offset,
+                                                 self.width, n_threads)
 
 
 _FAMILIES = {cls.__name__: cls for cls in (WTAHash, DWTAHash, SimHash, DensifiedMinHash,
                                            PStableHash)}
+
+#: the hash families by short name (the ``hash_family`` of :class:`LSHParams`, the CLI and
+#: the NW sketch): short name -> class name in a backend's ``lsh`` module
+HASH_FAMILIES = {"dwta": "DWTAHash", "wta": "WTAHash", "simhash": "SimHash", "srp": "SimHash",
+                 "minhash": "DensifiedMinHash", "pstable": "PStableHash"}
+
+
+def hash_family_class(name, module=None):
+    """The hash family class of short ``name`` (see :data:`HASH_FAMILIES`) in ``module``.
+
+    ``module`` is a backend's ``lsh`` module (this one by default;
+    ``slide_fast.lsh`` gives the classes on the fast kernels).
+    """
+    check_choice(name, "hash_family", set(HASH_FAMILIES))
+    return getattr(module if module is not None else sys.modules[__name__], HASH_FAMILIES[name])
 
 
 def hash_family_from_state(state, module=None, random_state=None):
@@ -451,7 +476,7 @@ class LSHTables:
         The tables (see the kernels module).
     """
 
-    _kernels = _tables
+    _kernels = KERNELS
 
     def __init__(self, family, range_pow=14, capacity=128, policy="fifo", random_state=None):
         if not isinstance(family, _HashFamily):
@@ -512,7 +537,7 @@ class LSHTables:
         if buckets.shape[0] * self.L >= 2**31:
             raise ValueError(f"{buckets.shape[0]} items in {self.L} tables exceed the int32 "
                              "positions of the compact tables")
-        self.offsets, self.members = self._kernels.build_tables(
+        self.offsets, self.members = self._kernels.tables.build_tables(
             buckets, self.range_pow, self.capacity, self.policy == "reservoir", self._seed,
             self.n_builds, effective_n_threads(n_threads))
         self.n_items = buckets.shape[0]
@@ -541,7 +566,7 @@ class LSHTables:
         if self.offsets is None:
             raise RuntimeError("the tables are empty: call build(items) first")
         buckets = self._check_buckets(buckets, allow_empty=True)
-        indptr, ids, counts = self._kernels.query_tables(
+        indptr, ids, counts = self._kernels.tables.query_tables(
             buckets, self.offsets, self.members, self.n_items, effective_n_threads(n_threads))
         return sp.csr_matrix((counts, ids, indptr), shape=(buckets.shape[0], self.n_items))
 
@@ -573,3 +598,158 @@ class LSHTables:
     def __repr__(self):
         return (f"LSHTables({self.family!r}, range_pow={self.range_pow}, "
                 f"capacity={self.capacity}, policy={self.policy!r})")
+
+
+#: selection methods of an LSH-sampled layer (see :class:`LSHParams`)
+SELECTIONS = ("union", "threshold", "topk", "vanilla")
+_DEFAULT_SELECTION_PARAM = {"union": 0, "threshold": 2, "topk": 1000, "vanilla": 1000}
+#: the cap ``max_active="auto"`` puts on an output layer's union: 5% of the classes, the
+#: optimized C++ build's value
+AUTO_MAX_ACTIVE = 0.05
+
+
+class LSHParams(BaseEstimator):
+    """The settings of a layer's LSH tables: hashing, selection, padding and schedule.
+
+    One object carries them wherever a layer is sampled with LSH: the sampled
+    hidden layers of :class:`~slide_ref.network.SlideNetwork` (``lsh=``), its
+    default output selection, :class:`~slide_ref.negative.LSHSampler` (``lsh=``)
+    and :class:`~slide_ref.classifier.SlideClassifier` (``lsh=``).  Values are
+    stored as given and checked when a layer is built (:meth:`validate`).
+
+    Parameters
+    ----------
+    hash_family : str, default "dwta"
+        A short name of :data:`HASH_FAMILIES` ("dwta", "wta", "simhash" or "srp",
+        "minhash", "pstable").
+    hash_params : dict, optional
+        More parameters of the hash family (``{"ratio": 1}`` for a dense SimHash,
+        ``{"bin_size": 16}`` for DWTA, ...).
+    K, L : int, default 6, 50
+        Hash codes per table and tables.
+    range_pow : int, optional
+        log2 of the buckets per table; by default the smallest that holds every
+        bucket id of the packing (14 for DWTA with K=6), capped at 20.
+    bucket_capacity : int, default 128
+        Items kept per bucket (0: no limit).
+    bucket_policy : {"fifo", "reservoir"}, default "fifo"
+    selection : {"union", "threshold", "topk", "vanilla"}, default "union"
+        How candidates become the active set: all of them (SLIDE's code
+        default), those seen in at least ``selection_param`` tables, the
+        ``selection_param`` most frequent, or whole buckets from tables visited in
+        random order until ``selection_param`` neurons are active.
+    selection_param : int, optional
+        2 for "threshold", 1000 for "topk" and "vanilla" by default.
+    max_active : "auto", float, int or None, default "auto"
+        Cap on the neurons taken from the tables with "union" or "vanilla": a
+        fraction of the layer (in (0, 1]) or a count; tables are then visited in
+        a random order, whole buckets at a time, until the cap is reached (or,
+        with several queries per sample, the neurons most tables returned are
+        kept). "auto" caps an output layer's union at 5% of the classes (the
+        optimized C++ build's value) and leaves hidden layers and the
+        "threshold" and "topk" selections uncapped; None never caps.
+    min_active, fill_below : int, default 1000, 1500
+        A sample with fewer than ``fill_below`` active neurons is padded with
+        random ones up to ``min_active`` (SLIDE's constants); 0 disables padding.
+    rehash_every, rebuild_every : int, default 6400, 128000
+        Samples between rehashes (re-inserting every neuron from the current
+        weights) and rebuilds (new hash functions; 0: never).
+    table_schedule : {"fixed", "exponential"}, default "fixed"
+    schedule_first, schedule_growth : int, float, default 50, 0.1
+        ``N0`` (batches) and ``lambda`` of the exponential schedule.
+    """
+
+    def __init__(self, hash_family="dwta", hash_params=None, K=6, L=50, range_pow=None,
+                 bucket_capacity=128, bucket_policy="fifo", selection="union",
+                 selection_param=None, max_active="auto", min_active=1000, fill_below=1500,
+                 rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
+                 schedule_first=50, schedule_growth=0.1):
+        self.hash_family = hash_family
+        self.hash_params = hash_params
+        self.K = K
+        self.L = L
+        self.range_pow = range_pow
+        self.bucket_capacity = bucket_capacity
+        self.bucket_policy = bucket_policy
+        self.selection = selection
+        self.selection_param = selection_param
+        self.max_active = max_active
+        self.min_active = min_active
+        self.fill_below = fill_below
+        self.rehash_every = rehash_every
+        self.rebuild_every = rebuild_every
+        self.table_schedule = table_schedule
+        self.schedule_first = schedule_first
+        self.schedule_growth = schedule_growth
+
+    @classmethod
+    def coerce(cls, lsh, name="lsh"):
+        """``lsh`` as an :class:`LSHParams`: None gives the defaults, a dict its values."""
+        if lsh is None:
+            return cls()
+        if isinstance(lsh, dict):
+            return cls(**lsh)
+        if not isinstance(lsh, LSHParams):
+            raise TypeError(f"{name} must be an LSHParams, a dict of its parameters or None, "
+                            f"got {type(lsh).__name__}")
+        return lsh
+
+    def validate(self):
+        """Check every setting (TypeError / ValueError naming it); returns ``self``."""
+        check_choice(self.hash_family, "hash_family", set(HASH_FAMILIES))
+        if self.hash_params is not None and not isinstance(self.hash_params, dict):
+            raise TypeError("hash_params must be a dict of hash family parameters")
+        check_int(self.K, "K", low=1, high=32)
+        check_int(self.L, "L", low=1)
+        if self.range_pow is not None:
+            check_int(self.range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
+        check_int(self.bucket_capacity, "bucket_capacity", low=0)
+        check_choice(self.bucket_policy, "bucket_policy", {"fifo", "reservoir"})
+        check_choice(self.selection, "selection", set(SELECTIONS))
+        if self.selection_param is not None:
+            check_int(self.selection_param, "selection_param", low=0)
+        check_int(self.min_active, "min_active", low=0)
+        check_int(self.fill_below, "fill_below", low=0)
+        check_int(self.rehash_every, "rehash_every", low=0)
+        check_int(self.rebuild_every, "rebuild_every", low=0)
+        check_choice(self.table_schedule, "table_schedule", {"fixed", "exponential"})
+        check_int(self.schedule_first, "schedule_first", low=1)
+        check_float(self.schedule_growth, "schedule_growth", low=0.0)
+        if self.max_active is not None and not (isinstance(self.max_active, str)
+                                                and self.max_active == "auto"):
+            if self.selection not in ("union", "vanilla"):
+                raise ValueError("max_active caps the 'union' and 'vanilla' selections; with "
+                                 f"selection={self.selection!r} leave it 'auto' or None")
+            _cap_count(self.max_active, 1)
+        return self
+
+    def selection_for(self, n_items, output=False, several_queries=False):
+        """The selection kernel's ``(method, param)`` for a layer of ``n_items`` neurons.
+
+        ``output`` marks an output layer (where ``max_active="auto"`` caps the
+        union); ``several_queries`` a sampler querying with every label of a
+        sample, which has no table order: a cap then keeps the most returned.
+        """
+        param = (_DEFAULT_SELECTION_PARAM[self.selection] if self.selection_param is None
+                 else check_int(self.selection_param, "selection_param", low=0))
+        if self.selection == "vanilla" and several_queries:
+            raise ValueError("selection 'vanilla' needs one query per sample: use "
+                             "label_query='random' with query='label'")
+        cap = self.max_active
+        if isinstance(cap, str) and cap == "auto":
+            cap = AUTO_MAX_ACTIVE if output and self.selection in ("union", "vanilla") else None
+        if cap is None:
+            return self.selection, param
+        return ("topk" if several_queries else "vanilla"), _cap_count(cap, n_items)
+
+    def schedule(self, batch_size):
+        """A fresh :class:`~slide_ref._schedule.TableSchedule` of these settings."""
+        return TableSchedule(batch_size, self.rehash_every, self.rebuild_every,
+                             self.table_schedule, self.schedule_first, self.schedule_growth)
+
+
+def _cap_count(cap, n_items):
+    """A ``max_active`` cap as a count of neurons of a layer of ``n_items``."""
+    if isinstance(cap, float) and 0 < cap <= 1:
+        return max(1, int(cap * n_items))
+    return check_int(cap, "max_active", low=1)

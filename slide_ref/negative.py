@@ -45,13 +45,11 @@ import math
 
 import numpy as np
 
-from . import lsh as _lsh
-from ._kernels import active as _active
-from ._kernels import negative as _neg
-from ._kernels import tables as _tables
+from ._backend import KERNELS, sibling
 from ._kernels.rng import counter_randint as _ref_randint
-from ._schedule import TableSchedule
-from ._validation import check_choice, check_float, check_int, check_random_state, seed_from
+from ._validation import (StateError, check_choice, check_float, check_int,
+                          check_random_state, seed_from)
+from .lsh import LSHParams
 
 try:  # get_params / set_params / clone, as for the estimators
     from sklearn.base import BaseEstimator
@@ -59,17 +57,13 @@ except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
     BaseEstimator = object
 
 __all__ = ["OutputSampler", "FullSoftmax", "LSHSampler", "UniformSampler", "UnigramSampler",
-           "LogUniformSampler", "SAMPLERS", "make_sampler", "MASK"]
+           "LogUniformSampler", "LSHParams", "SAMPLERS", "make_sampler", "sampler_spec",
+           "sampler_from_spec", "MASK"]
 
 #: ``adjust`` of a masked pair: its logit ``z - MASK`` is finite and far below any other
 MASK = np.float32(1e30)
 #: the most hard negatives a static sampler remembers per class
 MAX_HARD_NEGATIVES = 64
-
-FAMILIES = {"dwta": "DWTAHash", "wta": "WTAHash", "simhash": "SimHash",
-            "minhash": "DensifiedMinHash"}
-SELECTIONS = {"union": _active.UNION, "threshold": _active.THRESHOLD, "topk": _active.TOPK,
-              "vanilla": None}
 
 
 class OutputSampler(BaseEstimator):
@@ -84,17 +78,25 @@ class OutputSampler(BaseEstimator):
     dense = False
     #: the batch shares one candidate set: the network calls :meth:`sample_block`
     block = False
-    _neg = _neg
+    _kernels = KERNELS
 
-    def setup(self, network, layer):
-        """Attach to ``network``'s output ``layer`` (weights ``[N][d]``)."""
-        self.n_outputs_ = layer.n_out
-        self._threads = network._threads
-        rng = check_random_state(self.random_state) if self.random_state is not None \
-            else network._rng
+    def setup(self, W, *, batch_size, n_threads, rng):
+        """Attach to an output layer of weights ``W`` ``[N][d]``.
+
+        ``batch_size`` converts table schedules to batches, ``n_threads`` is the
+        kernels' thread count and ``rng`` the owner's generator, which draws the
+        sampler's seed (and hash functions) unless it has its own ``random_state``.
+        """
+        self.n_outputs_ = W.shape[0]
+        self.n_threads_ = n_threads
+        if self.random_state is not None:
+            rng = check_random_state(self.random_state)
         self._rng = rng
         self.seed_ = seed_from(rng)
-        self.batch_size_ = network.batch_size
+        self.batch_size_ = batch_size
+
+    def _threads(self):
+        return self.n_threads_
 
     def prepare(self, Y):
         """See the training labels (CSR [n, N]) once before training; most samplers ignore them."""
@@ -131,15 +133,19 @@ class OutputSampler(BaseEstimator):
         with :attr:`block`); see :meth:`UniformSampler.observe_block`."""
 
     def get_state(self):
-        """Arrays to save beside the network (the tables live on the layer)."""
+        """The sampler's arrays by name, to save beside the network."""
         if not hasattr(self, "seed_"):      # never set up: the dense output path
             return {}
         return {"seed": np.array([self.seed_], dtype=np.int64)}
 
-    def load_state(self, arrays):
-        """Restore what :meth:`get_state` saved."""
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        """Check and restore what :meth:`get_state` saved (names without ``prefix``);
+        raises :class:`~slide_ref._validation.StateError` naming ``source`` and the field."""
         if "seed" in arrays:
-            self.seed_ = int(arrays["seed"][0])
+            seed = np.asarray(arrays["seed"])
+            if seed.shape != (1,) or seed.dtype.kind not in "iu" or seed[0] < 0:
+                raise StateError(source, prefix + "seed", "must be one non-negative integer")
+            self.seed_ = int(seed[0])
 
 
 # --------------------------------------------------------------------------- full softmax
@@ -175,13 +181,14 @@ class _StaticSampler(OutputSampler):
             raise ValueError("hard_negatives needs batch_labels=True (and shared=True): the "
                              "memory is filled from the logits of the batch's shared set")
 
-    def setup(self, network, layer):
+    def setup(self, W, **kw):
         self._check()
-        super().setup(network, layer)
-        if self.n_negatives > layer.n_out and isinstance(self, UniformSampler):
-            raise ValueError(f"n_negatives={self.n_negatives} exceeds the {layer.n_out} classes")
+        super().setup(W, **kw)
+        N = self.n_outputs_
+        if self.n_negatives > N and isinstance(self, UniformSampler):
+            raise ValueError(f"n_negatives={self.n_negatives} exceeds the {N} classes")
         # per class: the candidates that outscored it most when it was last a label
-        self.memory_ = np.full((layer.n_out, self.hard_negatives), -1, dtype=np.int32)
+        self.memory_ = np.full((N, self.hard_negatives), -1, dtype=np.int32)
 
     def _draw(self, n_rows, step):
         """Negative ids [n_rows, m] and the log expected count of every class (or a constant)."""
@@ -214,7 +221,8 @@ class _StaticSampler(OutputSampler):
         if self.hard_negatives and len(lab_ids):
             hard = self.memory_[lab_ids].ravel()
             negs = np.concatenate([negs.ravel(), hard[hard >= 0]])
-        rows = self._neg.batch_candidates(lab_ids, negs, self.n_outputs_, self._threads())
+        rows = self._kernels.negative.batch_candidates(lab_ids, negs, self.n_outputs_,
+                                                       self._threads())
         if not self.logq:
             return rows, None
         log_q, const = log_count
@@ -229,8 +237,8 @@ class _StaticSampler(OutputSampler):
         candidates that scored highest against its sample; they join the candidate set of
         the next batch that holds the label."""
         if self.hard_negatives:
-            self._neg.update_hard_negatives(Z, rows, label_indptr, label_cols, self.memory_,
-                                            self._threads())
+            self._kernels.negative.update_hard_negatives(Z, rows, label_indptr, label_cols,
+                                                         self.memory_, self._threads())
 
     def get_state(self):
         state = super().get_state()
@@ -238,15 +246,16 @@ class _StaticSampler(OutputSampler):
             state["hard_negatives"] = self.memory_
         return state
 
-    def load_state(self, arrays):
-        super().load_state(arrays)
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
         if "hard_negatives" in arrays:
             memory = np.asarray(arrays["hard_negatives"])
             shape = getattr(self, "memory_", np.empty((0, 0))).shape
-            if memory.shape != shape or (memory.size and (
+            if memory.shape != shape or memory.dtype.kind not in "iu" or (memory.size and (
                     memory.min() < -1 or memory.max() >= shape[0])):
-                raise ValueError(f"saved hard-negative memory has shape {memory.shape} or ids "
-                                 f"outside [-1, {shape[0]}); expected shape {shape}")
+                raise StateError(source, prefix + "hard_negatives",
+                                 f"shape {memory.shape} or ids outside [-1, {shape[0]}); "
+                                 f"expected integers of shape {shape}")
             self.memory_ = np.array(memory, dtype=np.int32)
 
     def sample(self, H, labels, W, b, step, training=True):
@@ -256,8 +265,9 @@ class _StaticSampler(OutputSampler):
             log_count = np.zeros(0, np.float32), 0.0
         lab_indptr, lab_ids = labels if training else (np.zeros(B + 1, np.int64),
                                                        np.empty(0, np.int32))
-        return self._neg.assemble_sets(lab_indptr, lab_ids, negs, log_count[0], log_count[1],
-                                       self.remove_accidental_hits, self._threads())
+        return self._kernels.negative.assemble_sets(lab_indptr, lab_ids, negs, log_count[0],
+                                                    log_count[1], self.remove_accidental_hits,
+                                                    self._threads())
 
 
 class UniformSampler(_StaticSampler):
@@ -304,7 +314,8 @@ class UniformSampler(_StaticSampler):
 
     def _draw(self, n_rows, step):
         m, N = self.n_negatives, self.n_outputs_
-        negs = self._neg.draw_uniform_unique(n_rows, m, N, self.seed_, step, self._threads())
+        negs = self._kernels.negative.draw_uniform_unique(n_rows, m, N, self.seed_, step,
+                                                          self._threads())
         return negs, (np.zeros(0, np.float32), math.log(m / N))
 
 
@@ -314,13 +325,14 @@ class _CDFSampler(_StaticSampler):
     def _probabilities(self):
         raise NotImplementedError
 
-    def setup(self, network, layer):
+    def setup(self, W, **kw):
+        N = W.shape[0]
         self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
-        if self.counts_ is not None and (self.counts_.shape != (layer.n_out,)
+        if self.counts_ is not None and (self.counts_.shape != (N,)
                                          or not np.isfinite(self.counts_).all()
                                          or (self.counts_ < 0).any()):
-            raise ValueError(f"counts must be {layer.n_out} finite non-negative numbers")
-        super().setup(network, layer)
+            raise ValueError(f"counts must be {N} finite non-negative numbers")
+        super().setup(W, **kw)
         self._tabulate()
 
     def prepare(self, Y):
@@ -345,8 +357,8 @@ class _CDFSampler(_StaticSampler):
         if getattr(self, "cdf_", None) is None:
             raise RuntimeError(f"{type(self).__name__} needs label counts: pass counts= or call "
                                "prepare(Y) with the training labels before training")
-        negs = self._neg.draw_from_cdf(n_rows, self.n_negatives, self.cdf_, self.seed_, step,
-                                       self._threads())
+        negs = self._kernels.negative.draw_from_cdf(n_rows, self.n_negatives, self.cdf_,
+                                                    self.seed_, step, self._threads())
         return negs, (self.log_q_, 0.0)
 
     def _counts_from(self, Y):
@@ -361,10 +373,15 @@ class _CDFSampler(_StaticSampler):
             state["counts"] = np.asarray(self.counts_, dtype=np.float64)
         return state
 
-    def load_state(self, arrays):
-        super().load_state(arrays)
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
         if "counts" in arrays:
-            self.counts_ = np.asarray(arrays["counts"], dtype=np.float64)
+            counts = np.asarray(arrays["counts"])
+            if counts.shape != (self.n_outputs_,) or counts.dtype.kind not in "fiu" or not (
+                    np.isfinite(counts).all() and (counts >= 0).all()):
+                raise StateError(source, prefix + "counts",
+                                 f"must be {self.n_outputs_} finite non-negative numbers")
+            self.counts_ = counts.astype(np.float64)
         self._tabulate()
 
 
@@ -399,9 +416,9 @@ class UnigramSampler(_CDFSampler):
         self.hard_negatives = hard_negatives
         self.random_state = random_state
 
-    def setup(self, network, layer):
+    def setup(self, W, **kw):
         check_float(self.power, "power", low=0.0)
-        super().setup(network, layer)
+        super().setup(W, **kw)
 
     def _probabilities(self):
         if self.counts_ is None:
@@ -450,37 +467,6 @@ class LogUniformSampler(_CDFSampler):
 
 
 # --------------------------------------------------------------------------- LSH
-def _resolve_range_pow(family, range_pow):
-    if range_pow is not None:
-        return range_pow
-    if isinstance(family, _lsh.WTAHash):
-        top = (family.bin_size - 1) * sum(1 << (j * family.shift) for j in range(family.K))
-    elif isinstance(family, _lsh.SimHash):
-        top = (1 << family.K) - 1
-    else:
-        return 20
-    return min(20, max(1, int(top).bit_length()))
-
-
-def _attach_lsh(layer, lsh_module, hash_family, K, L, range_pow, capacity, policy, rng,
-               schedule, hash_params=None):
-    """Give a sampled ``layer`` a hash family, tables, a padding permutation and a schedule."""
-    cls = getattr(lsh_module, FAMILIES[hash_family])
-    layer.family = cls(layer.n_in, K=K, L=L, random_state=rng, **(hash_params or {}))
-    layer.tables = lsh_module.LSHTables(layer.family,
-                                        range_pow=_resolve_range_pow(layer.family, range_pow),
-                                        capacity=capacity, policy=policy, random_state=rng)
-    layer.fill_perm = rng.permutation(layer.n_out).astype(np.int32)
-    layer.schedule = schedule
-
-
-def _fill_tables(layer, rows, n_threads):
-    """Hash ``rows`` (one per neuron) into the layer's tables."""
-    # the family's bucket ids are in range by construction: no re-check
-    layer.tables._fill(layer.family._buckets(rows, False, layer.tables.range_pow, n_threads),
-                       n_threads)
-
-
 class LSHSampler(OutputSampler):
     """LSH negative sampling (LNS): the classes whose label vectors collide with a query.
 
@@ -490,7 +476,9 @@ class LSHSampler(OutputSampler):
     a candidate with probability ``1 - (1 - p^K)^L``, where ``p`` is the
     collision probability of the query and ``w_c`` (``1 - angle / pi`` for
     SimHash): an adaptive proposal that costs ``O(K L)`` hashing and ``L``
-    look-ups per sample, independent of the number of classes.
+    look-ups per sample, independent of the number of classes.  The family,
+    tables, selection, padding and schedule are the sampler's
+    :class:`~slide_ref.lsh_index.LSHIndex` (``index_``).
 
     Parameters
     ----------
@@ -502,32 +490,10 @@ class LSHSampler(OutputSampler):
         For "label" on multi-label points: one label drawn at random (the
         optimized C++ build) or the union over every label (its reference
         build).
-    hash_family : {"dwta", "wta", "simhash", "minhash"}, default "dwta"
-    hash_params : dict, optional
-        More parameters of the hash family (``{"ratio": 1}`` for a dense SimHash,
-        ``{"bin_size": 16}`` for DWTA, ...).
-    K, L : int, default 6, 50
-    range_pow : int, optional
-        log2 of the buckets per table (default: enough for every code).
-    bucket_capacity : int, default 128
-    bucket_policy : {"fifo", "reservoir"}, default "fifo"
-    selection : {"union", "threshold", "topk", "vanilla"}, default "union"
-        How candidates become the active set (see :class:`SlideNetwork`).
-    selection_param : int, optional
-    max_active : float, int or None, default 0.05
-        Cap on the classes taken from the tables: a fraction of the classes
-        (``0.05`` is the optimized C++ build's value) or a count; None for the
-        whole union. Tables are visited in a random order, whole buckets at a
-        time, until the cap is reached (selection "vanilla"); with
-        ``label_query="all"`` (several queries per sample) the cap keeps the
-        classes returned by the most tables instead.
-    min_active, fill_below : int, default 1000, 1500
-        Random padding of short sets (SLIDE's constants); 0 disables it.
-    rehash_every, rebuild_every : int, default 6400, 128000
-        Samples between rehashes (re-inserting every class from the current
-        weights) and rebuilds (new hash functions).
-    table_schedule : {"fixed", "exponential"}, default "fixed"
-    schedule_first, schedule_growth : int, float, default 50, 0.1
+    lsh : LSHParams or dict, optional
+        Hash family, ``K``, ``L``, tables, selection, ``max_active`` (by default
+        5% of the classes for the union: the optimized C++ build's value),
+        padding and the rehash/rebuild schedule; see :class:`LSHParams`.
     faithful : bool, default False
         The reference C++ code rehashes and rebuilds only with
         ``query="label"``: its LSH Embedding keeps the tables of the initial
@@ -538,86 +504,25 @@ class LSHSampler(OutputSampler):
         Seed of the hash functions and draws (default: from the network).
     """
 
-    def __init__(self, query="embedding", *, label_query="random", hash_family="dwta",
-                 hash_params=None, K=6, L=50,
-                 range_pow=None, bucket_capacity=128, bucket_policy="fifo", selection="union",
-                 selection_param=None, max_active=0.05, min_active=1000, fill_below=1500,
-                 rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
-                 schedule_first=50, schedule_growth=0.1, faithful=False, random_state=None):
+    def __init__(self, query="embedding", *, label_query="random", lsh=None, faithful=False,
+                 random_state=None):
         self.query = query
         self.label_query = label_query
-        self.hash_family = hash_family
-        self.hash_params = hash_params
-        self.K = K
-        self.L = L
-        self.range_pow = range_pow
-        self.bucket_capacity = bucket_capacity
-        self.bucket_policy = bucket_policy
-        self.selection = selection
-        self.selection_param = selection_param
-        self.max_active = max_active
-        self.min_active = min_active
-        self.fill_below = fill_below
-        self.rehash_every = rehash_every
-        self.rebuild_every = rebuild_every
-        self.table_schedule = table_schedule
-        self.schedule_first = schedule_first
-        self.schedule_growth = schedule_growth
+        self.lsh = lsh
         self.faithful = faithful
         self.random_state = random_state
 
-    _lsh = _lsh
-    _tables = _tables
-    _active = _active
-
-    def _check(self, n_outputs):
+    def setup(self, W, **kw):
         check_choice(self.query, "query", {"embedding", "label"})
         check_choice(self.label_query, "label_query", {"all", "random"})
-        check_choice(self.hash_family, "hash_family", set(FAMILIES))
-        if self.hash_params is not None and not isinstance(self.hash_params, dict):
-            raise TypeError("hash_params must be a dict of hash family parameters")
-        check_int(self.K, "K", low=1, high=32)
-        check_int(self.L, "L", low=1)
-        if self.range_pow is not None:
-            check_int(self.range_pow, "range_pow", low=1, high=30)
-        check_int(self.bucket_capacity, "bucket_capacity", low=0)
-        check_choice(self.bucket_policy, "bucket_policy", {"fifo", "reservoir"})
-        check_choice(self.selection, "selection", set(SELECTIONS))
-        check_int(self.min_active, "min_active", low=0)
-        check_int(self.fill_below, "fill_below", low=0)
         check_choice(self.faithful, "faithful", {True, False})
-        default = {"union": 0, "threshold": 2, "topk": 1000, "vanilla": 1000}[self.selection]
-        param = check_int(default if self.selection_param is None else self.selection_param,
-                          "selection_param", low=0)
-        method = self.selection
-        if self.max_active is not None:
-            if self.selection not in ("union", "vanilla"):
-                raise ValueError("max_active caps the 'union' selection; with "
-                                 f"selection={self.selection!r} leave it None")
-            cap = self.max_active
-            if isinstance(cap, float) and 0 < cap <= 1:
-                param = max(1, int(cap * n_outputs))
-            else:
-                param = check_int(cap, "max_active", low=1)
-            # several queries per sample have no table order: keep the classes most tables
-            # returned instead
-            several = self.query == "label" and self.label_query == "all"
-            method = "topk" if several else "vanilla"
-        if self.selection == "vanilla" and self.query == "label" and self.label_query == "all":
-            raise ValueError("selection 'vanilla' needs one query per sample: use "
-                             "label_query='random' with query='label'")
-        return method, param
-
-    def setup(self, network, layer):
-        self.method_, self.param_ = self._check(layer.n_out)
-        super().setup(network, layer)
-        self.layer_ = layer
-        schedule = TableSchedule(network.batch_size, self.rehash_every, self.rebuild_every,
-                                 self.table_schedule, self.schedule_first, self.schedule_growth)
-        _attach_lsh(layer, self._lsh, self.hash_family, self.K, self.L, self.range_pow,
-                   self.bucket_capacity, self.bucket_policy, self._rng, schedule,
-                    self.hash_params)
-        _fill_tables(layer, layer.W, self._threads())
+        lsh = LSHParams.coerce(self.lsh).validate()
+        super().setup(W, **kw)
+        several = self.query == "label" and self.label_query == "all"
+        self.index_ = sibling(self, "lsh_index").LSHIndex(
+            lsh, W.shape[0], W.shape[1], batch_size=self.batch_size_, rng=self._rng,
+            n_threads=self.n_threads_, output=True, several_queries=several)
+        self.index_.build(W)
 
     # ---------------------------------------------------------------- queries
     def _queries(self, H, labels, W, step, training):
@@ -636,60 +541,36 @@ class LSHSampler(OutputSampler):
         Q[has] = W[lab_ids[lab_indptr[:-1][has] + pick[has]]]
         return Q, None
 
-    def _candidates(self, buckets, owner, B):
-        """Candidates per sample (CSR with table counts), merging per-label queries."""
-        tab = self.layer_.tables
-        cand = self._tables.query_tables(buckets, tab.offsets, tab.members, tab.n_items,
-                                         self._threads())
-        if owner is None:
-            return cand
-        indptr, ids, counts = cand
-        keys = np.repeat(owner, np.diff(indptr)).astype(np.int64) * self.n_outputs_ + ids
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        merged = np.bincount(inverse, weights=counts, minlength=len(uniq)).astype(np.int32)
-        out = np.zeros(B + 1, dtype=np.int64)
-        np.cumsum(np.bincount(uniq // self.n_outputs_, minlength=B), out=out[1:])
-        return out, (uniq % self.n_outputs_).astype(np.int32), merged
-
-    def _select(self, Q, owner, forced, step, pad=True):
-        """Active sets from the queries ``Q``, with the ``forced`` labels and padding."""
-        layer, tab, n = self.layer_, self.layer_.tables, self._threads()
-        min_active = self.min_active if pad else 0
-        buckets = layer.family._buckets(Q, False, tab.range_pow, n)
-        if self.method_ == "vanilla":
-            return self._active.select_vanilla(
-                buckets, tab.offsets, tab.members, *forced, self.n_outputs_, self.param_,
-                min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
-        cand = self._candidates(buckets, owner, len(forced[0]) - 1)
-        return self._active.select_active(
-            *cand, *forced, self.n_outputs_, SELECTIONS[self.method_], self.param_,
-            min_active, self.fill_below, layer.fill_perm, self.seed_, step, n)
-
     def sample(self, H, labels, W, b, step, training=True):
         if not training:
             labels = _no_labels(H.shape[0])
         Q, owner = self._queries(H, labels, W, step, training)
-        indptr, ids = self._select(Q, owner, labels, step)
+        indptr, ids = self.index_.select(Q, labels, self.seed_, step, owner)
         return indptr, ids, None
 
     # ---------------------------------------------------------------- tables
     def after_step(self, step, W):
         if self.faithful and self.query == "embedding":
             return      # the reference code never refreshes LSH Embedding's tables
-        rehash, rebuild = self.layer_.schedule.due(step)
-        if rebuild:
-            self.layer_.family.redraw()
-        if rehash:
-            _fill_tables(self.layer_, W, self._threads())
+        self.index_.after_step(step, W)
 
     def rehash(self, W):
         """Re-insert every class from ``W`` now."""
-        _fill_tables(self.layer_, W, self._threads())
+        self.index_.rehash(W)
 
     def rebuild(self, W):
         """New hash functions, then rehash."""
-        self.layer_.family.redraw()
-        self.rehash(W)
+        self.index_.rebuild(W)
+
+    def get_state(self):
+        state = super().get_state()
+        if hasattr(self, "index_"):
+            state.update(self.index_.get_state())
+        return state
+
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
+        self.index_.load_state(arrays, source, prefix, step)
 
     # ---------------------------------------------------------------- diagnostics
     def retrieval_stats(self, H, W, b, labels=None, top=50):
@@ -707,11 +588,10 @@ class LSHSampler(OutputSampler):
             raise ValueError("retrieval_stats of query='label' needs the labels")
         training = labels is not None
         Q, owner = self._queries(H, labels if training else _no_labels(B), W, 0, training)
-        layer = self.layer_
-        buckets = layer.family._buckets(Q, False, layer.tables.range_pow, self._threads())
-        cand_indptr, cand_ids, _ = self._candidates(buckets, owner, B)
-        act_indptr, _ = self._select(Q, owner, _no_labels(B), 0)
-        tab_indptr, tab_ids = self._select(Q, owner, _no_labels(B), 0, pad=False)
+        index, none = self.index_, _no_labels(B)
+        cand_indptr, _, _ = index.candidates(index.buckets(Q), owner, B)
+        act_indptr, _ = index.select(Q, none, self.seed_, 0, owner)
+        tab_indptr, tab_ids = index.select(Q, none, self.seed_, 0, owner, pad=False)
         top = min(top, W.shape[0])
         logits = H @ W.T + b
         best = np.argpartition(-logits, top - 1, axis=1)[:, :top]
@@ -739,10 +619,40 @@ def make_sampler(name, module=None, **params):
     """A sampler by its command-line name (one of :data:`SAMPLERS`).
 
     ``module`` is the ``negative`` module of the backend to build it from
-    (default: this one); ``params`` go to the sampler's constructor.
+    (default: this one); ``params`` go to the sampler's constructor (for the
+    LSH samplers, ``lsh=LSHParams(...)`` carries the table settings).
     """
     name = check_choice(name, "sampler", set(SAMPLERS))
     mod = module if module is not None else importlib.import_module(__name__)
     if name.startswith("lsh-"):
         return mod.LSHSampler(query=name[4:], **params)
     return getattr(mod, _CLASSES[name])(**params)
+
+
+def sampler_spec(sampler):
+    """A JSON description of a sampler: class name and constructor parameters (arrays such
+    as ``counts`` and the seed are saved with :meth:`OutputSampler.get_state`)."""
+    if sampler is None:
+        return None
+    params = sampler.get_params(deep=False)
+    if "random_state" in params:
+        params["random_state"] = None   # the draws are keyed by the saved seed
+    if "counts" in params:
+        params["counts"] = None
+    if "lsh" in params and params["lsh"] is not None:
+        params["lsh"] = LSHParams.coerce(params["lsh"]).get_params()
+    return {"class": type(sampler).__name__, "params": params}
+
+
+def sampler_from_spec(spec, module=None, source="<state>"):
+    """Rebuild a sampler described by :func:`sampler_spec` from the backend's ``negative``
+    ``module``; a malformed description raises :class:`~slide_ref._validation.StateError`."""
+    mod = module if module is not None else importlib.import_module(__name__)
+    names = {"LSHSampler", "FullSoftmax", *_CLASSES.values()}
+    if not isinstance(spec, dict) or spec.get("class") not in names or not isinstance(
+            spec.get("params"), dict):
+        raise StateError(source, "output_sampler", f"not a sampler description: {spec!r}")
+    try:
+        return getattr(mod, spec["class"])(**spec["params"])
+    except TypeError as exc:
+        raise StateError(source, "output_sampler", str(exc)) from None

@@ -1,6 +1,8 @@
 """BF16 modes of Optimized SLIDE: rounding against hand-computed bit patterns, the hi/lo
 split, every fast bf16 kernel against the reference at each SIMD level, whole training
 steps, exact master weights in mode 2, save/load across backends, bad input, learning."""
+import types
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,6 +15,7 @@ from slide_ref._kernels import bf16 as ref_bf
 from slide_ref._kernels import network as ref_nn
 
 from conftest import assert_allclose_f32
+from slide_ref.layers import BatchContext
 
 #: relative size of one bf16 unit in the last place (7 stored mantissa bits), at most
 BF16_ULP = 2.0 ** -7
@@ -265,11 +268,26 @@ def data():
     return slide_ref.datasets.make_xc(256, 120, 60, labels_per_sample=2, random_state=3)
 
 
+LSH_KEYS = set(slide_ref.lsh.LSHParams().get_params())
+
+
 def net_params(**kw):
-    base = dict(hidden=(24,), K=3, L=6, min_active=20, fill_below=30, random_state=0,
-                n_threads=1, rehash_every=128 * 2)
-    base.update(kw)
+    """Network parameters of the tests; LSH settings among ``kw`` go into ``lsh``."""
+    lsh = dict(K=3, L=6, min_active=20, fill_below=30, rehash_every=128 * 2)
+    lsh.update({k: v for k, v in kw.items() if k in LSH_KEYS})
+    base = dict(hidden=(24,), lsh=slide_ref.lsh.LSHParams(**lsh), random_state=0, n_threads=1)
+    base.update({k: v for k, v in kw.items() if k not in LSH_KEYS})
     return base
+
+
+def forward_acts(net, X, labels):
+    """The activations of one training forward pass through the layers."""
+    ctx = BatchContext(labels, 0, True, seed=0, n_threads=1)
+    acts, A = [], X
+    for layer in net.layers:
+        A, _ = layer.forward(A, ctx)
+        acts.append(A)
+    return acts
 
 
 def master(layer):
@@ -321,10 +339,10 @@ def test_forward_rounds_activations_and_modes_differ(data):
     outs = {}
     for mode in (0, 1, 2):
         net = slide_fast.network.SlideNetwork(120, 60, **net_params(bf16=mode))
-        acts, _ = net._forward(net._as_f32_csr(X[:32]), labels, 0, True)
+        acts = forward_acts(net, X[:32].astype(np.float32), labels)
         if mode:
             assert_bf16_valued(acts[0])
-            assert_bf16_valued(net.embed(net._as_f32_csr(X[:32])))
+            assert_bf16_valued(net.embed(X[:32].astype(np.float32)))
         else:
             assert np.any(bits(acts[0]) & 0xFFFF)
         outs[mode] = acts[-1]
@@ -359,7 +377,10 @@ def test_backward_receives_bf16_activations_and_deltas(data, backend_name, mode)
     net = mod.network.SlideNetwork(120, 60, **net_params(bf16=mode, sampled=(False, True, True),
                                                          hidden=(24, 40), optimizer="sgd"))
     calls = []
-    net._bf16 = _SpyKernels(net._bf16, calls)
+    # the number format chooses the bf16 kernels: spy on them through its kernel handle
+    net.numerics._kernels = types.SimpleNamespace(
+        **{**vars(net.numerics._kernels), "bf16": _SpyKernels(net.numerics._kernels.bf16,
+                                                              calls)})
     net.train_batch(X[:64], Y[:64])
     # positions of (activations, delta, gW, gb) in each backward kernel's arguments
     where = {"sampled_backward_bf16": (0, 4, 5, 6), "dense_backward_csr_bf16": (3, 4, 5)}
@@ -382,12 +403,16 @@ def test_mode2_master_weights_exact(data, backend_name):
     net = mod.network.SlideNetwork(120, 60, **net_params(bf16=2))
     before = [(master(layer).copy(), master_b(layer).copy()) for layer in net.layers]
     seen = []
-    update = net._update
 
-    def spy(Xb, actives):
-        seen.extend((layer.gW.copy(), layer.gb.copy()) for layer in net.layers)
-        update(Xb, actives)
-    net._update = spy
+    def spy_on(layer):
+        step = layer.step
+
+        def spy(record, ctx):       # the gradients each optimizer step receives
+            seen.append((layer.gW.copy(), layer.gb.copy()))
+            step(record, ctx)
+        layer.step = spy
+    for layer in net.layers:
+        spy_on(layer)
     net.train_batch(X[:64], Y[:64])
     lr_t = float(net.lr * np.sqrt(1 - net.beta2) / (1 - net.beta1))   # a weak Python float
     for layer, (W0, b0), (gW, gb) in zip(net.layers, before, seen):
@@ -437,7 +462,7 @@ def test_state_round_trip_across_backends(data, mode, src, dst):
 @pytest.mark.parametrize("mode", [1, 2])
 def test_classifier_save_load_across_backends(tmp_path, mode):
     X, Y, Xt, _ = slide_ref.datasets.make_xc(600, 200, 80, n_test=50, random_state=0)
-    kw = dict(hidden=16, K=3, L=6, min_active=30, fill_below=40, batch_size=64,
+    kw = dict(hidden=16, lsh=dict(K=3, L=6, min_active=30, fill_below=40), batch_size=64,
               random_state=0, show_progress=False, eval_every=0, bf16=mode)
     a = slide_ref.SlideClassifier(**kw).fit(X, Y)
     b = slide_fast.SlideClassifier.load(a.save(tmp_path / "m.npz"))
@@ -492,7 +517,7 @@ def test_bf16_modes_learn_as_well_as_fp32():
     scores = {}
     for mode in (0, 1, 2):
         clf = slide_fast.SlideClassifier(bf16=mode, random_state=0, show_progress=False,
-                                         eval_every=0, min_active=300, fill_below=450)
+                                         eval_every=0, lsh=dict(min_active=300, fill_below=450))
         scores[mode] = clf.fit(X, Y, epochs=2).score(Xt, Yt)
     assert scores[0] > 0.3, scores
     assert abs(scores[1] - scores[0]) <= 0.02 and abs(scores[2] - scores[0]) <= 0.02, scores

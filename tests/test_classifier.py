@@ -16,8 +16,8 @@ def xc():
 
 
 def small(backend, **kw):
-    base = dict(hidden=32, K=4, L=10, min_active=60, fill_below=90, lr=3e-3, batch_size=64,
-                random_state=0, show_progress=False, eval_every=40)
+    base = dict(hidden=32, lsh=slide_ref.lsh.LSHParams(K=4, L=10, min_active=60, fill_below=90),
+                lr=3e-3, batch_size=64, random_state=0, show_progress=False, eval_every=40)
     base.update(kw)
     return backend.SlideClassifier(**base)
 
@@ -50,7 +50,9 @@ def test_callbacks_stop_training(xc):
 def test_partial_fit_and_params(xc):
     X, Y, Xt, Yt = xc
     clf = small(slide_fast)
-    assert clf.get_params()["K"] == 4
+    assert clf.get_params()["lsh__K"] == 4
+    clf.set_params(lsh__L=12)
+    assert clf.lsh.L == 12
     clf.set_params(lr=1e-2)
     clf.partial_fit(X[:3000], Y[:3000]).partial_fit(X[3000:], Y[3000:])
     assert clf.network_.step_ == 2 * -(-3000 // 64)
@@ -151,9 +153,37 @@ def test_slide_within_a_few_points_of_full_softmax():
     scores = {}
     for sampled in (True, False):
         clf = slide_fast.SlideClassifier(sampled_output=sampled, random_state=0,
-                                         show_progress=False, eval_every=0, min_active=300,
-                                         fill_below=450)
+                                         show_progress=False, eval_every=0,
+                                         lsh=dict(min_active=300, fill_below=450))
         scores[sampled] = clf.fit(X, Y, epochs=2).score(Xt, Yt)
     baseline = most_frequent_p1(Y, Yt)
     assert scores[True] > 5 * baseline
     assert scores[True] > scores[False] - 0.05, scores
+
+
+@pytest.mark.parametrize("selection", ["threshold", "topk"])
+def test_every_selection_usable_from_the_estimator(backend, xc, selection):
+    """threshold and topk selections train through the estimator (max_active defaults to no
+    cap for them) and give the same losses in both backends."""
+    X, Y, Xt, _ = xc
+    lsh = slide_ref.lsh.LSHParams(K=4, L=10, min_active=60, fill_below=90,
+                                  selection=selection, selection_param=2 if selection ==
+                                  "threshold" else 100)
+    clf = small(backend, lsh=lsh).partial_fit(X[:256], Y[:256])
+    assert clf.network_.step_ == 4 and clf.network_.sampler_.index_.method == selection
+    twin = small(slide_ref if backend is slide_fast else slide_fast, lsh=lsh)
+    twin.partial_fit(X[:256], Y[:256])
+    np.testing.assert_allclose(clf.network_.layers[-1].W, twin.network_.layers[-1].W,
+                               rtol=1e-4, atol=1e-6)
+    assert clf.predict(Xt[:5], k=3, sampled=True)[0].shape == (5, 3)
+
+
+def test_lsh_params_saved_and_restored(tmp_path, xc):
+    X, Y, _, _ = xc
+    clf = small(slide_fast, lsh=slide_ref.lsh.LSHParams(K=3, L=7, selection="topk",
+                                                         selection_param=50)).fit(X[:500], Y[:500])
+    back = slide_ref.SlideClassifier.load(clf.save(tmp_path / "m.npz"))
+    assert slide_ref.lsh.LSHParams.coerce(back.lsh).get_params() == clf.lsh.get_params()
+    assert back.network_.sampler_.index_.family.L == 7
+    np.testing.assert_array_equal(back.predict(X[:20], sampled=True)[0],
+                                  clf.predict(X[:20], sampled=True)[0])

@@ -1,5 +1,7 @@
 """Hash families and LSH tables: definitions, ref/fast equivalence at every SIMD level,
 statistics against closed forms, and bad input."""
+import importlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -381,8 +383,51 @@ def test_simhash_gemm_path_equals_row_sums(backend, ratio, rng):
     """Many rows (a rehash) go through a float64 GEMM: the same codes as the row kernel."""
     X = rng.standard_normal((backend.lsh.SimHash.GEMM_ROWS + 17, 40)).astype(np.float32)
     fam = backend.lsh.SimHash(40, K=5, L=7, ratio=ratio, random_state=1)
-    rows = fam._kernels.simhash_dense(X, fam.idx, fam.sign, 2)
+    rows = fam._kernels.hashing.simhash_dense(X, fam.idx, fam.sign, 2)
     np.testing.assert_array_equal(fam.hash(X), rows)
     fam.redraw()      # a new projection is used after a redraw
-    np.testing.assert_array_equal(fam.hash(X), fam._kernels.simhash_dense(X, fam.idx,
+    np.testing.assert_array_equal(fam.hash(X), fam._kernels.hashing.simhash_dense(X, fam.idx,
                                                                           fam.sign, 2))
+
+
+# ----------------------------------------------------------------------------- LSH index
+def _index(backend, n_items=200, d=16, **params):
+    lsh = backend.network.LSHParams(K=3, L=6, min_active=10, fill_below=20, **params)
+    module = importlib.import_module(f"{backend.__name__}.lsh_index")
+    return module.LSHIndex(lsh, n_items, d, batch_size=32, n_threads=1,
+                                      rng=np.random.default_rng(0))
+
+
+def test_lsh_index_selects_the_same_in_both_backends(rng):
+    W = rng.standard_normal((200, 16)).astype(np.float32)
+    Q = W[:5] + 0.01
+    forced = (np.arange(6, dtype=np.int64), np.arange(5, dtype=np.int32) + 100)
+    sets = []
+    for backend in (slide_ref, slide_fast):
+        index = _index(backend)
+        index.build(W)
+        sets.append(index.select(Q, forced, 7, 3))
+    for a, b in zip(*sets):
+        np.testing.assert_array_equal(a, b)
+    indptr, ids = sets[0]
+    for i in range(5):      # its own row, the forced id, and padding up to min_active
+        row = ids[indptr[i]:indptr[i + 1]]
+        assert {i, 100 + i} <= set(row.tolist()) and len(row) >= 10
+
+
+def test_lsh_index_state_round_trip_and_schedule_check(rng):
+    W = rng.standard_normal((200, 16)).astype(np.float32)
+    index = _index(slide_ref, table_schedule="exponential", schedule_first=2)
+    index.build(W)
+    for step in range(12):
+        index.after_step(step, W)
+    state = index.get_state()
+    other = _index(slide_fast, table_schedule="exponential", schedule_first=2)
+    other.load_state(state, step=12)
+    for name, value in other.get_state().items():
+        np.testing.assert_array_equal(value, state[name], err_msg=name)
+    bad = dict(state, schedule=state["schedule"] + np.array([1, 0, 0]))
+    with pytest.raises(slide_ref._validation.StateError, match="idx.schedule: next rehash"):
+        other.load_state(bad, prefix="idx.", step=12)
+    with pytest.raises(slide_ref._validation.StateError, match="cannot happen"):
+        other.load_state(state, step=1)

@@ -33,7 +33,8 @@ def test_alignment_other_than_64():
 
 @pytest.mark.parametrize("bf16", [0, 2])
 def test_network_arrays_are_aligned_after_init_and_load(backend, bf16):
-    net = backend.network.SlideNetwork(300, 50, hidden=(24,), K=2, L=3, min_active=10,
+    net = backend.network.SlideNetwork(300, 50, hidden=(24,),
+                                       lsh=dict(K=2, L=3, min_active=10),
                                        bf16=bf16, random_state=0, n_threads=1)
     loaded = type(net).from_state(*net.get_state())
     for model in (net, loaded):

@@ -1,6 +1,8 @@
 """Output-layer samplers: ref/fast equality of the draws and sets, the proposals' inclusion
 probabilities against their definitions, the logQ sign, accidental-hit masking, LSH
 retrieval against its closed form, table maintenance, training, persistence, bad input."""
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -14,6 +16,7 @@ from slide_ref._kernels import negative as ref_neg
 from slide_ref._kernels import network as ref_nn
 
 from conftest import assert_allclose_f32
+from slide_ref.layers import BatchContext
 
 
 @pytest.fixture(scope="module")
@@ -125,13 +128,14 @@ def test_masked_and_duplicate_pairs(nn):
 
 # ----------------------------------------------------------------------------- samplers
 SAMPLER_CASES = {
-    "lsh-embedding": dict(K=3, L=8, min_active=40, fill_below=60),
-    "lsh-label": dict(K=3, L=8, min_active=40, fill_below=60, label_query="all",
-                      max_active=None),
-    "lsh-label-all-capped": dict(K=3, L=8, min_active=40, fill_below=60, label_query="all",
-                                 max_active=10),
-    "lsh-label-random": dict(K=3, L=8, min_active=40, fill_below=60, label_query="random",
-                             max_active=0.2),
+    "lsh-embedding": dict(lsh=dict(K=3, L=8, min_active=40, fill_below=60)),
+    "lsh-label": dict(lsh=dict(K=3, L=8, min_active=40, fill_below=60, max_active=None),
+                      label_query="all"),
+    "lsh-label-all-capped": dict(lsh=dict(K=3, L=8, min_active=40, fill_below=60,
+                                          max_active=10), label_query="all"),
+    "lsh-label-random": dict(lsh=slide_ref.lsh.LSHParams(K=3, L=8, min_active=40,
+                                                         fill_below=60, max_active=0.2),
+                             label_query="random"),
     "uniform": dict(n_negatives=25),
     "unigram": dict(n_negatives=25, power=0.75, logq=True),
     "loguniform": dict(n_negatives=25, shared=True, logq=True),
@@ -169,7 +173,7 @@ def test_training_steps_equal_ref_fast(case, data):
     X, Y = data
     nets = []
     for backend in (slide_ref, slide_fast):
-        net = network(backend, make(backend, case), rehash_every=128)
+        net = network(backend, make(backend, case), lsh=dict(rehash_every=128))
         net.sampler_.prepare(Y)
         losses = [net.train_batch(X[i:i + 64], Y[i:i + 64]) for i in range(0, 256, 64)]
         nets.append((net, losses))
@@ -186,10 +190,10 @@ def test_logq_subtracts_log_expected_count(backend, data):
     net.sampler_.prepare(Y)
     Xb = X[:8].astype(np.float32)
     labels = labels_of(Y[:8])
-    acts, actives = net._forward(Xb, labels, 0, training=True)
-    indptr, ids = actives[-1]
     out = net.layers[-1]
-    H = acts[-2]
+    H = net.embed(Xb)
+    z, record = out.forward(H, BatchContext(labels, 0, True, seed=0, n_threads=1))
+    indptr, ids = record.indptr, record.ids
     rows = np.repeat(np.arange(8), np.diff(indptr))
     raw = np.einsum("ij,ij->i", out.W[ids], H[rows]) + out.b[ids]
     counts = np.asarray(Y.sum(axis=0)).ravel() + 1.0
@@ -200,8 +204,8 @@ def test_logq_subtracts_log_expected_count(backend, data):
         seg = slice(indptr[i], indptr[i + 1])
         nl = Y[i].nnz
         hit[seg] = np.r_[np.zeros(nl, bool), np.isin(ids[seg][nl:], Y[i].indices)]
-    assert_allclose_f32(acts[-1][~hit], (raw - adjust)[~hit], rtol=1e-4, atol=1e-4)
-    assert np.all(acts[-1][hit] < -1e29) and np.isfinite(acts[-1]).all()
+    assert_allclose_f32(z[~hit], (raw - adjust)[~hit], rtol=1e-4, atol=1e-4)
+    assert np.all(z[hit] < -1e29) and np.isfinite(z).all()
 
 
 def test_uniform_logq_is_a_constant_shift(data):
@@ -228,10 +232,10 @@ def _angle_network(backend, thetas, K, L, family, dim=64, seed=0, **hash_params)
     """Output rows at angles ``thetas`` from a unit query (tables built from them)."""
     rng = np.random.default_rng(seed)
     n = len(thetas)
-    sampler = backend.negative.LSHSampler(hash_family=family, K=K, L=L, min_active=0,
-                                          fill_below=0, bucket_capacity=10 * n,
-                                          hash_params=hash_params, max_active=None,
-                                          random_state=seed)
+    lsh = backend.lsh.LSHParams(hash_family=family, K=K, L=L, min_active=0, fill_below=0,
+                                bucket_capacity=10 * n, hash_params=hash_params,
+                                max_active=None)
+    sampler = backend.negative.LSHSampler(lsh=lsh, random_state=seed)
     net = backend.SlideNetwork(8, n, hidden=(dim,), output_sampler=sampler, random_state=seed,
                                n_threads=1)
     q = rng.standard_normal(dim)
@@ -289,8 +293,8 @@ def test_dwta_inclusion_monotone_in_similarity():
 
 def test_label_query_finds_copies_of_the_label(backend):
     # classes 0 and 1 share a vector: querying with w_0 always returns class 1
-    net = network(backend, backend.negative.LSHSampler(query="label", K=4, L=6, min_active=0,
-                                                       fill_below=0))
+    net = network(backend, backend.negative.LSHSampler(
+        query="label", lsh=dict(K=4, L=6, min_active=0, fill_below=0)))
     out = net.layers[-1]
     out.W[1] = out.W[0]
     net.rehash()
@@ -303,25 +307,25 @@ def test_label_query_finds_copies_of_the_label(backend):
 @pytest.mark.parametrize("faithful", [False, True])
 def test_rehash_in_embedding_mode_unless_faithful(faithful, data):
     X, Y = data
-    sampler = slide_fast.negative.LSHSampler(K=3, L=8, faithful=faithful, rehash_every=64)
+    sampler = slide_fast.negative.LSHSampler(lsh=dict(K=3, L=8, rehash_every=64),
+                                             faithful=faithful)
     net = network(slide_fast, sampler, batch_size=64)
-    builds = net.layers[-1].tables.n_builds
+    builds = net.sampler_.index_.tables.n_builds
     for i in range(0, 128, 64):
         net.train_batch(X[i:i + 64], Y[i:i + 64])
-    assert net.layers[-1].tables.n_builds == builds + (0 if faithful else 2)
+    assert net.sampler_.index_.tables.n_builds == builds + (0 if faithful else 2)
 
 
 def test_retrieval_quality_reports(data):
     X, Y = data
-    net = network(slide_fast, slide_fast.negative.LSHSampler(K=2, L=10, min_active=50,
-                                                             fill_below=60, max_active=None))
+    net = network(slide_fast, slide_fast.negative.LSHSampler(lsh=dict(
+        K=2, L=10, min_active=50, fill_below=60, max_active=None)))
     q = net.retrieval_quality(X[:40])
     assert 0 < q["from_tables"] <= q["candidates"] <= 300 and 0 <= q["top_recall"] <= 1
     assert q["from_tables"] + q["padding"] == pytest.approx(q["active"])
     # a tight cap keeps few table classes; padding fills the set up to min_active
-    net = network(slide_fast, slide_fast.negative.LSHSampler(K=2, L=10, min_active=100,
-                                                             fill_below=1000, max_active=5,
-                                                             bucket_capacity=8))
+    net = network(slide_fast, slide_fast.negative.LSHSampler(lsh=dict(
+        K=2, L=10, min_active=100, fill_below=1000, max_active=5, bucket_capacity=8)))
     q = net.retrieval_quality(X[:40])
     assert q["from_tables"] <= 5 + 8 and q["active"] == 100
     with pytest.raises(ValueError, match="labels"):
@@ -330,9 +334,8 @@ def test_retrieval_quality_reports(data):
 
 def test_max_active_caps_retrieval(data):
     X, Y = data
-    net = network(slide_fast, slide_fast.negative.LSHSampler(K=1, L=20, max_active=30,
-                                                             min_active=0, fill_below=0,
-                                                             bucket_capacity=300))
+    net = network(slide_fast, slide_fast.negative.LSHSampler(lsh=dict(
+        K=1, L=20, max_active=30, min_active=0, fill_below=0, bucket_capacity=300)))
     out = net.layers[-1]
     H = net.embed(X[:30].astype(np.float32))
     indptr, _, _ = net.sampler_.sample(H, labels_of(Y[:30]), out.W, out.b, 0)
@@ -356,7 +359,7 @@ def test_static_samplers_learn(data):
                                   "loguniform", "full"])
 def test_every_sampler_learns_and_permuted_labels_do_not(name):
     X, Y, Xt, Yt = slide_ref.datasets.make_xc(3000, 300, 200, n_test=500, random_state=1)
-    kw = {} if name == "full" else (dict(K=3, L=20, min_active=50, fill_below=60)
+    kw = {} if name == "full" else (dict(lsh=dict(K=3, L=20, min_active=50, fill_below=60))
                                     if name.startswith("lsh") else dict(n_negatives=40))
     popular = np.asarray(Y.sum(axis=0)).ravel().argmax()
     baseline = Yt[:, popular].mean()      # always predicting the most frequent label
@@ -410,9 +413,12 @@ def test_bad_input(backend, data):
     with pytest.raises(ValueError, match="sampled"):
         network(backend, neg.FullSoftmax(), sampled=(False, True))
     with pytest.raises(ValueError, match="label_query"):
-        network(backend, neg.LSHSampler(query="label", label_query="all", selection="vanilla"))
+        network(backend, neg.LSHSampler(query="label", label_query="all",
+                                        lsh=dict(selection="vanilla")))
     with pytest.raises(ValueError, match="max_active"):
-        network(backend, neg.LSHSampler(selection="topk"))
+        network(backend, neg.LSHSampler(lsh=dict(selection="topk", max_active=10)))
+    with pytest.raises(TypeError, match="lsh"):
+        network(backend, neg.LSHSampler(lsh=[6, 50]))
     with pytest.raises(ValueError, match="query"):
         network(backend, neg.LSHSampler(query="labels"))
     with pytest.raises(ValueError, match="counts"):
@@ -434,3 +440,29 @@ def test_full_softmax_classifier_round_trip(tmp_path, data):
         clf.fit(X, Y)
         back = slide_ref.SlideClassifier.load(clf.save(tmp_path / "full.npz", overwrite=True))
         np.testing.assert_array_equal(back.predict(X[:20])[0], clf.predict(X[:20])[0])
+
+
+def test_lsh_sampler_stands_alone(backend, rng):
+    """A sampler needs only the output weights and what setup is given (no network)."""
+    W = rng.standard_normal((300, 16)).astype(np.float32)
+    sampler = backend.negative.LSHSampler(lsh=dict(K=3, L=8, min_active=20, fill_below=30))
+    sampler.setup(W, batch_size=32, n_threads=1, rng=np.random.default_rng(0))
+    indptr, ids, adjust = sampler.sample(W[:4] + 0.01, labels_of(sp.csr_matrix(np.eye(4, 300))),
+                                         W, np.zeros(300, np.float32), 0)
+    assert adjust is None and len(indptr) == 5
+    for i in range(4):
+        assert i in ids[indptr[i]:indptr[i + 1]]
+    assert sampler.index_.n_threads == 1 and sampler.batch_size_ == 32
+
+
+def test_sampler_descriptions_round_trip_and_are_checked(backend):
+    neg = backend.negative
+    lsh = backend.network.LSHParams(K=3, L=7, selection="topk")
+    spec = neg.sampler_spec(neg.LSHSampler(query="label", lsh=lsh, random_state=3))
+    back = neg.sampler_from_spec(json.loads(json.dumps(spec)))
+    assert type(back) is neg.LSHSampler and back.query == "label"
+    assert back.lsh == lsh.get_params() and back.random_state is None
+    for bad in ({"class": "os.system", "params": {}}, {"class": "UniformSampler"}, [1],
+                {"class": "UniformSampler", "params": {"bogus": 1}}):
+        with pytest.raises(slide_ref._validation.StateError, match="m.npz: output_sampler"):
+            neg.sampler_from_spec(bad, source="m.npz")

@@ -12,6 +12,8 @@ from slide_ref._kernels import active as ref_active
 from slide_ref._kernels import network as ref_nn
 
 from conftest import assert_allclose_f32
+from slide_ref._validation import StateError
+from slide_ref.layers import BatchContext
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +22,37 @@ def data():
     return X, Y
 
 
+LSH_KEYS = set(slide_ref.lsh.LSHParams().get_params())
+
+
 def net_params(**kw):
-    base = dict(hidden=(24,), K=3, L=6, min_active=20, fill_below=30, random_state=0,
-                n_threads=1, rehash_every=128 * 2)
-    base.update(kw)
+    """Network parameters of the tests; LSH settings among ``kw`` go into ``lsh``."""
+    lsh = dict(K=3, L=6, min_active=20, fill_below=30, rehash_every=128 * 2)
+    lsh.update({k: v for k, v in kw.items() if k in LSH_KEYS})
+    base = dict(hidden=(24,), lsh=slide_ref.lsh.LSHParams(**lsh), random_state=0, n_threads=1)
+    base.update({k: v for k, v in kw.items() if k not in LSH_KEYS})
     return base
+
+
+def lsh_indexes(net):
+    """Every LSH index of a network: its sampled hidden layers', then the output sampler's."""
+    found = [layer.index for layer in net.layers if hasattr(layer, "index")]
+    return found + ([net.sampler_.index_] if hasattr(net.sampler_, "index_") else [])
+
+
+def labels_of(Y):
+    return Y.indptr.astype(np.int64), Y.indices.astype(np.int32)
+
+
+def forward(net, X, labels, training=True, step=0):
+    """One forward pass through the layers: ``(ctx, activations, per-layer records)``."""
+    ctx = BatchContext(labels, step, training, seed=0, n_threads=1)
+    acts, records, A = [], [], X
+    for layer in net.layers:
+        A, record = layer.forward(A, ctx)
+        acts.append(A)
+        records.append(record)
+    return ctx, acts, records
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -229,18 +257,19 @@ def test_training_steps_equal_ref_fast(data, optimizer, sampled, simd_level):
     for a, b in zip(ref.layers, fast.layers):
         assert_allclose_f32(b.W, a.W, rtol=1e-4, atol=1e-6)
         assert_allclose_f32(b.b, a.b, rtol=1e-4, atol=1e-6)
-        if a.sampled:
-            np.testing.assert_array_equal(b.tables.members, a.tables.members)
+    indexes = [lsh_indexes(net) for net in (ref, fast)]
+    assert len(indexes[0]) == sum(sampled)
+    for a, b in zip(*indexes):
+        np.testing.assert_array_equal(b.tables.members, a.tables.members)
 
 
 def test_active_sets_of_a_step_equal(data):
     X, Y = data
     nets = [m.network.SlideNetwork(120, 60, **net_params()) for m in (slide_ref, slide_fast)]
-    labels = (Y[:32].indptr.astype(np.int64), Y[:32].indices.astype(np.int32))
-    Xb = nets[0]._as_f32_csr(X[:32])
-    sets = [net._forward(Xb, labels, 0, True)[1][-1] for net in nets]
-    np.testing.assert_array_equal(sets[0][0], sets[1][0])
-    np.testing.assert_array_equal(sets[0][1], sets[1][1])
+    Xb = X[:32].astype(np.float32)
+    sets = [forward(net, Xb, labels_of(Y[:32]))[2][-1] for net in nets]
+    np.testing.assert_array_equal(sets[0].indptr, sets[1].indptr)
+    np.testing.assert_array_equal(sets[0].ids, sets[1].ids)
 
 
 def test_network_gradients_match_finite_differences(data):
@@ -248,19 +277,17 @@ def test_network_gradients_match_finite_differences(data):
     X, Y = data
     net = slide_ref.network.SlideNetwork(120, 60, hidden=(8,), sampled=(False, False),
                                          optimizer="sgd", init_std=0.3, random_state=1)
-    Xb, Yb = X[:16], Y[:16]
+    Xc, labels, w = X[:16].astype(np.float32), labels_of(Y[:16]), np.ones(16)
 
     def mean_loss():
-        Xc, Yc, w = net._check_batch(Xb, Yb, None)
-        labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
-        acts, _ = net._forward(Xc, labels, 0, True)
+        acts = forward(net, Xc, labels)[1]
         _, loss = ref_nn.softmax_xent_dense(acts[-1].astype(np.float64), *labels, w, 1.0)
         return loss.mean()
-    Xc, Yc, w = net._check_batch(Xb, Yb, None)
-    labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
-    acts, actives = net._forward(Xc, labels, 0, True)
-    delta, _ = ref_nn.softmax_xent_dense(acts[-1], *labels, w, 1.0 / 16)
-    net._backward(Xc, acts, actives, delta)
+    ctx, acts, records = forward(net, Xc, labels)
+    delta, _ = net.layers[-1].loss(acts[-1], records[-1], labels, w, 1.0 / 16, 1)
+    inputs = [Xc] + acts[:-1]
+    for i in (1, 0):        # the output layer, then the input layer
+        delta = net.layers[i].backward(inputs[i], records[i], delta, i > 0, ctx)
     rng = np.random.default_rng(0)
     for layer in net.layers:
         W64 = layer.W.astype(np.float64)
@@ -345,7 +372,9 @@ def test_bad_input(backend, data):
     with pytest.raises(ValueError, match="sampled"):
         backend.network.SlideNetwork(10, 5, sampled=(False,))
     with pytest.raises(ValueError, match="selection"):
-        backend.network.SlideNetwork(10, 5, selection="magic")
+        backend.network.SlideNetwork(10, 5, lsh=dict(selection="magic"))
+    with pytest.raises(TypeError, match="lsh"):
+        backend.network.SlideNetwork(10, 5, lsh="dwta")
     with pytest.raises(ValueError, match="k"):
         net.predict_topk(X[:2], k=0)
     params, arrays = net.get_state()
@@ -353,3 +382,215 @@ def test_bad_input(backend, data):
     arrays["layer1.W"] = arrays["layer1.W"][:3]
     with pytest.raises(ValueError, match="shape"):
         backend.network.SlideNetwork.from_state(params, arrays)
+
+
+# ----------------------------------------------------------------------------- components
+FAST_MODULES = ("network", "negative", "lsh", "lsh_index", "layers", "optimizers", "numerics",
+                "classifier")
+
+
+@pytest.mark.parametrize("module", FAST_MODULES)
+def test_every_class_is_bound_to_its_backend_kernels(module):
+    """One kernel handle per class: a fast class that fell back to NumPy would fail here."""
+    import importlib
+    for pkg in (slide_ref, slide_fast):
+        mod = importlib.import_module(f"{pkg.__name__}.{module}")
+        classes = [c for c in vars(mod).values() if isinstance(c, type) and "_kernels" in dir(c)
+                   and c.__module__.startswith(pkg.__name__)]
+        assert classes, module
+        for cls in classes:
+            assert cls._kernels is pkg._kernels, (pkg.__name__, cls)
+            assert cls._kernels.network.dense_forward.__module__.startswith(pkg.__name__)
+
+
+def test_components_of_a_network_are_of_its_backend(data):
+    net = slide_fast.network.SlideNetwork(120, 60, **net_params(sampled=(False, True, True),
+                                                                hidden=(24, 40)))
+    parts = [net.numerics, net.sampler_, net.sampler_.index_] + [
+        p for layer in net.layers for p in (layer, layer.optimizer)] + [net.layers[1].index]
+    for part in parts:
+        assert type(part).__module__.startswith("slide_fast."), type(part)
+        assert part._kernels is slide_fast._kernels
+
+
+def test_layer_kinds_follow_the_configuration():
+    kinds = slide_ref.layers
+    net = slide_ref.network.SlideNetwork(50, 40, **net_params(sampled=(False, True, False),
+                                                              hidden=(24, 16)))
+    assert [type(x) for x in net.layers] == [kinds.InputLayer, kinds.SampledHiddenLayer,
+                                             kinds.DenseLayer]
+    block = slide_ref.negative.UniformSampler(10, shared=True, batch_labels=True)
+    net = slide_ref.network.SlideNetwork(50, 40, **net_params(output_sampler=block))
+    assert type(net.layers[-1]) is kinds.BlockOutputLayer
+    assert type(slide_ref.network.SlideNetwork(50, 40, **net_params()).layers[-1]) is \
+        kinds.SampledOutputLayer
+
+
+def test_optimizer_objects_step_arrays_without_a_network(rng):
+    """The optimizers act on arrays and row ids: lazy Adam moves only the given rows, and
+    catch-up Adam applied later lands where dense Adam went."""
+    opt = slide_ref.optimizers
+    W0 = rng.standard_normal((6, 3)).astype(np.float32)
+    g = rng.standard_normal((6, 3)).astype(np.float32)
+
+    def param(W):
+        return opt.Param(W, g.copy(), np.zeros_like(W), np.zeros_like(W))
+    dense, lazy = param(W0.copy()), param(W0.copy())
+    rows = np.array([1, 4], np.int32)
+    opt.Adam(lr=0.1).step(dense, rows, 1, 1)
+    opt.LazyAdam(lr=0.1).step(lazy, rows, 1, 1)
+    assert not np.array_equal(dense.value[0], W0[0])
+    np.testing.assert_array_equal(lazy.value[[0, 2, 3, 5]], W0[[0, 2, 3, 5]])
+    np.testing.assert_array_equal(lazy.value[rows], dense.value[rows])
+    # catch-up: rows stepped at t=1, untouched at t=2..3, read at t=4
+    catch, ref = param(W0.copy()), param(W0.copy())
+    last = np.zeros(6, np.int64)
+    cu, adam = opt.CatchUpAdam(lr=0.1), opt.Adam(lr=0.1)
+    cu.step(catch, None, 1, 1)
+    cu.mark_stepped(np.arange(6, dtype=np.int32), last, 1)
+    adam.step(ref, None, 1, 1)
+    for t in (2, 3):
+        adam.step(ref, None, t, 1)      # zero gradients: momentum only
+    cu.before_read([catch], np.arange(6, dtype=np.int32), last, 4, 1)
+    assert_allclose_f32(catch.value, ref.value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(last, 3)
+
+
+@pytest.mark.parametrize("name", ["adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"])
+def test_make_optimizer_by_layer_role(name):
+    opt = slide_ref.optimizers
+    roles = {r: opt.make_optimizer(name, r) for r in ("input", "dense", "sampled")}
+    lazy = {"adam": (False, False, False), "lazy_adam": (True, True, True),
+            "lazy_input_adam": (True, False, False), "catchup_adam": (True, False, True),
+            "sgd": (True, True, True)}[name]
+    assert tuple(roles[r].lazy for r in ("input", "dense", "sampled")) == lazy
+    assert roles["sampled"].tracks_rows == (name == "catchup_adam")
+    with pytest.raises(ValueError, match="optimizer"):
+        opt.make_optimizer("adagrad", "dense")
+
+
+def test_lsh_params_validated_and_selection_resolved():
+    P = slide_ref.lsh.LSHParams
+    assert P().selection_for(1000, output=True) == ("vanilla", 50)     # auto: 5% cap
+    assert P().selection_for(1000) == ("union", 0)                     # hidden: no cap
+    assert P(selection="threshold").selection_for(1000, output=True) == ("threshold", 2)
+    assert P(selection="topk", selection_param=7).selection_for(10, output=True) == ("topk", 7)
+    assert P(max_active=30).selection_for(1000, several_queries=True) == ("topk", 30)
+    assert P(max_active=None).selection_for(1000, output=True) == ("union", 0)
+    for bad, match in [(dict(K=0), "K"), (dict(selection="topk", max_active=5), "max_active"),
+                       (dict(hash_family="lsh"), "hash_family"), (dict(max_active=2.5), "max")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            P(**bad).validate()
+    assert slide_ref.lsh.hash_family_class("srp") is slide_ref.lsh.SimHash
+    assert slide_ref.lsh.hash_family_class("dwta", slide_fast.lsh) is slide_fast.lsh.DWTAHash
+
+
+# ----------------------------------------------------------------------------- selections
+@pytest.mark.parametrize("selection", ["union", "threshold", "topk", "vanilla"])
+def test_every_selection_trains_in_both_backends(data, selection):
+    X, Y = data
+    losses = []
+    for backend in (slide_ref, slide_fast):
+        net = backend.network.SlideNetwork(120, 60, **net_params(
+            selection=selection, selection_param=1 if selection == "threshold" else None,
+            sampled=(False, True, True), hidden=(24, 40)))
+        losses.append([net.train_batch(X[i:i + 64], Y[i:i + 64]) for i in range(0, 192, 64)])
+    assert np.isfinite(losses).all()
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- non-finite
+@pytest.mark.parametrize("case", ["sample_weight", "lr"])
+def test_non_finite_training_raises_the_same_in_both_backends(data, case):
+    X, Y = data
+    steps = []
+    for backend in (slide_ref, slide_fast):
+        net = backend.network.SlideNetwork(120, 60, **net_params(
+            lr=1e30 if case == "lr" else 1e-3))
+        w = np.full(64, 1e30 if case == "sample_weight" else 1.0)
+        with pytest.raises(FloatingPointError, match="step .*lr.*sample_weight") as info:
+            with np.errstate(all="ignore"):
+                for i in range(0, 256, 64):
+                    net.train_batch(X[i:i + 64], Y[i:i + 64], w)
+        steps.append(str(info.value).split(":")[0])
+    assert steps[0] == steps[1]
+
+
+# ----------------------------------------------------------------------------- state checks
+def _state(sampled=(False, True, True), **kw):
+    net = slide_ref.network.SlideNetwork(120, 60, **net_params(sampled=sampled,
+                                                               hidden=(24, 40), **kw))
+    return net.get_state()
+
+
+def _tampered(key, change):
+    params, arrays = _state()
+    arrays = dict(arrays)
+    arrays[key] = change(np.array(arrays[key]))
+    return params, arrays
+
+
+@pytest.mark.parametrize("key,change,field,match", [
+    ("layer1.fill_perm", lambda a: np.where(a == 0, 1, a), "layer1.fill_perm", "permutation"),
+    ("sampler.fill_perm", lambda a: a + 1, "sampler.fill_perm", "permutation"),
+    ("layer1.tables.offsets", lambda a: a[:, ::-1].copy(), "layer1.tables.offsets", "monotone"),
+    ("sampler.tables.members", lambda a: a + 60, "sampler.tables.members", "outside"),
+    ("layer1.family.slots", lambda a: a + 10**6, "layer1.family.slots", "outside"),
+    ("layer1.schedule", lambda a: np.array([a[0], -2**62, a[2]]), "layer1.schedule", "rehash"),
+    ("layer0.W", lambda a: np.where(a > 1, np.nan, a), "layer0.W", "non-finite"),
+    ("layer2.vW", lambda a: a - 1, "layer2.vW", "moment"),
+    ("layer2.b", lambda a: a.astype(np.complex64), "layer2.b", "dtype"),
+    ("step", lambda a: a - 5, "step", "non-negative"),
+    ("sampler.seed", lambda a: np.array(["x"]), "sampler.seed", "integer"),
+])
+def test_from_state_checks_every_component(key, change, field, match):
+    params, arrays = _tampered(key, change)
+    for backend in (slide_ref, slide_fast):
+        with pytest.raises(StateError, match=match) as info:
+            backend.network.SlideNetwork.from_state(params, arrays, source="m.npz")
+        assert info.value.source == "m.npz" and info.value.field == field
+        assert str(info.value).startswith(f"m.npz: {field}: ")
+
+
+def test_from_state_checks_catchup_steps_and_split_halves():
+    params, arrays = _state(optimizer="catchup_adam")
+    arrays = dict(arrays, **{"layer0.last": arrays["layer0.last"] + 3})
+    with pytest.raises(StateError, match="layer0.last: steps outside"):
+        slide_ref.network.SlideNetwork.from_state(params, arrays)
+    params, arrays = _state(bf16=2)
+    arrays = dict(arrays, **{"layer0.W_lo": arrays["layer0.W_lo"].astype(np.int64) + 2**16})
+    with pytest.raises(StateError, match="layer0.W_lo"):
+        slide_ref.network.SlideNetwork.from_state(params, arrays)
+
+
+def test_state_round_trip_of_every_component(data):
+    X, Y = data
+    for kw in (dict(sampled=(False, True, True), hidden=(24, 40), optimizer="catchup_adam"),
+               dict(output_sampler=slide_ref.negative.UniformSampler(
+                   10, shared=True, batch_labels=True, hard_negatives=2))):
+        net = slide_ref.network.SlideNetwork(120, 60, **net_params(**kw))
+        net.train_batch(X[:64], Y[:64])
+        params, arrays = net.get_state()
+        back = slide_fast.network.SlideNetwork.from_state(params, arrays)
+        for name, value in back.get_state()[1].items():
+            np.testing.assert_array_equal(value, arrays[name], err_msg=name)
+
+
+def test_states_with_flat_lsh_settings_still_load(data):
+    """Models saved before LSHParams: flat K, L, ... and the output sampler's index arrays
+    under the output layer's name."""
+    X, Y = data
+    net = slide_ref.network.SlideNetwork(120, 60, **net_params())
+    net.train_batch(X[:64], Y[:64])
+    params, arrays = net.get_state()
+    old_params = {k: v for k, v in params.items() if k != "lsh"}
+    old_params.update({k: v for k, v in params["lsh"].items() if k != "max_active"})
+    old_arrays = {("layer1." + k[len("sampler."):]
+                   if k.startswith("sampler.") and k != "sampler.seed" else k): v
+                  for k, v in arrays.items()}
+    assert "layer1.tables.offsets" in old_arrays
+    for backend in (slide_ref, slide_fast):
+        back = backend.network.SlideNetwork.from_state(old_params, old_arrays)
+        assert back.lsh.K == 3
+        for name, value in back.get_state()[1].items():
+            np.testing.assert_array_equal(value, arrays[name], err_msg=name)

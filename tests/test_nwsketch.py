@@ -464,7 +464,7 @@ def test_classifier_sampled_output_with_nw():
     scores = {}
     for name, sampler in (("nw", backend.nwsketch.NWSampler(random_state=0)),
                           ("uniform", None)):
-        clf = backend.SlideClassifier(hidden=64, K=4, L=20, batch_size=128, lr=3e-3,
+        clf = backend.SlideClassifier(hidden=64, lsh=dict(K=4, L=20), batch_size=128, lr=3e-3,
                                       example_sampler=sampler, random_state=0,
                                       show_progress=False, eval_every=0)
         clf.fit(X, Y, epochs=3)

@@ -34,7 +34,8 @@ def data():
 
 def make_network(mode):
     slide = backend("fast")
-    return slide.network.SlideNetwork(N_FEATURES, N_LABELS, hidden=(128,), K=6, L=50,
+    return slide.network.SlideNetwork(N_FEATURES, N_LABELS, hidden=(128,),
+                                      lsh=slide.lsh.LSHParams(K=6, L=50),
                                       lr=1e-3, batch_size=BATCH, bf16=mode,
                                       n_threads=N_THREADS, random_state=0)
 

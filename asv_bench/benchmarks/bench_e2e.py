@@ -134,8 +134,8 @@ def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
         return peers.TorchXC(d, n, loss=loss, fused=model.endswith("fused"), counts=counts,
                              n_negatives=n_neg, n_threads=n_threads, seed=seed)
     slide = backend("fast")
-    kw = dict(hidden=(128,), K=6, L=50, range_pow=c["range_pow"], lr=1e-3, batch_size=BATCH,
-              n_threads=n_threads, random_state=seed)
+    kw = dict(hidden=(128,), lsh=slide.lsh.LSHParams(K=6, L=50, range_pow=c["range_pow"]),
+              lr=1e-3, batch_size=BATCH, n_threads=n_threads, random_state=seed)
     if model == "slide":
         pass
     elif model == "slide-lazy":

@@ -97,7 +97,7 @@ class _StepKernel(Pinned):
         backend_name, _, simd = impl.partition("-")
         self.slide = select(backend_name, simd or REF_SIMD)
         self.pin()
-        self.k = self.slide.network.SlideNetwork._nn
+        self.k = self.slide.network.SlideNetwork._kernels.network
         self.d = step_data(n_out)
 
 
@@ -182,7 +182,7 @@ class TimeDWTA(_StepKernel):
 class TimeBlockOutputLayer(_StepKernel):
     def setup(self, impl, n_out):
         super().setup(impl, n_out)
-        self.neg = self.slide.negative.UniformSampler._neg
+        self.neg = self.slide.negative.UniformSampler._kernels.negative
         d = self.d
         rng = np.random.default_rng(2)
         self.negs = rng.choice(n_out, (1, ACTIVE), replace=False).astype(np.int32)

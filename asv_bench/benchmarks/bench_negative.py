@@ -47,29 +47,9 @@ def make_sampler(slide, name):
     # a fixed budget: whole buckets from tables in random order until 1000 classes,
     # padded to 1000 when the tables return fewer, so the set size does not grow
     # with the bucket occupancy (which does grow with N at a fixed table size)
-    return slide.negative.LSHSampler(query=name.split("-")[1], label_query="random", K=6,
-                                     L=50, max_active=1000, min_active=1000)
-
-
-class _Layer:
-    """The attributes of an output layer a sampler reads."""
-
-    def __init__(self, W, b):
-        self.W, self.b = W, b
-        self.n_out, self.n_in = W.shape
-
-
-class _Host:
-    """The attributes of a network a sampler reads in ``setup``."""
-
-    batch_size = BATCH
-
-    def __init__(self):
-        self._rng = np.random.default_rng(0)
-
-    @staticmethod
-    def _threads():
-        return N_THREADS
+    return slide.negative.LSHSampler(query=name.split("-")[1], label_query="random",
+                                     lsh=slide.lsh.LSHParams(K=6, L=50, max_active=1000,
+                                                             min_active=1000))
 
 
 class _Base(Pinned):
@@ -80,7 +60,7 @@ class _Base(Pinned):
     def setup(self, name, n):
         self.pin()
         slide = backend("fast")
-        self.nn = slide.network.SlideNetwork._nn
+        self.nn = slide.network.SlideNetwork._kernels.network
         self.W, self.b = output_layer(n)
         self.sampler = make_sampler(slide, name)
         rng = np.random.default_rng(1)
@@ -90,7 +70,8 @@ class _Base(Pinned):
         self.labels = (np.arange(BATCH + 1, dtype=np.int64),
                        rng.integers(0, n, BATCH).astype(np.int32))
         if not self.sampler.dense:
-            self.sampler.setup(_Host(), _Layer(self.W, self.b))
+            self.sampler.setup(self.W, batch_size=BATCH, n_threads=N_THREADS,
+                               rng=np.random.default_rng(0))
         self.step = 0
 
     def _sample(self):

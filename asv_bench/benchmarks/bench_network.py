@@ -41,7 +41,8 @@ def make_model(name, output):
         raise NotImplementedError("fused Adam is a PyTorch option")
     slide = backend(name)
     return slide.network.SlideNetwork(N_FEATURES, N_LABELS, hidden=(128,),
-                                      sampled=(False, output == "sampled"), K=6, L=50,
+                                      sampled=(False, output == "sampled"),
+                                      lsh=slide.lsh.LSHParams(K=6, L=50),
                                       lr=1e-3, batch_size=BATCH, n_threads=N_THREADS,
                                       random_state=0)
 

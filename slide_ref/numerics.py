@@ -1,0 +1,97 @@
+"""The number format of training: fp32, or Optimized SLIDE's bfloat16 modes.
+
+:class:`Numerics` decides, for ``bf16`` = 0, 1 or 2 (notes ``slide.md``
+section 4), which kernel computes a sampled layer's products and gradients and
+where values are rounded to bfloat16; the rounding points themselves are
+defined in ``_kernels.bf16``:
+
+* 0: fp32 throughout.
+* 1: hidden activations, the output deltas and the gradient accumulators are
+  bf16; sampled layers multiply bf16-rounded weights by bf16 activations.
+* 2: as 1, and every weight is stored as two 16-bit halves: the high half (a
+  truncated bf16) is used in the forward and backward passes, the optimizer
+  rebuilds the exact fp32 weight from both (:class:`~slide_ref.optimizers.SplitAdam`).
+"""
+import numpy as np
+
+from ._backend import KERNELS
+
+__all__ = ["Numerics", "check_bf16"]
+
+
+def check_bf16(bf16):
+    """Validate the BF16 mode: 0 (fp32), 1 or 2 (Optimized SLIDE's BF16 modes); returns an int."""
+    if isinstance(bf16, bool) or not isinstance(bf16, (int, np.integer)):
+        raise TypeError("bf16 must be the int 0 (fp32), 1 (bf16 activations and gradients) or "
+                        f"2 (also split weights), got {type(bf16).__name__} {bf16!r}")
+    if int(bf16) not in (0, 1, 2):
+        raise ValueError("bf16 must be 0 (fp32), 1 (bf16 activations and gradients) or 2 (also "
+                         f"split weights), got {int(bf16)}")
+    return int(bf16)
+
+
+class Numerics:
+    """Kernels and rounding points of one BF16 mode (``bf16`` in 0, 1, 2)."""
+
+    _kernels = KERNELS
+
+    def __init__(self, bf16=0):
+        self.bf16 = check_bf16(bf16)
+
+    @property
+    def split(self):
+        """Weights are stored as two halves (mode 2)."""
+        return self.bf16 == 2
+
+    @property
+    def fp32(self):
+        """Everything in fp32 (mode 0): fused fp32 kernels may be used."""
+        return self.bf16 == 0
+
+    def split_weights(self, W):
+        """``(high, low)`` halves of fp32 weights (mode 2)."""
+        return self._kernels.bf16.split(W)
+
+    def round_hidden(self, A, relu, n_threads):
+        """Round a hidden layer's activations to bf16 in place (logits, ``relu=False``, are
+        not rounded); returns ``A``."""
+        if self.bf16 and relu:
+            self._kernels.bf16.round_bf16(A, n_threads)
+        return A
+
+    def round_delta(self, delta, n_threads):
+        """The output deltas are bf16 in the BF16 modes (the logits and loss are not)."""
+        if self.bf16:
+            self._kernels.bf16.round_bf16(delta, n_threads)
+
+    def inference_weights(self, W, n_threads):
+        """A sampled layer's weights as the training forward multiplies them: bf16-rounded
+        in the BF16 modes (a rounded copy), as they are in fp32."""
+        if not self.bf16:
+            return W
+        return self._kernels.bf16.round_bf16(np.array(W, dtype=np.float32, order="C"),
+                                             n_threads)
+
+    # ------------------------------------------------------------------ kernels
+    def sampled_forward(self, A, W, b, indptr, ids, relu, n_threads):
+        k = self._kernels
+        if self.bf16 == 2:     # the stored high halves are bf16 values already
+            return k.bf16.sampled_forward_hi(A, W, b, indptr, ids, relu, n_threads)
+        if self.bf16:
+            return k.bf16.sampled_forward_bf16(A, W, b, indptr, ids, relu, n_threads)
+        return k.network.sampled_forward(A, W, b, indptr, ids, relu, n_threads)
+
+    def sampled_backward(self, A, W, indptr, ids, delta, gW, gb, relu_in, n_threads):
+        k = self._kernels.bf16.sampled_backward_bf16 if self.bf16 else \
+            self._kernels.network.sampled_backward
+        return k(A, W, indptr, ids, delta, gW, gb, relu_in, True, n_threads)
+
+    def dense_backward(self, A, W, delta, gW, gb, relu_in, n_threads):
+        k = self._kernels.bf16.dense_backward_bf16 if self.bf16 else \
+            self._kernels.network.dense_backward
+        return k(A, W, delta, gW, gb, relu_in, True, n_threads)
+
+    def dense_backward_csr(self, X, delta, gW, gb, n_threads):
+        k = self._kernels.bf16.dense_backward_csr_bf16 if self.bf16 else \
+            self._kernels.network.dense_backward_csr
+        k(X.indptr, X.indices, X.data, delta, gW, gb, n_threads)
