@@ -31,7 +31,10 @@ large negative number (probability 0, no target, no gradient), otherwise it
 stays as an extra negative. With ``logq`` every pair's logit is reduced by
 the log of its expected count under the proposal (``m * q_c`` for draws with
 replacement, ``m / N`` for uniform draws without replacement), positives
-included, so the sampled softmax estimates the full one.
+included, so the sampled softmax estimates the full one. A batch-shared set
+(``batch_labels=True``) is deduplicated, so there the correction is the log of
+the probability that the class is drawn at all, ``1 - (1 - q_c)^m``: for a
+frequent class ``m * q_c`` can be far above 1 while that probability is ~1.
 
 With ``shared=True, batch_labels=True`` the batch has one candidate set (its
 labels and the shared draws; :meth:`~UniformSampler.sample_block`), which the
@@ -225,10 +228,17 @@ class _StaticSampler(OutputSampler):
                                                        self._threads())
         if not self.logq:
             return rows, None
-        log_q, const = log_count
-        if len(log_q):
-            return rows, np.asarray(log_q[rows], dtype=np.float32)
+        # the set is deduplicated: a class is in it or not, so the correction is the log of
+        # its inclusion probability, not of its expected count among the draws
+        log_p, const = self._log_inclusion()
+        if len(log_p):
+            return rows, np.asarray(log_p[rows], dtype=np.float32)
         return rows, np.full(len(rows), const, dtype=np.float32)
+
+    def _log_inclusion(self):
+        """Log-probability that a class is among one deduplicated draw of ``n_negatives``:
+        ``(per-class array, or empty, constant)``."""
+        raise NotImplementedError
 
     def observe_block(self, Z, rows, label_indptr, label_cols):
         """See the logits ``Z`` [B, C] of a training batch over its candidate set ``rows``
@@ -318,6 +328,10 @@ class UniformSampler(_StaticSampler):
                                                           self._threads())
         return negs, (np.zeros(0, np.float32), math.log(m / N))
 
+    def _log_inclusion(self):
+        # draws without replacement: the expected count m / N is the inclusion probability
+        return np.zeros(0, np.float32), math.log(self.n_negatives / self.n_outputs_)
+
 
 class _CDFSampler(_StaticSampler):
     """Draws with replacement from a fixed distribution ``q`` over the classes."""
@@ -351,7 +365,13 @@ class _CDFSampler(_StaticSampler):
         q = q / q.sum()
         self.cdf_ = np.cumsum(q)
         with np.errstate(divide="ignore"):
+            # expected count of class c among m draws with replacement (per-sample sets keep
+            # duplicates, so this is their correction) ...
             self.log_q_ = np.log(self.n_negatives * q).astype(np.float32)
+            # ... and the probability that c is drawn at all, 1 - (1 - q_c)^m, for deduplicated
+            # sets: m q_c overstates it for frequent classes (m q_c >> 1 while it is ~1)
+            incl = -np.expm1(self.n_negatives * np.log1p(-np.minimum(q, 1.0)))
+            self.log_inclusion_ = np.log(incl).astype(np.float32)
 
     def _draw(self, n_rows, step):
         if getattr(self, "cdf_", None) is None:
@@ -360,6 +380,9 @@ class _CDFSampler(_StaticSampler):
         negs = self._kernels.negative.draw_from_cdf(n_rows, self.n_negatives, self.cdf_,
                                                     self.seed_, step, self._threads())
         return negs, (self.log_q_, 0.0)
+
+    def _log_inclusion(self):
+        return self.log_inclusion_, 0.0
 
     def _counts_from(self, Y):
         if Y.shape[1] != self.n_outputs_:

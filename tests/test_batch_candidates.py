@@ -225,7 +225,38 @@ def test_sample_block_holds_every_label_and_the_shared_negatives(backend, data, 
     if sampler == "uniform":
         assert adjust is None
     else:
-        assert_allclose_f32(adjust, net.sampler_.log_q_[rows])
+        assert_allclose_f32(adjust, net.sampler_.log_inclusion_[rows])
+
+
+@pytest.mark.parametrize("sampler", ["unigram", "loguniform"])
+def test_block_logq_is_the_log_inclusion_probability(backend, sampler):
+    """A deduplicated set corrects by log(1 - (1 - q)^m) (closed form, and the frequency
+    with which the draws contain each class), not by the expected count log(m q), which
+    exceeds 0 for frequent classes."""
+    N, m = 50, 40
+    counts = np.arange(N, 0, -1, dtype=np.float64) ** 2       # a steep head
+    neg = backend.negative
+    params = dict(counts=counts, shared=True, batch_labels=True, logq=True)
+    s = (neg.UnigramSampler(m, **params) if sampler == "unigram"
+         else neg.LogUniformSampler(m, **params))
+    net = backend.SlideNetwork(10, N, hidden=(4,), output_sampler=s, random_state=0,
+                               n_threads=1)
+    s = net.sampler_
+    q = np.exp(s.log_q_.astype(np.float64)) / m
+    closed = np.log1p(-(1 - q) ** m)
+    np.testing.assert_allclose(s.log_inclusion_, closed, rtol=1e-5, atol=1e-6)
+    # the head class: expected count m q_0 > 1 (a positive log), yet a probability <= 1
+    assert s.log_q_[0] > 0.5 and np.all(s.log_inclusion_ <= 0)
+    no_labels = (np.zeros(2, np.int64), np.empty(0, np.int32))
+    seen = np.zeros(N)
+    n_batches = 2000
+    for step in range(n_batches):
+        rows, adjust = s.sample_block(no_labels, step)
+        np.testing.assert_allclose(adjust, s.log_inclusion_[rows])
+        seen[rows] += 1
+    freq = seen / n_batches
+    tol = 4 * np.sqrt(np.exp(closed) * (1 - np.exp(closed)) / n_batches) + 1e-3
+    assert np.all(np.abs(freq - np.exp(closed)) <= tol)
 
 
 def test_hard_negatives_join_the_candidate_set(backend, data):
