@@ -6,6 +6,7 @@ at the Cython kernel package: the estimator logic exists once, in ``slide_ref``.
 import slide_fast._kernels as KERNELS
 # imported for attribute access on the package (``KERNELS.network.dense_forward``)
 from slide_fast._kernels import (active, bf16, hashing, negative, network, rng,  # noqa: F401
+                                 scoring,
                                  sketch, tables, zsl)
 
 

@@ -12,8 +12,8 @@ import importlib
 
 from . import _kernels
 # imported for attribute access on the package (``KERNELS.network.dense_forward``)
-from ._kernels import (active, bf16, hashing, negative, network, rng, sketch,  # noqa: F401
-                       tables, zsl)
+from ._kernels import (active, bf16, hashing, negative, network, rng, scoring,  # noqa: F401
+                       sketch, tables, zsl)
 
 KERNELS = _kernels
 

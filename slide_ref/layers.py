@@ -318,6 +318,11 @@ class DenseLayer(_Layer):
         """Logits of every output."""
         return self._kernels.network.dense_forward(H, self.W, self.b, False, n_threads)
 
+    def top_scores(self, H, k, n_threads):
+        """The ``k`` best outputs of each row of ``H`` and their logits, without the score
+        matrix (``W`` is [in][out] here)."""
+        return self._kernels.scoring.score_topk(H, self.W, self.b, k, False, n_threads)
+
 
 class _RowsAreNeurons(_Layer):
     """A layer whose ``W`` rows are its neurons ([out][in]), computed a subset at a time."""
@@ -341,6 +346,11 @@ class _RowsAreNeurons(_Layer):
     def scores(self, H, n_threads):
         """Logits of every output."""
         return H @ self.W.T + self.b
+
+    def top_scores(self, H, k, n_threads):
+        """The ``k`` best outputs of each row of ``H`` and their logits, without the score
+        matrix (``W`` rows are the outputs here)."""
+        return self._kernels.scoring.score_topk(H, self.W, self.b, k, True, n_threads)
 
 
 class SampledHiddenLayer(_RowsAreNeurons):

@@ -316,28 +316,32 @@ class SlideNetwork:
     def predict_topk(self, X, k=5, sampled=False, batch_size=None):
         """Top-``k`` outputs of each row: ``(indices [n, k] int64, scores [n, k] float32)``.
 
-        Scores are logits, best first (ties: smaller index). With ``sampled``,
-        only LSH-selected outputs are scored and missing slots are -1 / -inf.
-        Rows are scored ``batch_size`` at a time; by default as many as keep the
-        block of scores near 2**26 floats (256 MB), so 670k labels stay in memory.
+        Scores are logits, best first (ties: smaller index); slots no output filled
+        (NaN logits, or fewer than ``k`` LSH-selected outputs with ``sampled``) are
+        -1 / -inf. Every output is scored by a fused score + top-k kernel that keeps
+        no score matrix, ``batch_size`` rows at a time (default 4096), so memory does
+        not grow with the number of rows or outputs. With ``sampled``, only
+        LSH-selected outputs are scored.
         """
         k = check_int(k, "k", low=1, high=self.n_outputs)
-        if batch_size is None:
-            batch_size = max(1, min(4096, (1 << 26) // self.n_outputs))
-        batch_size = check_int(batch_size, "batch_size", low=1)
+        batch_size = check_int(4096 if batch_size is None else batch_size, "batch_size", low=1)
         X = self._checked_csr(X)
         idx = np.full((X.shape[0], k), -1, dtype=np.int64)
         scores = np.full((X.shape[0], k), -np.inf, dtype=np.float32)
+        self.sync_optimizer()
         for start in range(0, X.shape[0], batch_size):
-            block = X[start:start + batch_size]
-            res = self.output_scores(block, sampled=sampled)
-            if isinstance(res, tuple):     # unselected outputs score -inf
-                res = dense_scores(*res, self.n_outputs)
-            top = topk_rows(res, k)
-            idx[start:start + len(top)] = top
-            scores[start:start + len(top)] = np.take_along_axis(res, top, axis=1)
-        scores[idx < 0] = -np.inf
+            rows = slice(start, start + batch_size)
+            idx[rows], scores[rows] = self._block_topk(X[rows], k, sampled)
         return idx, scores
+
+    def _block_topk(self, X, k, sampled):
+        """Top-``k`` of one block of validated rows."""
+        if not (sampled and self.layers[-1].sampled):
+            return self.layers[-1].top_scores(self.embed(X), k, self._n_threads)
+        res = dense_scores(*self.output_scores(X, sampled=True), self.n_outputs)
+        top = topk_rows(res, k)
+        top_scores = np.take_along_axis(res, top, axis=1)
+        return np.where(top_scores == -np.inf, -1, top), top_scores
 
     # ------------------------------------------------------------------ state
     def get_state(self):
