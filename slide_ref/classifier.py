@@ -6,10 +6,10 @@ logging to the ``slide`` logger, periodic evaluation on a shuffled sample of
 validation data (SLIDE's protocol: test files are often sorted by label),
 callbacks, ``predict(X, k)``, ``score`` and ``save``/``load``.
 """
+import functools
 import json
 import logging
 import os
-import time
 import zipfile
 
 import numpy as np
@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from . import metrics as _metrics
 from .network import SlideNetwork, _sampler_spec, check_labels
 from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
+from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, SequentialBatches,
+                       ShuffledBatches, TrainingData, as_f32_csr, check_sample_weight)
 
 try:  # scikit-learn's base class gives get_params/set_params/clone/repr
     from sklearn.base import BaseEstimator
@@ -141,10 +143,18 @@ class SlideClassifier(BaseEstimator):
 
     def _check_xy(self, X, Y, reset):
         X, sparse = check_matrix(X, "X", n_features=None if reset else self.n_features_in_)
-        X = X if sparse else sp.csr_matrix(X)
+        X = as_f32_csr(X if sparse else sp.csr_matrix(X))
         n_outputs = _n_outputs(Y) if reset else self.n_outputs_
         Y = check_labels(Y, X.shape[0], n_outputs)
-        return X.astype(np.float32), Y
+        return X, Y
+
+    def _start_network(self, X, Y):
+        """A fresh network for ``(X, Y)`` (checked) and zeroed training records."""
+        self._rng = check_random_state(self.random_state)
+        self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
+        self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
+        self.network_.sampler_.prepare(Y)
+        self.history_, self._train_time, self._samples = [], 0.0, 0
 
     def fit(self, X, Y, *, epochs=1, validation_data=None, callbacks=()):
         """Train from scratch for ``epochs`` passes over ``(X, Y)``.
@@ -166,85 +176,45 @@ class SlideClassifier(BaseEstimator):
         self
         """
         X, Y = self._check_xy(X, Y, reset=True)
-        self._rng = check_random_state(self.random_state)
-        self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
-        self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
-        self.network_.sampler_.prepare(Y)
-        self.history_ = []
-        self._train_time = 0.0
-        self._samples = 0
-        return self._run(X, Y, check_int(epochs, "epochs", low=1), validation_data, callbacks)
+        epochs = check_int(epochs, "epochs", low=1)
+        self._start_network(X, Y)
+        return self._run(TrainingData(X, Y), epochs, validation_data, callbacks)
 
     def partial_fit(self, X, Y, sample_weight=None):
         """One pass over ``(X, Y)`` in order (creating the network on the first call)."""
         first = not hasattr(self, "network_")
         X, Y = self._check_xy(X, Y, reset=first)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         if first:
-            self._rng = check_random_state(self.random_state)
-            self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
-            self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
-            self.network_.sampler_.prepare(Y)
-            self.history_, self._train_time, self._samples = [], 0.0, 0
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (X.shape[0],):
-                raise ValueError(f"sample_weight has shape {sample_weight.shape}, expected "
-                                 f"({X.shape[0]},)")
-        B = self.batch_size
-        t0 = time.perf_counter()
-        for start in range(0, X.shape[0], B):
-            w = None if sample_weight is None else sample_weight[start:start + B]
-            self.network_.train_batch(X[start:start + B], Y[start:start + B], w)
-        self._train_time += time.perf_counter() - t0
-        self._samples += X.shape[0]
+            self._start_network(X, Y)
+        trainer = NetworkTrainer(self.network_, TrainingData(X, Y, sample_weight))
+        loop = FitLoop(trainer, SequentialBatches(X.shape[0], self.batch_size),
+                       train_time=self._train_time, samples=self._samples).run()
+        self._train_time, self._samples = loop.train_time, loop.samples
         return self
 
-    def _run(self, X, Y, epochs, validation_data, callbacks):
+    def _run(self, data, epochs, validation_data, callbacks):
+        """The training loop of :meth:`fit` over checked ``data``."""
         val = self._validation_sample(validation_data)
-        n, B = X.shape[0], self.batch_size
-        n_batches = -(-n // B)
-        bar = _progress(epochs * n_batches, self.show_progress)
-        losses, stop = [], False
-        sampler = self.example_sampler
-        if sampler is not None:
-            t0 = time.perf_counter()
-            sampler.start(X, B)
-            self._train_time += time.perf_counter() - t0
-        try:
-            for epoch in range(epochs):
-                order = self._rng.permutation(n) if sampler is None else None
-                for b in range(n_batches):
-                    t0 = time.perf_counter()
-                    if sampler is None:
-                        idx, w = order[b * B:(b + 1) * B], None
-                    else:
-                        idx, w = sampler.next_batch(self._example_losses(X, Y)
-                                                    if sampler.needs_losses else None)
-                    losses.append(self.network_.train_batch(X[idx], Y[idx], w))
-                    if sampler is not None:
-                        sampler.observe(idx, self.network_.last_losses_)
-                    self._train_time += time.perf_counter() - t0
-                    self._samples += len(idx)
-                    bar.update(1)
-                    last = b == n_batches - 1
-                    if (self.eval_every and (b + 1) % self.eval_every == 0) or last:
-                        entry = self._record(epoch, losses, val)
-                        losses = []
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items()
-                                         if k in ("loss", "val_p@1")})
-                        if any(cb(self, entry) for cb in callbacks):
-                            stop = True
-                            break
-                if stop:
-                    logger.info("a callback stopped training at step %d", self.network_.step_)
-                    break
-        finally:
-            bar.close()
+        trainer = NetworkTrainer(self.network_, data)
+        loop = FitLoop(trainer, self._batches(data, trainer), epochs=epochs,
+                       evaluate=lambda lp: self._record(lp, val),
+                       schedule=EvalSchedule(self.eval_every, per_epoch=True, at_epoch_end=True),
+                       callbacks=[functools.partial(cb, self) for cb in callbacks],
+                       show_progress=self.show_progress,
+                       train_time=self._train_time, samples=self._samples)
+        loop.run()
+        self._train_time, self._samples = loop.train_time, loop.samples
+        if loop.stopped:
+            logger.info("a callback stopped training at step %d", self.network_.step_)
         return self
 
-    def _example_losses(self, X, Y):
-        from .nwsketch import per_sample_losses
-        return lambda idx: per_sample_losses(self.network_, X[idx], Y[idx])
+    def _batches(self, data, trainer):
+        """Shuffled epochs, or the batches of ``example_sampler`` when one is set."""
+        if self.example_sampler is None:
+            return ShuffledBatches(data.n_samples, self.batch_size, self._rng)
+        return SampledBatches(self.example_sampler, data.X, self.batch_size,
+                              loss_fn=trainer.sample_losses)
 
     def _validation_sample(self, validation_data):
         if validation_data is None:
@@ -254,10 +224,11 @@ class SlideClassifier(BaseEstimator):
         rows = self._rng.permutation(Xv.shape[0])[:self.eval_size]   # shuffled: files are sorted
         return Xv[rows], Yv[rows]
 
-    def _record(self, epoch, losses, val):
-        entry = {"step": self.network_.step_, "epoch": epoch, "samples": self._samples,
-                 "train_time": self._train_time,
-                 "loss": float(np.mean(losses)) if losses else float("nan")}
+    def _record(self, loop, val):
+        """One ``history_`` entry at the current point of ``loop`` (the loop's evaluation)."""
+        self._train_time, self._samples = loop.train_time, loop.samples
+        entry = {"step": self.network_.step_, "epoch": loop.epoch, "samples": self._samples,
+                 "train_time": self._train_time, "loss": loop.mean_loss()}
         if val is not None:
             idx, _ = self.predict(val[0], k=5)
             p = _metrics.precision_at_k(val[1], idx, k=5)
@@ -355,21 +326,3 @@ def _n_outputs(Y):
         return int(Y.max()) + 1 if Y.size else 0
     raise ValueError("with label lists, give Y as a sparse indicator matrix so the number of "
                      "labels is known")
-
-
-def _progress(total, show):
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def set_postfix(self, *a, **k):
-        pass
-
-    def close(self):
-        pass

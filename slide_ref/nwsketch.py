@@ -42,6 +42,9 @@ from . import lsh as _lsh
 from ._kernels import rng as _rng
 from ._kernels import sketch as _sketch
 from ._validation import save_npz_atomic
+from ._validation import check_labels
+from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, TrainingData,
+                       as_f32_csr, check_time_budget, per_sample_losses)
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
 
@@ -790,39 +793,15 @@ class SelectiveBackprop(_ExampleSampler):
 
 
 # ============================================================================ training
-def per_sample_losses(network, X, Y):
-    """Cross-entropy of each row under ``network``'s full softmax (target ``1/|Y_i|`` per label).
-
-    Parameters
-    ----------
-    network : SlideNetwork
-    X : CSR or dense [n, n_features]
-    Y : label matrix (see :func:`slide_ref.network.check_labels`)
-
-    Returns
-    -------
-    ndarray [n], float64
-    """
-    from ._validation import check_labels
-    Z = np.asarray(network.output_scores(X), dtype=np.float64)
-    Y = check_labels(Y, Z.shape[0], network.n_outputs)
-    Z = Z - Z.max(axis=1, keepdims=True)
-    logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
-    rows = np.repeat(np.arange(Z.shape[0]), np.diff(Y.indptr))
-    n_labels = np.maximum(np.diff(Y.indptr), 1)
-    out = np.zeros(Z.shape[0])
-    np.add.at(out, rows, -logp[rows, Y.indices])
-    return out / n_labels
-
-
 def train_with_sampler(network, X, Y, sampler, *, epochs=1, batch_size=128, eval_fn=None,
                        eval_every=None, max_time=None, show_progress=False):
     """Train ``network`` on batches chosen by an example ``sampler``.
 
     One epoch is ``ceil(n / batch_size)`` steps whatever the sampler, so all
-    samplers train on the same number of examples.  Dense ``X`` is converted to
-    CSR once (the engine reads sparse input).  The per-sample losses of every
-    training step are passed back to the sampler (:meth:`observe`).
+    samplers train on the same number of examples.  ``X`` and ``Y`` are checked
+    once (dense ``X`` becomes CSR: the engine reads sparse input); the
+    sampler hashes ``X`` as given.  The per-sample losses of every training
+    step are passed back to the sampler (:meth:`observe`).
 
     Parameters
     ----------
@@ -850,55 +829,29 @@ def train_with_sampler(network, X, Y, sampler, *, epochs=1, batch_size=128, eval
         (s, sketch or selection work alone), ``loss`` (mean since the last entry)
         and the metrics of ``eval_fn``.
     """
-    from ._validation import check_labels
     X, sparse = check_matrix(X, "X", n_features=network.n_features)
-    Xc = network._as_f32_csr(X if sparse else sp.csr_matrix(X))
-    Y = check_labels(Y, Xc.shape[0], network.n_outputs)
+    data = TrainingData(as_f32_csr(X if sparse else sp.csr_matrix(X)),
+                        check_labels(Y, X.shape[0], network.n_outputs))
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
-    n_steps = epochs * -(-Xc.shape[0] // batch_size)
     if eval_every is None:
-        eval_every = -(-Xc.shape[0] // batch_size)
+        eval_every = -(-data.n_samples // batch_size)
     eval_every = check_int(eval_every, "eval_every", low=1)
+    max_time = check_time_budget(max_time, "max_time")
+    trainer = NetworkTrainer(network, data)
+    history = []
 
-    def loss_fn(idx):
-        return per_sample_losses(network, Xc[idx], Y[idx])
-
-    t0 = time.perf_counter()
-    sampler.start(Xc if sparse or sp.issparse(X) else X, batch_size)
-    train_time = time.perf_counter() - t0
-    history, losses, examples = [], [], 0
-    bar = None
-    if show_progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=n_steps, unit="batch", leave=False)
-
-    def record(step):
-        entry = {"step": step, "examples": examples, "forward_examples": sampler.n_forward_,
-                 "train_time": train_time, "sampler_time": sampler.sampler_time_,
-                 "loss": float(np.mean(losses)) if losses else float("nan")}
+    def record(loop):
+        entry = {"step": loop.steps, "examples": loop.samples,
+                 "forward_examples": sampler.n_forward_, "train_time": loop.train_time,
+                 "sampler_time": sampler.sampler_time_, "loss": loop.mean_loss()}
         if eval_fn is not None:
             entry.update(eval_fn(network))
         history.append(entry)
+        return entry
 
-    try:
-        for step in range(n_steps):
-            t0 = time.perf_counter()
-            idx, w = sampler.next_batch(loss_fn if sampler.needs_losses else None)
-            losses.append(network.train_batch(Xc[idx], Y[idx], w))
-            sampler.observe(idx, network.last_losses_)
-            train_time += time.perf_counter() - t0
-            examples += len(idx)
-            if bar is not None:
-                bar.update(1)
-            if (step + 1) % eval_every == 0 or step == n_steps - 1:
-                record(step + 1)
-                losses = []
-            if max_time is not None and train_time >= max_time:
-                if not history or history[-1]["step"] != step + 1:
-                    record(step + 1)
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    batches = SampledBatches(sampler, data.X if sparse else X, batch_size,
+                             loss_fn=trainer.sample_losses)
+    FitLoop(trainer, batches, epochs=epochs, evaluate=record, schedule=EvalSchedule(eval_every),
+            max_time=max_time, show_progress=show_progress).run()
     return history
