@@ -7,17 +7,19 @@ validation data (SLIDE's protocol: test files are often sorted by label),
 callbacks, ``predict(X, k)``, ``score`` and ``save``/``load``.
 """
 import functools
+import importlib
 import json
 import logging
 import os
-import zipfile
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import metrics as _metrics
 from .network import SlideNetwork, _sampler_spec, check_labels
-from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
+from ._validation import StateError, check_int, check_matrix, check_random_state
+from .model_io import (META, AnyJSON, Bool, Int, ListOf, MapOf, Null, NpzReader, OneOf, Real,
+                       Record, Str, check_memory, save_npz_atomic)
 from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, SequentialBatches,
                        ShuffledBatches, TrainingData, as_f32_csr, check_sample_weight)
 
@@ -269,8 +271,9 @@ class SlideClassifier(BaseEstimator):
     def save(self, path, *, overwrite=False):
         """Write the fitted model to ``path`` (``.npz``: arrays plus JSON parameters).
 
-        The file loads in either backend. An existing file is kept unless
-        ``overwrite=True``; the write goes to a temporary file first.
+        The file loads in either backend.  An existing file is kept unless
+        ``overwrite=True``; the write is atomic (see
+        :func:`slide_ref.model_io.save_npz_atomic`).
         """
         self._check_fitted()
         path = os.fspath(path)
@@ -284,39 +287,131 @@ class SlideClassifier(BaseEstimator):
         meta["estimator"]["random_state"] = None
         meta["estimator"]["sampler"] = _sampler_spec(self.sampler)
         meta["estimator"]["example_sampler"] = None     # an object: not saved
-        payload = {"__meta__": np.array(json.dumps(meta))}
+        payload = {META: np.array(json.dumps(meta))}
         payload.update({f"net/{k}": v for k, v in arrays.items()})
-        return save_npz_atomic(path, payload)
+        return save_npz_atomic(path, payload, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save` (by either backend) into this class."""
+        """Load a model written by :meth:`save` (by either backend) into this class.
+
+        Everything in the file is checked before use (see :mod:`slide_ref.model_io`);
+        a bad file raises :class:`slide_ref._validation.StateError` naming the file
+        and the field.
+        """
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no model file at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["__meta__"]))
-                arrays = {k[4:]: data[k] for k in data.files if k.startswith("net/")}
-        except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
-            raise ValueError(f"{path} is not a slide model file ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-        spec = meta["estimator"].pop("sampler", None)
-        if spec is not None:
-            negative = cls._network_cls._negative
-            meta["estimator"]["sampler"] = getattr(negative, spec["class"])(**spec["params"])
-        clf = cls(**meta["estimator"])
-        try:
-            clf.network_ = cls._network_cls.from_state(meta["network"], arrays)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} is missing model data ({exc})") from None
+        with NpzReader(path, "slide model") as reader:
+            meta = reader.read_meta(_MODEL_SCHEMA, FORMAT)
+            _check_model_meta(meta, path)
+            names = [n for n in reader.members if n.startswith("net/")]
+            _check_model_sizes(reader, meta["network"], names)
+            arrays = {n[len("net/"):]: reader.read(n) for n in names}
+        package = _package_of(cls)
+        estimator = dict(meta["estimator"])
+        estimator["sampler"] = _decode_sampler(estimator.get("sampler"), package, path)
+        clf = _construct(lambda: cls(**estimator), path, "estimator")
+        clf.network_ = _construct(
+            lambda: cls._network_cls.from_state(meta["network"], arrays), path, "network")
         clf.n_features_in_ = meta["n_features_in"]
         clf.n_outputs_ = meta["n_outputs"]
         clf.history_ = meta["history"]
         clf._train_time, clf._samples = meta["train_time"], meta["samples"]
         clf._rng = check_random_state(None)
         return clf
+
+
+# ---------------------------------------------------------------------- model file contents
+_SAMPLER_SPEC = OneOf(Null(), Record({"class": Str(), "params": MapOf(AnyJSON())}),
+                      expected="null or an object with class and params")
+_POSITIVE = Int(1, 2**31 - 1)
+_NETWORK_SCHEMA = Record(
+    {"n_features": _POSITIVE, "n_outputs": _POSITIVE, "hidden": ListOf(_POSITIVE, max_len=64),
+     "K": Int(1, 64), "L": Int(1, 2**20), "range_pow": OneOf(Null(), Int(1, 30),
+                                                            expected="null or an integer"),
+     "output_sampler": _SAMPLER_SPEC},
+    optional=("K", "L", "range_pow", "output_sampler"), extra=True)
+_ESTIMATOR_SCHEMA = Record(
+    {"sampler": _SAMPLER_SPEC, "batch_size": _POSITIVE, "eval_size": _POSITIVE,
+     "eval_every": OneOf(Null(), Int(0), expected="null or an integer"),
+     "show_progress": Bool()},
+    optional=("sampler", "batch_size", "eval_size", "eval_every", "show_progress"), extra=True)
+_HISTORY_VALUE = OneOf(Real(finite=False), Null(), expected="a number")
+_MODEL_SCHEMA = Record(
+    {"format": Str(), "estimator": _ESTIMATOR_SCHEMA, "network": _NETWORK_SCHEMA,
+     "n_features_in": _POSITIVE, "n_outputs": _POSITIVE,
+     "history": ListOf(MapOf(_HISTORY_VALUE)), "train_time": Real(low=0.0),
+     "samples": Int(0)})
+
+#: generous bytes per weight of everything a layer may save (weights, bf16 low halves,
+#: Adam moments, catch-up steps, padding permutation), for the upper bound of a file
+_BYTES_PER_WEIGHT_BOUND = 32
+
+
+def _check_model_meta(meta, path):
+    """The estimator's sizes must be the network's."""
+    for mine, theirs in (("n_features_in", "n_features"), ("n_outputs", "n_outputs")):
+        if meta[mine] != meta["network"][theirs]:
+            raise StateError(path, mine, f"{meta[mine]} differs from network.{theirs} = "
+                                         f"{meta['network'][theirs]}")
+
+
+def _check_model_sizes(reader, network, names):
+    """Before reading arrays: the sizes the metadata implies against the file and memory."""
+    widths = [network["n_features"], *network["hidden"], network["n_outputs"]]
+    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    biases = sum(widths[1:])
+    lsh = _lsh_bound_bytes(network, widths)
+    total = reader.check_declared_bytes(
+        names, at_least=4 * weights, what="network arrays",
+        at_most=2 * (_BYTES_PER_WEIGHT_BOUND * (weights + biases) + lsh) + 2**20)
+    # the arrays read, then the network built from them (weights, gradients, tables)
+    check_memory(2 * total + 8 * weights, "loading this model",
+                 lambda msg: StateError(reader.path, "network", msg))
+
+
+def _lsh_bound_bytes(network, widths):
+    """Upper bound of the LSH state of the sampled output layer: hash functions and tables."""
+    spec = network.get("output_sampler") or {}
+    sampler = spec.get("params", {}) if isinstance(spec, dict) else {}
+    K = _int_or(sampler.get("K"), network.get("K", 6))
+    L = _int_or(sampler.get("L"), network.get("L", 50))
+    range_pow = _int_or(sampler.get("range_pow"), network.get("range_pow") or 20)
+    hard = _int_or(sampler.get("hard_negatives"), 0)
+    n_in, n_out = widths[-2], widths[-1]
+    functions = 16 * (n_in + 1) * K * L + 64 * L
+    tables = 4 * L * (2**range_pow + 1) + 4 * L * n_out
+    return functions + tables + 4 * n_out * hard + 16 * n_out
+
+
+def _int_or(value, default):
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _package_of(cls):
+    """The backend package (``slide_ref`` or ``slide_fast``) a class belongs to."""
+    return cls.__module__.split(".")[0]
+
+
+def _decode_sampler(spec, package, path):
+    """The output sampler a saved spec describes, built from ``package``'s samplers."""
+    if spec is None:
+        return None
+    negative = importlib.import_module(f"{package}.negative")
+    name = spec["class"]
+    cls = getattr(negative, name, None) if name in negative.__all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, negative.OutputSampler)):
+        raise StateError(path, "estimator.sampler.class", f"{name!r} is not an output sampler")
+    return _construct(lambda: cls(**spec["params"]), path, "estimator.sampler.params")
+
+
+def _construct(build, path, field):
+    """``build()``, its complaints about saved values turned into StateError."""
+    try:
+        return build()
+    except StateError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+        raise StateError(path, field, f"{type(exc).__name__}: {exc}") from None
 
 
 def _n_outputs(Y):
