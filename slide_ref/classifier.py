@@ -8,6 +8,7 @@ callbacks, ``predict(X, k)``, ``score`` and ``save``/``load``.
 """
 import functools
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import metrics as _metrics
+from .negative import OutputSampler
 from .network import SlideNetwork, _sampler_spec, check_labels
 from ._validation import StateError, check_int, check_matrix, check_random_state
 from .model_io import (META, AnyJSON, Bool, Int, ListOf, MapOf, Null, NpzReader, OneOf, Real,
@@ -311,7 +313,8 @@ class SlideClassifier(BaseEstimator):
         estimator["sampler"] = _decode_sampler(estimator.get("sampler"), package, path)
         clf = _construct(lambda: cls(**estimator), path, "estimator")
         clf.network_ = _construct(
-            lambda: cls._network_cls.from_state(meta["network"], arrays), path, "network")
+            lambda: _network_from_state(cls._network_cls, meta["network"], arrays, path),
+            path, "network")
         clf.n_features_in_ = meta["n_features_in"]
         clf.n_outputs_ = meta["n_outputs"]
         clf.history_ = meta["history"]
@@ -362,7 +365,7 @@ def _check_model_sizes(reader, network, names):
     biases = sum(widths[1:])
     lsh = _lsh_bound_bytes(network, widths)
     total = reader.check_declared_bytes(
-        names, at_least=4 * weights, what="network arrays",
+        names, at_least=4 * weights, what="network arrays", field="network",
         at_most=2 * (_BYTES_PER_WEIGHT_BOUND * (weights + biases) + lsh) + 2**20)
     # the arrays read, then the network built from them (weights, gradients, tables)
     check_memory(2 * total + 8 * weights, "loading this model",
@@ -370,17 +373,24 @@ def _check_model_sizes(reader, network, names):
 
 
 def _lsh_bound_bytes(network, widths):
-    """Upper bound of the LSH state of the sampled output layer: hash functions and tables."""
+    """Upper bound of the LSH state (hash functions, tables, sampler memory) of the layers
+    that may be sampled: those flagged in ``sampled``, else the output layer."""
     spec = network.get("output_sampler") or {}
     sampler = spec.get("params", {}) if isinstance(spec, dict) else {}
     K = _int_or(sampler.get("K"), network.get("K", 6))
     L = _int_or(sampler.get("L"), network.get("L", 50))
     range_pow = _int_or(sampler.get("range_pow"), network.get("range_pow") or 20)
     hard = _int_or(sampler.get("hard_negatives"), 0)
-    n_in, n_out = widths[-2], widths[-1]
-    functions = 16 * (n_in + 1) * K * L + 64 * L
-    tables = 4 * L * (2**range_pow + 1) + 4 * L * n_out
-    return functions + tables + 4 * n_out * hard + 16 * n_out
+    flags = network.get("sampled")
+    if not (isinstance(flags, list) and len(flags) == len(widths) - 1):
+        flags = [False] * (len(widths) - 2) + [True]
+    total = 0
+    for n_in, n_out, sampled in zip(widths[:-1], widths[1:], flags):
+        if sampled or n_out == widths[-1]:
+            functions = 16 * (n_in + 1) * K * L + 64 * L
+            tables = 4 * L * (2**min(range_pow, 30) + 1) + 4 * L * n_out
+            total += functions + tables + 4 * n_out * hard + 16 * n_out
+    return total
 
 
 def _int_or(value, default):
@@ -399,9 +409,16 @@ def _decode_sampler(spec, package, path):
     negative = importlib.import_module(f"{package}.negative")
     name = spec["class"]
     cls = getattr(negative, name, None) if name in negative.__all__ else None
-    if not (isinstance(cls, type) and issubclass(cls, negative.OutputSampler)):
+    if not (isinstance(cls, type) and issubclass(cls, OutputSampler)):
         raise StateError(path, "estimator.sampler.class", f"{name!r} is not an output sampler")
     return _construct(lambda: cls(**spec["params"]), path, "estimator.sampler.params")
+
+
+def _network_from_state(network_cls, params, arrays, path):
+    """``network_cls.from_state``, naming the file in its errors where it can."""
+    if "source" in inspect.signature(network_cls.from_state).parameters:
+        return network_cls.from_state(params, arrays, source=path)
+    return network_cls.from_state(params, arrays)
 
 
 def _construct(build, path, field):

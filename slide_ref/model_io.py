@@ -451,18 +451,20 @@ class NpzReader:
         """Total uncompressed size the zip directory declares for ``names``."""
         return sum(self.members[n].file_size for n in names)
 
-    def check_declared_bytes(self, names, *, at_least=0, at_most=None, what="the arrays"):
+    def check_declared_bytes(self, names, *, at_least=0, at_most=None, what="the arrays",
+                             field=META):
         """Refuse before reading when the declared sizes contradict the metadata.
 
         ``at_least``: bytes the metadata implies must be stored; ``at_most``: an
-        upper bound the metadata implies.  Returns the declared total.
+        upper bound the metadata implies; ``field``: the metadata field the sizes
+        come from.  Returns the declared total.
         """
         total = self.declared_bytes(names)
         if total < at_least:
-            raise self._error(META, f"the metadata implies at least {format_bytes(at_least)} "
+            raise self._error(field, f"the metadata implies at least {format_bytes(at_least)} "
                                     f"of {what}, the file holds {format_bytes(total)}")
         if at_most is not None and total > at_most:
-            raise self._error(META, f"the file declares {format_bytes(total)} of {what}, more "
+            raise self._error(field, f"the file declares {format_bytes(total)} of {what}, more "
                                     f"than the {format_bytes(at_most)} its metadata allows")
         return total
 
