@@ -523,8 +523,10 @@ class NpzReader:
             else:
                 raise ValueError(f"unsupported .npy format version {version}")
             header_len = fh.tell()
-        except (ValueError, TypeError, SyntaxError, OverflowError, EOFError, KeyError,
-                zipfile.BadZipFile, OSError, io.UnsupportedOperation) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:   # the stream, not the header
+            raise self._error(name, f"corrupt data ({exc})") from None
+        except (ValueError, TypeError, SyntaxError, OverflowError, KeyError,
+                io.UnsupportedOperation) as exc:
             raise self._error(name, f"bad .npy header ({exc})") from None
         self._check_dtype(name, dtype, kinds)
         if any(not isinstance(d, numbers.Integral) or d < 0 for d in shape):
