@@ -225,8 +225,8 @@ class NWSketch:
         if X.shape[0] == 0:
             return np.empty((0, self.n_rows), dtype=np.int32)
         codes = self._codes(self._keys(X, sparse))
-        return self._kernels.sketch.mix_buckets(codes, self.n_rows, self.K, self.mix_seeds, self.n_buckets,
-                                    n)
+        return self._kernels.sketch.mix_buckets(codes, self.n_rows, self.K, self.mix_seeds,
+                                                self.n_buckets, n)
 
     def _codes(self, keys):
         """The ``R * K`` LSH codes of each key: the hash family's own ``hash``."""
@@ -723,8 +723,8 @@ class NWSampler(_ExampleSampler):
 
     def _observe(self, idx, losses):
         sk = self.sketch_
-        self._kernels.sketch.insert_rows(self.buckets_, np.ascontiguousarray(idx, dtype=np.int64), losses,
-                           sk.table, sk._threads())
+        self._kernels.sketch.insert_rows(self.buckets_, np.ascontiguousarray(idx, dtype=np.int64),
+                                         losses, sk.table, sk._threads())
         sk.total_count += float(len(idx))
         sk.total_sum += float(losses.sum())
 

@@ -370,7 +370,8 @@ def test_huge_sketch_metadata_refused(backend, sketch_files, tmp_path):
 
 def test_huge_sketch_constructor_refused(backend):
     t0 = time.perf_counter()
-    with pytest.raises(ValueError, match="n_rows=100000.* needs about 3.1 PiB, more than the .* of memory available"):
+    with pytest.raises(ValueError, match="n_rows=100000.* needs about 3.1 PiB, more than the "
+                                         ".* of memory available"):
         backend.nwsketch.NWSketch(100, n_rows=100_000, n_buckets=2**31 - 1)   # 3.1 PiB
     with pytest.raises(ValueError, match="memory available"):
         backend.nwsketch.NWSketch(10, n_rows=1536, n_buckets=2**27)   # 3 TiB
