@@ -1,5 +1,7 @@
 """The shared fit loop: input checked once per fit, the same training as train_batch,
 evaluation schedules, timing without evaluation, callbacks, time budget; both backends."""
+import importlib.util
+import os
 import sys
 import time
 
@@ -12,8 +14,19 @@ from slide_ref import _validation, training
 from slide_ref.training import (EvalSchedule, FitLoop, ModelTrainer, NetworkTrainer,
                                 SequentialBatches, ShuffledBatches, prepare_training_data)
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
-from paper_figures import _common  # noqa: E402
+
+
+def _load_common():
+    """The figure scripts' helper module, loaded from its file (paper_figures is no package)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "paper_figures", "_common.py")
+    spec = importlib.util.spec_from_file_location("paper_figures_common", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_common = _load_common()
 
 
 @pytest.fixture(scope="module")
