@@ -40,7 +40,7 @@ from ._validation import StateError
 
 __all__ = ["save_npz_atomic", "NpzReader", "check_memory", "available_memory",
            "format_bytes", "Int", "Real", "Str", "Bool", "Null", "OneOf", "ListOf", "MapOf",
-           "Record", "AnyJSON", "META"]
+           "Record", "AnyJSON", "META", "parse_json_bounded", "check_finite"]
 
 META = "__meta__"
 #: largest metadata document read, in characters (a long training history is ~1 MB)

@@ -58,6 +58,14 @@ FORMAT = "slide-nwsketch-v1"
 _FAMILIES = {"pstable": "PStableHash", "srp": "SimHash"}
 
 
+def _sketch_bytes(n_features, n_rows, n_buckets, K, key_dim):
+    """Memory of a sketch: its table, the key projection and the hash functions."""
+    projected = key_dim is not None and key_dim < n_features
+    hashed = key_dim if projected else n_features
+    return (16 * n_rows * n_buckets + (8 * n_features * key_dim if projected else 0)
+            + 8 * hashed * n_rows * K + 16 * n_rows * (K + 1))
+
+
 def _sibling(obj, module, name):
     """Class ``name`` of ``module`` in the backend package ``obj``'s class lives in
     (``slide_ref`` or ``slide_fast``), so each backend builds its own collaborators."""
@@ -176,12 +184,7 @@ class NWSketch:
         self.reset()
 
     def _estimated_bytes(self):
-        """Memory of the table, the key projection and the hash functions."""
-        d = self.n_features
-        projected = self.key_dim is not None and self.key_dim < d
-        hashed = self.key_dim if projected else d
-        return (16 * self.n_rows * self.n_buckets + (8 * d * self.key_dim if projected else 0)
-                + 8 * hashed * self.n_rows * self.K + 16 * self.n_rows * (self.K + 1))
+        return _sketch_bytes(self.n_features, self.n_rows, self.n_buckets, self.K, self.key_dim)
 
     def reset(self):
         """Forget everything inserted (keeps the hash functions); returns ``self``."""
@@ -357,6 +360,10 @@ class NWSketch:
         path = os.fspath(path)
         with NpzReader(path, "slide sketch") as reader:
             meta = reader.read_meta(_SKETCH_SCHEMA, FORMAT)
+            p = meta["params"]      # a new sketch and the saved arrays: twice its size
+            check_memory(2 * _sketch_bytes(p["n_features"], p["n_rows"], p["n_buckets"], p["K"],
+                                           p["key_dim"]),
+                         "loading this sketch", lambda msg: StateError(path, "params", msg))
             try:
                 obj = cls(**meta["params"], n_threads=n_threads, random_state=0)
             except (TypeError, ValueError) as exc:
@@ -366,8 +373,8 @@ class NWSketch:
             saved = {name: reader.read(name, shape=current.shape)
                      for name, current in expected.items()}
         obj._restore(saved, expected, path)
-        obj.total_count = meta["total_count"]
-        obj.total_sum = meta["total_sum"]
+        obj.total_count = float(meta["total_count"])
+        obj.total_sum = float(meta["total_sum"])
         return obj
 
     def _restore(self, saved, expected, path):
