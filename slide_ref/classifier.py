@@ -304,13 +304,12 @@ class SlideClassifier(BaseEstimator):
         path = os.fspath(path)
         with NpzReader(path, "slide model") as reader:
             meta = reader.read_meta(_MODEL_SCHEMA, FORMAT)
-            _check_model_meta(meta, path)
+            _check_model_meta(meta, path, _package_of(cls))
             names = [n for n in reader.members if n.startswith("net/")]
             _check_model_sizes(reader, meta["network"], names)
             arrays = {n[len("net/"):]: reader.read(n) for n in names}
-        package = _package_of(cls)
         estimator = dict(meta["estimator"])
-        estimator["sampler"] = _decode_sampler(estimator.get("sampler"), package, path)
+        estimator["sampler"] = _decode_sampler(estimator.get("sampler"), _package_of(cls), path)
         clf = _construct(lambda: cls(**estimator), path, "estimator")
         clf.network_ = _construct(
             lambda: _network_from_state(cls._network_cls, meta["network"], arrays, path),
@@ -329,29 +328,37 @@ _SAMPLER_SPEC = OneOf(Null(), Record({"class": Str(), "params": MapOf(AnyJSON())
 _POSITIVE = Int(1, 2**31 - 1)
 _NETWORK_SCHEMA = Record(
     {"n_features": _POSITIVE, "n_outputs": _POSITIVE, "hidden": ListOf(_POSITIVE, max_len=64),
-     "K": Int(1, 64), "L": Int(1, 2**20), "range_pow": OneOf(Null(), Int(1, 30),
-                                                            expected="null or an integer"),
+     "sampled": ListOf(Bool(), max_len=65), "K": Int(1, 64), "L": Int(1, 2**20),
+     "range_pow": OneOf(Null(), Int(1, 30), expected="null or an integer"),
      "output_sampler": _SAMPLER_SPEC},
-    optional=("K", "L", "range_pow", "output_sampler"), extra=True)
+    optional=("sampled", "K", "L", "range_pow", "output_sampler"), extra=True)
 _ESTIMATOR_SCHEMA = Record(
     {"sampler": _SAMPLER_SPEC, "batch_size": _POSITIVE, "eval_size": _POSITIVE,
      "eval_every": OneOf(Null(), Int(0), expected="null or an integer"),
      "show_progress": Bool()},
     optional=("sampler", "batch_size", "eval_size", "eval_every", "show_progress"), extra=True)
-_HISTORY_VALUE = OneOf(Real(finite=False), Null(), expected="a number")
+_COUNT = Int(0)
+_FRACTION = Real(low=0.0, high=1.0)
+_HISTORY_ENTRY = Record(
+    {"step": _COUNT, "epoch": _COUNT, "samples": _COUNT, "train_time": Real(low=0.0),
+     "loss": Real(finite=False), "val_p@1": _FRACTION, "val_p@5": _FRACTION},
+    optional=("step", "epoch", "samples", "train_time", "loss", "val_p@1", "val_p@5"),
+    extra=OneOf(Real(finite=False), Null(), expected="a number"))
 _MODEL_SCHEMA = Record(
     {"format": Str(), "estimator": _ESTIMATOR_SCHEMA, "network": _NETWORK_SCHEMA,
-     "n_features_in": _POSITIVE, "n_outputs": _POSITIVE,
-     "history": ListOf(MapOf(_HISTORY_VALUE)), "train_time": Real(low=0.0),
-     "samples": Int(0)})
+     "n_features_in": _POSITIVE, "n_outputs": _POSITIVE, "history": ListOf(_HISTORY_ENTRY),
+     "train_time": Real(low=0.0), "samples": _COUNT})
 
 #: generous bytes per weight of everything a layer may save (weights, bf16 low halves,
 #: Adam moments, catch-up steps, padding permutation), for the upper bound of a file
 _BYTES_PER_WEIGHT_BOUND = 32
 
 
-def _check_model_meta(meta, path):
-    """The estimator's sizes must be the network's."""
+def _check_model_meta(meta, path, package):
+    """The estimator's sizes must be the network's; a saved sampler must be a sampler."""
+    spec = meta["network"].get("output_sampler")
+    if spec is not None:
+        _sampler_class(spec, package, path, "network.output_sampler")
     for mine, theirs in (("n_features_in", "n_features"), ("n_outputs", "n_outputs")):
         if meta[mine] != meta["network"][theirs]:
             raise StateError(path, mine, f"{meta[mine]} differs from network.{theirs} = "
@@ -402,15 +409,21 @@ def _package_of(cls):
     return cls.__module__.split(".")[0]
 
 
-def _decode_sampler(spec, package, path):
-    """The output sampler a saved spec describes, built from ``package``'s samplers."""
-    if spec is None:
-        return None
+def _sampler_class(spec, package, path, field):
+    """The output-sampler class a saved spec names, looked up among ``package``'s samplers."""
     negative = importlib.import_module(f"{package}.negative")
     name = spec["class"]
     cls = getattr(negative, name, None) if name in negative.__all__ else None
     if not (isinstance(cls, type) and issubclass(cls, OutputSampler)):
-        raise StateError(path, "estimator.sampler.class", f"{name!r} is not an output sampler")
+        raise StateError(path, f"{field}.class", f"{name!r} is not an output sampler")
+    return cls
+
+
+def _decode_sampler(spec, package, path):
+    """The estimator's output sampler a saved spec describes (None stays None)."""
+    if spec is None:
+        return None
+    cls = _sampler_class(spec, package, path, "estimator.sampler")
     return _construct(lambda: cls(**spec["params"]), path, "estimator.sampler.params")
 
 
@@ -427,7 +440,7 @@ def _construct(build, path, field):
         return build()
     except StateError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         raise StateError(path, field, f"{type(exc).__name__}: {exc}") from None
 
 

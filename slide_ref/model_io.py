@@ -218,10 +218,11 @@ class Int(_Spec):
 
 
 class Real(_Spec):
-    """A number; ``finite`` refuses NaN and infinities; ``low`` is inclusive."""
+    """A number; ``finite`` refuses NaN and infinities; ``low`` (inclusive unless
+    ``low_open``) and ``high`` (inclusive) bound it."""
 
-    def __init__(self, low=None, finite=True, low_open=False):
-        self.low, self.finite, self.low_open = low, finite, low_open
+    def __init__(self, low=None, finite=True, low_open=False, high=None):
+        self.low, self.finite, self.low_open, self.high = low, finite, low_open, high
 
     def check(self, value, source, field):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -231,6 +232,8 @@ class Real(_Spec):
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             raise StateError(source, field, f"must be {'>' if self.low_open else '>='} "
                                             f"{self.low}, got {value}")
+        if self.high is not None and value > self.high:
+            raise StateError(source, field, f"must be <= {self.high}, got {value}")
         return value
 
 
@@ -309,9 +312,9 @@ class MapOf(_Spec):
 class Record(_Spec):
     """A JSON object with the listed ``fields`` (name -> spec).
 
-    Names in ``optional`` may be absent; other keys are kept unchecked when
-    ``extra`` is true (the constructor they go to checks them) and refused
-    otherwise.
+    Names in ``optional`` may be absent.  Other keys are refused when ``extra``
+    is False, kept unchecked when it is True (the constructor they go to checks
+    them), and checked against ``extra`` when it is a spec.
     """
 
     def __init__(self, fields, optional=(), extra=False):
@@ -320,18 +323,16 @@ class Record(_Spec):
     def check(self, value, source, field):
         if not isinstance(value, dict):
             self._fail(value, source, field, "an object")
-        out = dict(value) if self.extra else {}
-        for name, spec in self.fields.items():
+        out = {}
+        for name, item in value.items():
             path = f"{field}.{name}" if field else name
-            if name not in value:
-                if name in self.optional:
-                    continue
-                raise StateError(source, path, "missing")
-            out[name] = spec.check(value[name], source, path)
-        unknown = set(value) - set(self.fields)
-        if unknown and not self.extra:
-            raise StateError(source, f"{field}.{sorted(unknown)[0]}" if field
-                             else sorted(unknown)[0], "unknown field")
+            spec = self.fields.get(name, self.extra)
+            if spec is False:
+                raise StateError(source, path, "unknown field")
+            out[name] = item if spec is True else spec.check(item, source, path)
+        for name in self.fields:
+            if name not in value and name not in self.optional:
+                raise StateError(source, f"{field}.{name}" if field else name, "missing")
         return out
 
 

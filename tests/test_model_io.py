@@ -297,6 +297,11 @@ MODEL_META_CASES = [
     (("estimator", "sampler"), {"class": "UniformSampler", "params": {"no_such": 1}},
      "estimator.sampler.params"),
     (("estimator", "sampler"), {"class": "UniformSampler", "params": [1]}, "estimator.sampler"),
+    (("network", "output_sampler"), {"class": "nope", "params": {}},
+     "network.output_sampler.class"),
+    (("network", "output_sampler"), {"class": "MASK", "params": {}},
+     "network.output_sampler.class"),
+    (("network", "output_sampler"), {"class": "UniformSampler"}, "network.output_sampler"),
     (("train_time",), -1.0, "train_time"),
     (("train_time",), float("nan"), "train_time"),
     (("samples",), _DELETE, "samples"),
@@ -514,3 +519,41 @@ def test_model_with_sampler_loads_in_its_backend(backend, xc, tmp_path):
     b = backend.SlideClassifier.load(a.save(tmp_path / "m.npz"))
     assert type(b.sampler) is type(sampler) and b.sampler.n_negatives == 20
     np.testing.assert_array_equal(b.predict(xc[2], k=3)[0], a.predict(xc[2], k=3)[0])
+
+
+# ============================================================================= every field
+def _leaf_paths(node, path=()):
+    """Every key path of a JSON document (lists: their first item only)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaf_paths(value, path + (key,))
+    elif isinstance(node, list) and node:
+        yield from _leaf_paths(node[0], path + (0,))
+    yield path
+
+
+@pytest.mark.parametrize("what", ["model", "sketch"])
+def test_every_metadata_field_with_wrong_types(backend, model_file, sketch_files, tmp_path,
+                                               what):
+    """Each field set to values of every JSON type: the file loads or raises StateError,
+    never another exception."""
+    src = model_file if what == "model" else sketch_files["pstable"]
+    members = members_of(src)
+    meta = meta_of(members)
+    load, n_cases = loader(backend, what), 0
+    for path in _leaf_paths(meta):
+        for value in (None, "x", [], {"a": [1]}, -1.5):
+            doc = _edited(meta, path, value) if path else value
+            members["__meta__"] = npy(np.array(json.dumps(doc)))
+            try:
+                load(write_members(tmp_path / "f.npz", members))
+            except StateError:
+                pass
+            n_cases += 1
+    assert n_cases > 5 * (30 if what == "model" else 12)
+
+
+def _edited(meta, path, value):
+    doc = json.loads(json.dumps(meta))
+    _set(path, value)(doc)
+    return doc
