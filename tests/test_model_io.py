@@ -1,5 +1,6 @@
 """Saving and loading models and sketches: atomic writes, and crafted files refused with a
 StateError that names the file and the field, in both backends."""
+import functools
 import io
 import json
 import os
@@ -142,8 +143,10 @@ def npy_header(shape, dtype="<f8"):
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=4)
 def deflate_zeros(prefix, n_zeros, chunk=16 * 2**20):
-    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    """A raw deflate stream of ``prefix`` then ``n_zeros`` zero bytes (a zip bomb's body)."""
+    comp = zlib.compressobj(1, zlib.DEFLATED, -15)
     parts = [comp.compress(prefix)]
     zeros = bytes(chunk)
     left = n_zeros
