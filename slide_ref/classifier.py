@@ -225,7 +225,8 @@ class SlideClassifier(BaseEstimator):
             return None
         Xv, Yv = validation_data
         Xv, Yv = self._check_xy(Xv, Yv, reset=False)
-        rows = self._rng.permutation(Xv.shape[0])[:self.eval_size]   # shuffled: files are sorted
+        eval_size = check_int(self.eval_size, "eval_size", low=1)
+        rows = self._rng.permutation(Xv.shape[0])[:eval_size]   # shuffled: files are sorted
         return Xv[rows], Yv[rows]
 
     def _record(self, loop, val):

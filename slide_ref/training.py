@@ -24,7 +24,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_labels, check_matrix
+from ._validation import check_int, check_labels, check_matrix
 
 __all__ = ["TrainingData", "prepare_training_data", "as_f32_csr", "check_sample_weight",
            "check_time_budget", "NetworkTrainer", "ModelTrainer", "trainer_for", "ShuffledBatches",
@@ -298,6 +298,7 @@ class EvalSchedule:
     """
 
     def __init__(self, every=None, *, per_epoch=False, at_epoch_end=False):
+        every = None if every is None else check_int(every, "eval_every", low=0)
         self.every, self.per_epoch, self.at_epoch_end = every or None, per_epoch, at_epoch_end
 
     def due(self, batch_in_epoch, step, last_in_epoch, last_in_run):
@@ -345,7 +346,6 @@ class FitLoop:
         self.train_time, self.samples = float(train_time), samples
         self.steps, self.epoch, self.stopped = 0, 0, False
         self.losses = []
-        self._last_eval_step = None
 
     def mean_loss(self):
         """Mean training loss of the batches since the last evaluation (NaN if none)."""
@@ -395,9 +395,8 @@ class FitLoop:
 
     def _evaluate_now(self, bar):
         """Run the evaluation and the callbacks; True when a callback asks to stop."""
-        if self.evaluate is None or self._last_eval_step == self.steps:
+        if self.evaluate is None:
             return False
-        self._last_eval_step = self.steps
         entry = self.evaluate(self)
         self.losses = []
         if isinstance(entry, dict):

@@ -300,3 +300,13 @@ def test_batches_keep_int32_indices(data):
     Xb, Yb, wb = prepared.batch(np.arange(10, 40))
     assert Xb.dtype == np.float32 and Xb.indices.dtype == np.int32
     assert wb.dtype == np.float64 and (wb == 1).all() and Yb.shape == (30, 60)
+
+
+def test_schedule_settings_checked(backend, data):
+    X, Y, Xt, Yt = data
+    with pytest.raises(TypeError, match="eval_every"):
+        classifier(backend, eval_every="5").fit(X[:300], Y[:300])
+    with pytest.raises(ValueError, match="eval_every"):
+        classifier(backend, eval_every=-1).fit(X[:300], Y[:300])
+    with pytest.raises(TypeError, match="eval_size"):
+        classifier(backend, eval_size=2.5).fit(X[:300], Y[:300], validation_data=(Xt, Yt))
