@@ -2,7 +2,6 @@
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 
@@ -28,23 +27,20 @@ def save_json(obj, out_dir, name):
 def train_curve(model, X, Y, Xt, Yt, batch_size, budget_s, eval_every, max_epochs=1,
                 predict_top1=None, seed=0):
     """Train batch by batch (shuffled epochs) until ``budget_s`` seconds of training or
-    ``max_epochs``; every ``eval_every`` batches record (train seconds, samples, test P@1).
+    ``max_epochs``; every ``eval_every`` batches of an epoch, at the end of every epoch and
+    when the budget is spent, record (train seconds, samples, test P@1).
     Evaluation time is excluded from the clock."""
-    rng = np.random.default_rng(seed)
-    curve, train_s, samples = [], 0.0, 0
-    for epoch in range(max_epochs):
-        order = rng.permutation(X.shape[0])
-        for b, start in enumerate(range(0, X.shape[0], batch_size)):
-            idx = order[start:start + batch_size]
-            t0 = time.perf_counter()
-            model.train_batch(X[idx], Y[idx])
-            train_s += time.perf_counter() - t0
-            samples += len(idx)
-            if (b + 1) % eval_every == 0 or train_s > budget_s:
-                curve.append((train_s, samples, p_at_1(predict_top1(model, Xt), Yt)))
-            if train_s > budget_s:
-                return curve
-        curve.append((train_s, samples, p_at_1(predict_top1(model, Xt), Yt)))
+    from slide_ref.training import EvalSchedule, FitLoop, ShuffledBatches, trainer_for
+    curve = []
+
+    def record(loop):
+        curve.append((loop.train_time, loop.samples, p_at_1(predict_top1(model, Xt), Yt)))
+        return {}
+
+    FitLoop(trainer_for(model, X, Y), ShuffledBatches(X.shape[0], batch_size,
+                                                      np.random.default_rng(seed)),
+            epochs=max_epochs, evaluate=record, max_time=budget_s,
+            schedule=EvalSchedule(eval_every, per_epoch=True, at_epoch_end=True)).run()
     return curve
 
 

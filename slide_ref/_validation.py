@@ -192,23 +192,6 @@ def effective_n_threads(n_threads=None):
     return n_threads
 
 
-def save_npz_atomic(path, payload):
-    """Write ``payload`` (name -> array) to ``path`` through a temporary file in the same
-    directory, so a failed write never leaves a truncated file behind."""
-    import os
-    import tempfile
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 class StateError(ValueError):
     """A saved model, sketch or state that cannot be loaded safely.
 

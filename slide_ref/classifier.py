@@ -6,21 +6,26 @@ logging to the ``slide`` logger, periodic evaluation on a shuffled sample of
 validation data (SLIDE's protocol: test files are often sorted by label),
 callbacks, ``predict(X, k)``, ``score`` and ``save``/``load``.
 """
+import functools
+import importlib
 import json
 import logging
 import os
-import time
-import zipfile
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import metrics as _metrics
 from ._backend import KERNELS, sibling
-from ._compat import upgrade_estimator_params
+from ._compat import nest_lsh_params, upgrade_estimator_params
 from .lsh import LSHParams
+from .negative import OutputSampler
 from .network import _sampler_spec, check_labels
-from ._validation import save_npz_atomic, check_int, check_matrix, check_random_state
+from ._validation import StateError, check_int, check_matrix, check_random_state
+from .model_io import (META, AnyJSON, Bool, Int, ListOf, MapOf, Null, NpzReader, OneOf, Real,
+                       Record, Str, check_memory, save_npz_atomic)
+from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, SequentialBatches,
+                       ShuffledBatches, TrainingData, as_f32_csr, check_sample_weight)
 
 try:  # scikit-learn's base class gives get_params/set_params/clone/repr
     from sklearn.base import BaseEstimator
@@ -125,10 +130,18 @@ class SlideClassifier(BaseEstimator):
 
     def _check_xy(self, X, Y, reset):
         X, sparse = check_matrix(X, "X", n_features=None if reset else self.n_features_in_)
-        X = X if sparse else sp.csr_matrix(X)
+        X = as_f32_csr(X if sparse else sp.csr_matrix(X))
         n_outputs = _n_outputs(Y) if reset else self.n_outputs_
         Y = check_labels(Y, X.shape[0], n_outputs)
-        return X.astype(np.float32), Y
+        return X, Y
+
+    def _start_network(self, X, Y):
+        """A fresh network for ``(X, Y)`` (checked) and zeroed training records."""
+        self._rng = check_random_state(self.random_state)
+        self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
+        self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
+        self.network_.sampler_.prepare(Y)
+        self.history_, self._train_time, self._samples = [], 0.0, 0
 
     def fit(self, X, Y, *, epochs=1, validation_data=None, callbacks=()):
         """Train from scratch for ``epochs`` passes over ``(X, Y)``.
@@ -150,98 +163,60 @@ class SlideClassifier(BaseEstimator):
         self
         """
         X, Y = self._check_xy(X, Y, reset=True)
-        self._rng = check_random_state(self.random_state)
-        self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
-        self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
-        self.network_.sampler_.prepare(Y)
-        self.history_ = []
-        self._train_time = 0.0
-        self._samples = 0
-        return self._run(X, Y, check_int(epochs, "epochs", low=1), validation_data, callbacks)
+        epochs = check_int(epochs, "epochs", low=1)
+        self._start_network(X, Y)
+        return self._run(TrainingData(X, Y), epochs, validation_data, callbacks)
 
     def partial_fit(self, X, Y, sample_weight=None):
         """One pass over ``(X, Y)`` in order (creating the network on the first call)."""
         first = not hasattr(self, "network_")
         X, Y = self._check_xy(X, Y, reset=first)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         if first:
-            self._rng = check_random_state(self.random_state)
-            self.n_features_in_, self.n_outputs_ = X.shape[1], Y.shape[1]
-            self.network_ = self._make_network(X.shape[1], Y.shape[1], self._rng)
-            self.network_.sampler_.prepare(Y)
-            self.history_, self._train_time, self._samples = [], 0.0, 0
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (X.shape[0],):
-                raise ValueError(f"sample_weight has shape {sample_weight.shape}, expected "
-                                 f"({X.shape[0]},)")
-        B = self.batch_size
-        t0 = time.perf_counter()
-        for start in range(0, X.shape[0], B):
-            w = None if sample_weight is None else sample_weight[start:start + B]
-            self.network_.train_batch(X[start:start + B], Y[start:start + B], w)
-        self._train_time += time.perf_counter() - t0
-        self._samples += X.shape[0]
+            self._start_network(X, Y)
+        trainer = NetworkTrainer(self.network_, TrainingData(X, Y, sample_weight))
+        loop = FitLoop(trainer, SequentialBatches(X.shape[0], self.batch_size),
+                       train_time=self._train_time, samples=self._samples).run()
+        self._train_time, self._samples = loop.train_time, loop.samples
         return self
 
-    def _run(self, X, Y, epochs, validation_data, callbacks):
+    def _run(self, data, epochs, validation_data, callbacks):
+        """The training loop of :meth:`fit` over checked ``data``."""
         val = self._validation_sample(validation_data)
-        n, B = X.shape[0], self.batch_size
-        n_batches = -(-n // B)
-        bar = _progress(epochs * n_batches, self.show_progress)
-        losses, stop = [], False
-        sampler = self.example_sampler
-        if sampler is not None:
-            t0 = time.perf_counter()
-            sampler.start(X, B)
-            self._train_time += time.perf_counter() - t0
-        try:
-            for epoch in range(epochs):
-                order = self._rng.permutation(n) if sampler is None else None
-                for b in range(n_batches):
-                    t0 = time.perf_counter()
-                    if sampler is None:
-                        idx, w = order[b * B:(b + 1) * B], None
-                    else:
-                        idx, w = sampler.next_batch(self._example_losses(X, Y)
-                                                    if sampler.needs_losses else None)
-                    losses.append(self.network_.train_batch(X[idx], Y[idx], w))
-                    if sampler is not None:
-                        sampler.observe(idx, self.network_.last_losses_)
-                    self._train_time += time.perf_counter() - t0
-                    self._samples += len(idx)
-                    bar.update(1)
-                    last = b == n_batches - 1
-                    if (self.eval_every and (b + 1) % self.eval_every == 0) or last:
-                        entry = self._record(epoch, losses, val)
-                        losses = []
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items()
-                                         if k in ("loss", "val_p@1")})
-                        if any(cb(self, entry) for cb in callbacks):
-                            stop = True
-                            break
-                if stop:
-                    logger.info("a callback stopped training at step %d", self.network_.step_)
-                    break
-        finally:
-            bar.close()
+        trainer = NetworkTrainer(self.network_, data)
+        loop = FitLoop(trainer, self._batches(data, trainer), epochs=epochs,
+                       evaluate=lambda lp: self._record(lp, val),
+                       schedule=EvalSchedule(self.eval_every, per_epoch=True, at_epoch_end=True),
+                       callbacks=[functools.partial(cb, self) for cb in callbacks],
+                       show_progress=self.show_progress,
+                       train_time=self._train_time, samples=self._samples)
+        loop.run()
+        self._train_time, self._samples = loop.train_time, loop.samples
+        if loop.stopped:
+            logger.info("a callback stopped training at step %d", self.network_.step_)
         return self
 
-    def _example_losses(self, X, Y):
-        from .nwsketch import per_sample_losses
-        return lambda idx: per_sample_losses(self.network_, X[idx], Y[idx])
+    def _batches(self, data, trainer):
+        """Shuffled epochs, or the batches of ``example_sampler`` when one is set."""
+        if self.example_sampler is None:
+            return ShuffledBatches(data.n_samples, self.batch_size, self._rng)
+        return SampledBatches(self.example_sampler, data.X, self.batch_size,
+                              loss_fn=trainer.sample_losses)
 
     def _validation_sample(self, validation_data):
         if validation_data is None:
             return None
         Xv, Yv = validation_data
         Xv, Yv = self._check_xy(Xv, Yv, reset=False)
-        rows = self._rng.permutation(Xv.shape[0])[:self.eval_size]   # shuffled: files are sorted
+        eval_size = check_int(self.eval_size, "eval_size", low=1)
+        rows = self._rng.permutation(Xv.shape[0])[:eval_size]   # shuffled: files are sorted
         return Xv[rows], Yv[rows]
 
-    def _record(self, epoch, losses, val):
-        entry = {"step": self.network_.step_, "epoch": epoch, "samples": self._samples,
-                 "train_time": self._train_time,
-                 "loss": float(np.mean(losses)) if losses else float("nan")}
+    def _record(self, loop, val):
+        """One ``history_`` entry at the current point of ``loop`` (the loop's evaluation)."""
+        self._train_time, self._samples = loop.train_time, loop.samples
+        entry = {"step": self.network_.step_, "epoch": loop.epoch, "samples": self._samples,
+                 "train_time": self._train_time, "loss": loop.mean_loss()}
         if val is not None:
             idx, _ = self.predict(val[0], k=5)
             p = _metrics.precision_at_k(val[1], idx, k=5)
@@ -282,8 +257,9 @@ class SlideClassifier(BaseEstimator):
     def save(self, path, *, overwrite=False):
         """Write the fitted model to ``path`` (``.npz``: arrays plus JSON parameters).
 
-        The file loads in either backend. An existing file is kept unless
-        ``overwrite=True``; the write goes to a temporary file first.
+        The file loads in either backend.  An existing file is kept unless
+        ``overwrite=True``; the write is atomic (see
+        :func:`slide_ref.model_io.save_npz_atomic`).
         """
         self._check_fitted()
         path = os.fspath(path)
@@ -299,41 +275,160 @@ class SlideClassifier(BaseEstimator):
         meta["estimator"]["lsh"] = None if self.lsh is None else \
             LSHParams.coerce(self.lsh).get_params()
         meta["estimator"]["example_sampler"] = None     # an object: not saved
-        payload = {"__meta__": np.array(json.dumps(meta))}
+        payload = {META: np.array(json.dumps(meta))}
         payload.update({f"net/{k}": v for k, v in arrays.items()})
-        return save_npz_atomic(path, payload)
+        return save_npz_atomic(path, payload, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save` (by either backend) into this class."""
+        """Load a model written by :meth:`save` (by either backend) into this class.
+
+        Everything in the file is checked before use (see :mod:`slide_ref.model_io`);
+        a bad file raises :class:`slide_ref._validation.StateError` naming the file
+        and the field.
+        """
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no model file at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["__meta__"]))
-                arrays = {k[4:]: data[k] for k in data.files if k.startswith("net/")}
-        except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
-            raise ValueError(f"{path} is not a slide model file ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-        meta["estimator"] = upgrade_estimator_params(meta["estimator"])
-        spec = meta["estimator"].pop("sampler", None)
-        if spec is not None:
-            negative = sibling(cls, "negative")
-            meta["estimator"]["sampler"] = getattr(negative, spec["class"])(**spec["params"])
-        clf = cls(**meta["estimator"])
-        try:
-            clf.network_ = sibling(cls, "network").SlideNetwork.from_state(
-                meta["network"], arrays, source=path)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} is missing model data ({exc})") from None
+        with NpzReader(path, "slide model") as reader:
+            meta = reader.read_meta(_MODEL_SCHEMA, FORMAT)
+            meta["estimator"] = upgrade_estimator_params(meta["estimator"])
+            _check_model_meta(meta, path, _package_of(cls))
+            names = [n for n in reader.members if n.startswith("net/")]
+            _check_model_sizes(reader, meta["network"], names)
+            arrays = {n[len("net/"):]: reader.read(n) for n in names}
+        estimator = dict(meta["estimator"])
+        estimator["sampler"] = _decode_sampler(estimator.get("sampler"), _package_of(cls), path)
+        clf = _construct(lambda: cls(**estimator), path, "estimator")
+        network_cls = sibling(cls, "network").SlideNetwork
+        clf.network_ = _construct(
+            lambda: network_cls.from_state(meta["network"], arrays, source=path), path, "network")
         clf.n_features_in_ = meta["n_features_in"]
         clf.n_outputs_ = meta["n_outputs"]
         clf.history_ = meta["history"]
         clf._train_time, clf._samples = meta["train_time"], meta["samples"]
         clf._rng = check_random_state(None)
         return clf
+
+
+# ---------------------------------------------------------------------- model file contents
+_SAMPLER_SPEC = OneOf(Null(), Record({"class": Str(), "params": MapOf(AnyJSON())}),
+                      expected="null or an object with class and params")
+_POSITIVE = Int(1, 2**31 - 1)
+_NETWORK_SCHEMA = Record(
+    {"n_features": _POSITIVE, "n_outputs": _POSITIVE, "hidden": ListOf(_POSITIVE, max_len=64),
+     "sampled": ListOf(Bool(), max_len=65), "K": Int(1, 64), "L": Int(1, 2**20),
+     "range_pow": OneOf(Null(), Int(1, 30), expected="null or an integer"),
+     "output_sampler": _SAMPLER_SPEC},
+    optional=("sampled", "K", "L", "range_pow", "output_sampler"), extra=True)
+_ESTIMATOR_SCHEMA = Record(
+    {"sampler": _SAMPLER_SPEC, "batch_size": _POSITIVE, "eval_size": _POSITIVE,
+     "eval_every": OneOf(Null(), Int(0), expected="null or an integer"),
+     "show_progress": Bool()},
+    optional=("sampler", "batch_size", "eval_size", "eval_every", "show_progress"), extra=True)
+_COUNT = Int(0)
+_FRACTION = Real(low=0.0, high=1.0)
+_HISTORY_ENTRY = Record(
+    {"step": _COUNT, "epoch": _COUNT, "samples": _COUNT, "train_time": Real(low=0.0),
+     "loss": Real(finite=False), "val_p@1": _FRACTION, "val_p@5": _FRACTION},
+    optional=("step", "epoch", "samples", "train_time", "loss", "val_p@1", "val_p@5"),
+    extra=OneOf(Real(finite=False), Null(), expected="a number"))
+_MODEL_SCHEMA = Record(
+    {"format": Str(), "estimator": _ESTIMATOR_SCHEMA, "network": _NETWORK_SCHEMA,
+     "n_features_in": _POSITIVE, "n_outputs": _POSITIVE, "history": ListOf(_HISTORY_ENTRY),
+     "train_time": Real(low=0.0), "samples": _COUNT})
+
+#: generous bytes per weight of everything a layer may save (weights, bf16 low halves,
+#: Adam moments, catch-up steps, padding permutation), for the upper bound of a file
+_BYTES_PER_WEIGHT_BOUND = 32
+
+
+def _check_model_meta(meta, path, package):
+    """The estimator's sizes must be the network's; a saved sampler must be a sampler."""
+    spec = meta["network"].get("output_sampler")
+    if spec is not None:
+        _sampler_class(spec, package, path, "network.output_sampler")
+    for mine, theirs in (("n_features_in", "n_features"), ("n_outputs", "n_outputs")):
+        if meta[mine] != meta["network"][theirs]:
+            raise StateError(path, mine, f"{meta[mine]} differs from network.{theirs} = "
+                                         f"{meta['network'][theirs]}")
+
+
+def _check_model_sizes(reader, network, names):
+    """Before reading arrays: the sizes the metadata implies against the file and memory."""
+    widths = [network["n_features"], *network["hidden"], network["n_outputs"]]
+    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    biases = sum(widths[1:])
+    lsh = _lsh_bound_bytes(network, widths)
+    total = reader.check_declared_bytes(
+        names, at_least=4 * weights, what="network arrays", field="network",
+        at_most=2 * (_BYTES_PER_WEIGHT_BOUND * (weights + biases) + lsh) + 2**20)
+    # the arrays read, then the network built from them (weights, gradients, tables)
+    check_memory(2 * total + 8 * weights, "loading this model",
+                 lambda msg: StateError(reader.path, "network", msg))
+
+
+def _lsh_bound_bytes(network, widths):
+    """Upper bound of the LSH state (hash functions, tables, sampler memory) of the layers
+    that may be sampled: those flagged in ``sampled``, else the output layer."""
+    spec = network.get("output_sampler") or {}
+    sampler = spec.get("params", {}) if isinstance(spec, dict) else {}
+    # the LSH settings, nested (current files) or flat (older ones)
+    net_lsh = _mapping(nest_lsh_params(network).get("lsh"))
+    out_lsh = _mapping(nest_lsh_params(sampler).get("lsh") if isinstance(sampler, dict) else None)
+    K = _int_or(out_lsh.get("K"), _int_or(net_lsh.get("K"), 6))
+    L = _int_or(out_lsh.get("L"), _int_or(net_lsh.get("L"), 50))
+    range_pow = _int_or(out_lsh.get("range_pow"), _int_or(net_lsh.get("range_pow"), 20))
+    hard = _int_or(sampler.get("hard_negatives") if isinstance(sampler, dict) else None, 0)
+    flags = network.get("sampled")
+    if not (isinstance(flags, list) and len(flags) == len(widths) - 1):
+        flags = [False] * (len(widths) - 2) + [True]
+    total = 0
+    for n_in, n_out, sampled in zip(widths[:-1], widths[1:], flags):
+        if sampled or n_out == widths[-1]:
+            functions = 16 * (n_in + 1) * K * L + 64 * L
+            tables = 4 * L * (2**min(range_pow, 30) + 1) + 4 * L * n_out
+            total += functions + tables + 4 * n_out * hard + 16 * n_out
+    return total
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _int_or(value, default):
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _package_of(cls):
+    """The backend package (``slide_ref`` or ``slide_fast``) a class belongs to."""
+    return cls.__module__.split(".")[0]
+
+
+def _sampler_class(spec, package, path, field):
+    """The output-sampler class a saved spec names, looked up among ``package``'s samplers."""
+    negative = importlib.import_module(f"{package}.negative")
+    name = spec["class"]
+    cls = getattr(negative, name, None) if name in negative.__all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, OutputSampler)):
+        raise StateError(path, f"{field}.class", f"{name!r} is not an output sampler")
+    return cls
+
+
+def _decode_sampler(spec, package, path):
+    """The estimator's output sampler a saved spec describes (None stays None)."""
+    if spec is None:
+        return None
+    cls = _sampler_class(spec, package, path, "estimator.sampler")
+    return _construct(lambda: cls(**spec["params"]), path, "estimator.sampler.params")
+
+
+def _construct(build, path, field):
+    """``build()``, its complaints about saved values turned into StateError."""
+    try:
+        return build()
+    except StateError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise StateError(path, field, f"{type(exc).__name__}: {exc}") from None
 
 
 def _n_outputs(Y):
@@ -343,21 +438,3 @@ def _n_outputs(Y):
         return int(Y.max()) + 1 if Y.size else 0
     raise ValueError("with label lists, give Y as a sparse indicator matrix so the number of "
                      "labels is known")
-
-
-def _progress(total, show):
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="batch", leave=False, dynamic_ncols=True)
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def set_postfix(self, *a, **k):
-        pass
-
-    def close(self):
-        pass

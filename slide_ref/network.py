@@ -374,7 +374,7 @@ class SlideNetwork:
         try:
             net = cls(**params)
         except (TypeError, ValueError) as exc:
-            raise StateError(source, "params", str(exc)) from None
+            raise StateError(source, "network", str(exc)) from None
         net._seed, net.step_ = (_counter(arrays, name, source) for name in ("seed", "step"))
         for i, layer in enumerate(net.layers):
             layer.load_state(_prefixed(arrays, f"layer{i}."), source, f"layer{i}.", net.step_)

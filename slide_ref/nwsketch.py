@@ -29,28 +29,48 @@ weighted batch mean is an unbiased estimate of the full-data mean loss for the
 importance-sampling schemes (not for Selective-Backprop, which is biased by
 design).
 """
+import importlib
 import json
 import math
 import os
 import time
-import zipfile
 
 import numpy as np
 import scipy.sparse as sp
 
-from . import lsh as _lsh
-from ._kernels import rng as _rng
-from ._kernels import sketch as _sketch
-from ._validation import save_npz_atomic
-from ._validation import (check_choice, check_float, check_int, check_matrix,
-                          check_random_state, effective_n_threads, seed_from)
+from . import _kernels
+from ._kernels import sketch as _sketch_kernels  # noqa: F401  (binds _kernels.sketch)
+from ._kernels.rng import counter_uniform    # one NumPy implementation for both backends
+from ._validation import (StateError, check_choice, check_float, check_int, check_labels,
+                          check_matrix, check_random_state, effective_n_threads, seed_from)
+from .model_io import (META, Int, NpzReader, Null, OneOf, Real, Record, Str, check_finite,
+                       check_memory, save_npz_atomic)
+from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, TrainingData,
+                       as_f32_csr, check_time_budget, per_sample_losses)
 
 __all__ = ["NWSketch", "NWSampler", "UniformExamples", "LossImportance", "SelectiveBackprop",
            "train_with_sampler", "per_sample_losses", "pstable_collision_probability",
            "FORMAT"]
 
 FORMAT = "slide-nwsketch-v1"
+# sketch family name -> class in the backend's lsh module
+# (to be replaced by a lookup in the hash-family registry of lsh.py once it exists)
 _FAMILIES = {"pstable": "PStableHash", "srp": "SimHash"}
+
+
+def _sketch_bytes(n_features, n_rows, n_buckets, K, key_dim):
+    """Memory of a sketch: its table, the key projection and the hash functions."""
+    projected = key_dim is not None and key_dim < n_features
+    hashed = key_dim if projected else n_features
+    return (16 * n_rows * n_buckets + (8 * n_features * key_dim if projected else 0)
+            + 8 * hashed * n_rows * K + 16 * n_rows * (K + 1))
+
+
+def _sibling(obj, module, name):
+    """Class ``name`` of ``module`` in the backend package ``obj``'s class lives in
+    (``slide_ref`` or ``slide_fast``), so each backend builds its own collaborators."""
+    package = type(obj).__module__.split(".")[0]
+    return getattr(importlib.import_module(f"{package}.{module}"), name)
 
 
 def pstable_collision_probability(distance, width):
@@ -126,8 +146,7 @@ class NWSketch:
         (Decayed) number and sum of inserted values.
     """
 
-    _sk = _sketch
-    _lsh = _lsh
+    _kernels = _kernels     # the backend's kernel package (slide_fast binds its own)
 
     def __init__(self, n_features, n_rows=100, n_buckets=4096, family="pstable", K=2,
                  width=1.0, key_dim=32, prior=None, prior_weight=0.1, n_threads=None,
@@ -145,6 +164,9 @@ class NWSketch:
         self._n_threads = effective_n_threads(n_threads)   # once: the hot loop asks often
         self.random_state = random_state
         rng = check_random_state(random_state)
+        check_memory(self._estimated_bytes(), f"{type(self).__name__}(n_features="
+                     f"{self.n_features}, n_rows={self.n_rows}, n_buckets={self.n_buckets}, "
+                     f"K={self.K}, key_dim={self.key_dim})", ValueError)
         d = self.n_features
         if self.key_dim is not None and self.key_dim < d:
             # drawn first, so sketches built from the same seed share their keys
@@ -153,13 +175,16 @@ class NWSketch:
             d = self.key_dim
         else:
             self.projection = None
-        cls = getattr(self._lsh, _FAMILIES[self.family])
+        cls = _sibling(self, "lsh", _FAMILIES[self.family])
         if self.family == "pstable":
             self.hasher = cls(d, K=self.K, L=self.n_rows, width=self.width, random_state=rng)
         else:
             self.hasher = cls(d, K=self.K, L=self.n_rows, ratio=1, random_state=rng)
         self.mix_seeds = rng.integers(0, 2**63, size=self.n_rows, dtype=np.uint64)
         self.reset()
+
+    def _estimated_bytes(self):
+        return _sketch_bytes(self.n_features, self.n_rows, self.n_buckets, self.K, self.key_dim)
 
     def reset(self):
         """Forget everything inserted (keeps the hash functions); returns ``self``."""
@@ -203,30 +228,12 @@ class NWSketch:
         if X.shape[0] == 0:
             return np.empty((0, self.n_rows), dtype=np.int32)
         codes = self._codes(self._keys(X, sparse))
-        return self._sk.mix_buckets(codes, self.n_rows, self.K, self.mix_seeds, self.n_buckets,
-                                    n)
+        return self._kernels.sketch.mix_buckets(codes, self.n_rows, self.K, self.mix_seeds,
+                                                self.n_buckets, n)
 
     def _codes(self, keys):
-        """The ``R * K`` LSH codes of each key: the hash family's functions, computed as one
-        matrix product (BLAS) in both backends, since keys are hashed once per data set."""
-        proj = np.asarray(keys @ self._projection_matrix(), dtype=np.float64)
-        if self.family == "pstable":
-            proj += self.hasher.offset          # in place: N x R*K temporaries are large
-            proj /= self.hasher.width
-            np.floor(proj, out=proj)
-            np.clip(proj, -2**31, 2**31 - 1, out=proj)
-            return proj.astype(np.int32)
-        return (proj < 0).astype(np.int32)      # SimHash's bit: 1 for a negative sum
-
-    def _projection_matrix(self):
-        h = self.hasher
-        if self.family == "pstable":
-            return h.A
-        if getattr(self, "_srp_matrix", (None,))[0] is not h.sign:
-            M = np.zeros((h.n_features, h.n_hashes))
-            M[h.idx.T, np.arange(h.n_hashes)] = h.sign.T
-            self._srp_matrix = (h.sign, M)
-        return self._srp_matrix[1]
+        """The ``R * K`` LSH codes of each key: the hash family's own ``hash``."""
+        return self.hasher.hash(keys, n_threads=self._threads())
 
     def _threads(self):
         return self._n_threads
@@ -255,7 +262,7 @@ class NWSketch:
 
     def _insert(self, buckets, losses):
         if buckets.shape[0]:
-            self._sk.insert(buckets, losses, self.table, self._threads())
+            self._kernels.sketch.insert(buckets, losses, self.table, self._threads())
             self.total_count += float(buckets.shape[0])
             self.total_sum += float(losses.sum())
         return self
@@ -277,7 +284,7 @@ class NWSketch:
         return self._query(self._check_buckets(buckets))
 
     def _query(self, buckets):
-        return self._sk.query(buckets, self.table, self.prior_value,
+        return self._kernels.sketch.query(buckets, self.table, self.prior_value,
                               self.prior_weight, self._threads())
 
     # ----------------------------------------------------------------- sketch algebra
@@ -329,56 +336,104 @@ class NWSketch:
         """Write the sketch (hash functions and contents) to an ``.npz`` file; returns the path.
 
         The file loads in either backend.  An existing file is kept unless
-        ``overwrite=True``.
+        ``overwrite=True``; the write is atomic (see
+        :func:`slide_ref.model_io.save_npz_atomic`).
         """
         path = os.fspath(path)
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         meta = {"format": FORMAT, "params": self._params(),
                 "total_count": self.total_count, "total_sum": self.total_sum}
-        payload = {"__meta__": np.array(json.dumps(meta)), "table": self.table,
+        payload = {META: np.array(json.dumps(meta)), "table": self.table,
                    **self._function_arrays()}
-        return save_npz_atomic(path, payload)
+        return save_npz_atomic(path, payload, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, n_threads=None):
-        """Read a sketch written by :meth:`save` (by either backend) into this class."""
+        """Read a sketch written by :meth:`save` (by either backend) into this class.
+
+        The metadata is checked first (types, ranges, the memory the sketch
+        needs), then each array's header against the shape the metadata implies,
+        then its values; a bad file raises
+        :class:`slide_ref._validation.StateError` naming the file and field.
+        """
         path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no sketch file at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["__meta__"]))
-                arrays = {k: data[k] for k in data.files if k != "__meta__"}
-        except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
-            raise ValueError(f"{path} is not a slide sketch file ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
-        obj = cls(**meta["params"], n_threads=n_threads, random_state=0)
-        expected = obj._function_arrays()
-        expected["table"] = obj.table
-        for key, current in expected.items():
-            if key not in arrays:
-                raise ValueError(f"{path} lacks {key!r}")
-            if arrays[key].shape != current.shape:
-                raise ValueError(f"{path}: {key!r} has shape {arrays[key].shape}, expected "
-                                 f"{current.shape}")
-        for key in ("table", "mix_seeds", "projection"):
-            if key in expected:
-                setattr(obj, key, np.array(arrays[key], dtype=expected[key].dtype))
-        if not np.isfinite(obj.table).all():
-            raise ValueError(f"{path} holds non-finite sketch values")
-        for name in type(obj.hasher)._param_names:
-            value = np.array(arrays[f"hasher.{name}"],
-                             dtype=np.asarray(getattr(obj.hasher, name)).dtype)
-            setattr(obj.hasher, name, value if value.ndim else value.item())
+        with NpzReader(path, "slide sketch") as reader:
+            meta = reader.read_meta(_SKETCH_SCHEMA, FORMAT)
+            p = meta["params"]      # a new sketch and the saved arrays: twice its size
+            check_memory(2 * _sketch_bytes(p["n_features"], p["n_rows"], p["n_buckets"], p["K"],
+                                           p["key_dim"]),
+                         "loading this sketch", lambda msg: StateError(path, "params", msg))
+            try:
+                obj = cls(**meta["params"], n_threads=n_threads, random_state=0)
+            except (TypeError, ValueError) as exc:
+                raise StateError(path, "params", str(exc)) from None
+            expected = obj._function_arrays()
+            expected["table"] = obj.table
+            saved = {name: reader.read(name, shape=current.shape)
+                     for name, current in expected.items()}
+        obj._restore(saved, expected, path)
         obj.total_count = float(meta["total_count"])
         obj.total_sum = float(meta["total_sum"])
         return obj
 
+    def _restore(self, saved, expected, path):
+        """Check the saved arrays' values and install them."""
+        values = {name: _cast_checked(saved[name], expected[name].dtype, path, name)
+                  for name in expected}
+        for name, arr in values.items():
+            check_finite(arr, path, name)
+        if (values["table"][:, :, 0] < 0).any():
+            raise StateError(path, "table", "negative bucket counts")
+        if (values["mix_seeds"] >= 2**63).any():
+            raise StateError(path, "mix_seeds", "seeds must lie in [0, 2**63)")
+        _check_hasher_values(self.family, values, self.hasher.n_features, path)
+        self.table, self.mix_seeds = values["table"], values["mix_seeds"]
+        if self.projection is not None:
+            self.projection = values["projection"]
+        for name in type(self.hasher)._param_names:
+            value = values[f"hasher.{name}"]
+            setattr(self.hasher, name, value if value.ndim else value.item())
+
     def __repr__(self):
         return (f"{type(self).__name__}(n_features={self.n_features}, n_rows={self.n_rows}, "
                 f"n_buckets={self.n_buckets}, family={self.family!r}, K={self.K})")
+
+
+_SKETCH_SCHEMA = Record({
+    "format": Str(),
+    "params": Record({
+        "n_features": Int(1, 2**31 - 1), "n_rows": Int(1, 2**31 - 1),
+        "n_buckets": Int(1, 2**31 - 1), "family": Str(set(_FAMILIES)), "K": Int(1, 64),
+        "width": Real(low=0.0, low_open=True),
+        "key_dim": OneOf(Null(), Int(1, 2**31 - 1), expected="null or an integer"),
+        "prior": OneOf(Null(), Real(), expected="null or a number"),
+        "prior_weight": Real(low=0.0)}),
+    "total_count": Real(low=0.0), "total_sum": Real()})
+
+
+def _cast_checked(arr, dtype, path, name):
+    """``arr`` as ``dtype``: floats from floats only, integers only when every value fits."""
+    if dtype.kind == "f":
+        if arr.dtype.kind != "f":
+            raise StateError(path, name, f"dtype {arr.dtype}, expected floating point")
+        return np.ascontiguousarray(arr, dtype=dtype)
+    if arr.dtype.kind not in "iu":
+        raise StateError(path, name, f"dtype {arr.dtype}, expected integers")
+    info = np.iinfo(dtype)
+    if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+        raise StateError(path, name, f"values outside the range of {dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _check_hasher_values(family, values, n_features, path):
+    """Values the sketch's hash functions need: coordinates in range, signs +-1."""
+    if family == "srp":
+        idx, sign = values["hasher.idx"], values["hasher.sign"]
+        if idx.size and (idx.min() < 0 or idx.max() >= n_features):
+            raise StateError(path, "hasher.idx", f"coordinates outside [0, {n_features})")
+        if not np.isin(sign, (-1, 1)).all():
+            raise StateError(path, "hasher.sign", "signs must be -1 or +1")
 
 
 # ============================================================================ example samplers
@@ -593,7 +648,7 @@ class NWSampler(_ExampleSampler):
         self.random_state = random_state
 
     _repr_params = ("scheme", "n_rows", "n_buckets", "family", "K")
-    _sketch_cls = NWSketch
+    _kernels = _kernels     # the backend's kernel package (slide_fast binds its own)
 
     def _start(self, X, sparse):
         seed = seed_from(self._rng)
@@ -601,10 +656,11 @@ class NWSampler(_ExampleSampler):
                       key_dim=self.key_dim, prior_weight=self.prior_weight,
                       n_threads=self.n_threads)
         width = 1.0
+        sketch_cls = _sibling(self, "nwsketch", "NWSketch")
         if self.family == "pstable":
-            probe = self._sketch_cls(X.shape[1], width=1.0, random_state=seed, **params)
+            probe = sketch_cls(X.shape[1], width=1.0, random_state=seed, **params)
             width = self.bandwidth * _median_pair_distance(probe._keys(X, sparse), self._rng)
-        self.sketch_ = self._sketch_cls(X.shape[1], width=width, random_state=seed, **params)
+        self.sketch_ = sketch_cls(X.shape[1], width=width, random_state=seed, **params)
         self.buckets_ = self.sketch_._buckets(X, sparse)
         self.refresh_every_ = self.refresh_every or max(1, self.steps_per_epoch // 2)
         self._refresh()
@@ -643,7 +699,7 @@ class NWSampler(_ExampleSampler):
             self._refresh()
         B, n = self.batch_size_, self.n_samples_
         if self.scheme == "proportional":
-            idx = self.sketch_._sk.sample_cdf(self._cdf, self._seed, self.step_, B,
+            idx = self._kernels.sketch.sample_cdf(self._cdf, self._seed, self.step_, B,
                                               self.sketch_._threads())
             return idx, 1.0 / (n * self.q_[idx])
         kept, weights = [], []
@@ -653,7 +709,7 @@ class NWSampler(_ExampleSampler):
             start_epoch, start_pos = self._epoch, self._cursor
             cand = self._next_uniform_chunk(min(n, int(math.ceil(need / rate * 1.2)) + 8))
             pos = np.arange(len(cand))
-            u = _rng.counter_uniform(self._seed, start_epoch, start_pos + pos, self.step_)
+            u = counter_uniform(self._seed, start_epoch, start_pos + pos, self.step_)
             sure = self.scores_[cand] >= self._threshold
             keep = sure | (u < self.accept_prob)
             where = np.flatnonzero(keep)[:need]
@@ -674,8 +730,8 @@ class NWSampler(_ExampleSampler):
 
     def _observe(self, idx, losses):
         sk = self.sketch_
-        sk._sk.insert_rows(self.buckets_, np.ascontiguousarray(idx, dtype=np.int64), losses,
-                           sk.table, sk._threads())
+        self._kernels.sketch.insert_rows(self.buckets_, np.ascontiguousarray(idx, dtype=np.int64),
+                                         losses, sk.table, sk._threads())
         sk.total_count += float(len(idx))
         sk.total_sum += float(losses.sum())
 
@@ -732,7 +788,7 @@ class LossImportance(_ExampleSampler):
         g = losses / total if total > 0 else np.full(M, 1.0 / M)
         g = (1.0 - self.mix) * g + self.mix / M
         cdf = np.cumsum(g)
-        u = _rng.counter_uniform(self._seed, self.step_, np.arange(B)) * cdf[-1]
+        u = counter_uniform(self._seed, self.step_, np.arange(B)) * cdf[-1]
         pick = np.minimum(np.searchsorted(cdf, u, side="right"), M - 1)
         return pool[pick], 1.0 / (M * g[pick])
 
@@ -778,7 +834,7 @@ class SelectiveBackprop(_ExampleSampler):
             self._hist = np.concatenate([self._hist, losses])[-self.history:]
             ref = np.sort(self._hist)
             pct = np.searchsorted(ref, losses, side="right") / len(ref)
-            u = _rng.counter_uniform(self._seed, self.step_, round_, np.arange(len(cand)))
+            u = counter_uniform(self._seed, self.step_, round_, np.arange(len(cand)))
             keep = cand[u < pct ** self.beta]
             kept.append(keep)
             n_kept += len(keep)
@@ -790,39 +846,15 @@ class SelectiveBackprop(_ExampleSampler):
 
 
 # ============================================================================ training
-def per_sample_losses(network, X, Y):
-    """Cross-entropy of each row under ``network``'s full softmax (target ``1/|Y_i|`` per label).
-
-    Parameters
-    ----------
-    network : SlideNetwork
-    X : CSR or dense [n, n_features]
-    Y : label matrix (see :func:`slide_ref.network.check_labels`)
-
-    Returns
-    -------
-    ndarray [n], float64
-    """
-    from ._validation import check_labels
-    Z = np.asarray(network.output_scores(X), dtype=np.float64)
-    Y = check_labels(Y, Z.shape[0], network.n_outputs)
-    Z = Z - Z.max(axis=1, keepdims=True)
-    logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
-    rows = np.repeat(np.arange(Z.shape[0]), np.diff(Y.indptr))
-    n_labels = np.maximum(np.diff(Y.indptr), 1)
-    out = np.zeros(Z.shape[0])
-    np.add.at(out, rows, -logp[rows, Y.indices])
-    return out / n_labels
-
-
 def train_with_sampler(network, X, Y, sampler, *, epochs=1, batch_size=128, eval_fn=None,
                        eval_every=None, max_time=None, show_progress=False):
     """Train ``network`` on batches chosen by an example ``sampler``.
 
     One epoch is ``ceil(n / batch_size)`` steps whatever the sampler, so all
-    samplers train on the same number of examples.  Dense ``X`` is converted to
-    CSR once (the engine reads sparse input).  The per-sample losses of every
-    training step are passed back to the sampler (:meth:`observe`).
+    samplers train on the same number of examples.  ``X`` and ``Y`` are checked
+    once (dense ``X`` becomes CSR: the engine reads sparse input); the
+    sampler hashes ``X`` as given.  The per-sample losses of every training
+    step are passed back to the sampler (:meth:`observe`).
 
     Parameters
     ----------
@@ -850,55 +882,29 @@ def train_with_sampler(network, X, Y, sampler, *, epochs=1, batch_size=128, eval
         (s, sketch or selection work alone), ``loss`` (mean since the last entry)
         and the metrics of ``eval_fn``.
     """
-    from ._validation import check_labels
     X, sparse = check_matrix(X, "X", n_features=network.n_features)
-    Xc = network._as_f32_csr(X if sparse else sp.csr_matrix(X))
-    Y = check_labels(Y, Xc.shape[0], network.n_outputs)
+    data = TrainingData(as_f32_csr(X if sparse else sp.csr_matrix(X)),
+                        check_labels(Y, X.shape[0], network.n_outputs))
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
-    n_steps = epochs * -(-Xc.shape[0] // batch_size)
     if eval_every is None:
-        eval_every = -(-Xc.shape[0] // batch_size)
+        eval_every = -(-data.n_samples // batch_size)
     eval_every = check_int(eval_every, "eval_every", low=1)
+    max_time = check_time_budget(max_time, "max_time")
+    trainer = NetworkTrainer(network, data)
+    history = []
 
-    def loss_fn(idx):
-        return per_sample_losses(network, Xc[idx], Y[idx])
-
-    t0 = time.perf_counter()
-    sampler.start(Xc if sparse or sp.issparse(X) else X, batch_size)
-    train_time = time.perf_counter() - t0
-    history, losses, examples = [], [], 0
-    bar = None
-    if show_progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=n_steps, unit="batch", leave=False)
-
-    def record(step):
-        entry = {"step": step, "examples": examples, "forward_examples": sampler.n_forward_,
-                 "train_time": train_time, "sampler_time": sampler.sampler_time_,
-                 "loss": float(np.mean(losses)) if losses else float("nan")}
+    def record(loop):
+        entry = {"step": loop.steps, "examples": loop.samples,
+                 "forward_examples": sampler.n_forward_, "train_time": loop.train_time,
+                 "sampler_time": sampler.sampler_time_, "loss": loop.mean_loss()}
         if eval_fn is not None:
             entry.update(eval_fn(network))
         history.append(entry)
+        return entry
 
-    try:
-        for step in range(n_steps):
-            t0 = time.perf_counter()
-            idx, w = sampler.next_batch(loss_fn if sampler.needs_losses else None)
-            losses.append(network.train_batch(Xc[idx], Y[idx], w))
-            sampler.observe(idx, network.last_losses_)
-            train_time += time.perf_counter() - t0
-            examples += len(idx)
-            if bar is not None:
-                bar.update(1)
-            if (step + 1) % eval_every == 0 or step == n_steps - 1:
-                record(step + 1)
-                losses = []
-            if max_time is not None and train_time >= max_time:
-                if not history or history[-1]["step"] != step + 1:
-                    record(step + 1)
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    batches = SampledBatches(sampler, data.X if sparse else X, batch_size,
+                             loss_fn=trainer.sample_losses)
+    FitLoop(trainer, batches, epochs=epochs, evaluate=record, schedule=EvalSchedule(eval_every),
+            max_time=max_time, show_progress=show_progress).run()
     return history

@@ -1,4 +1,6 @@
 """NW sketch and example samplers: kernels, theory, semantics, samplers, training."""
+import importlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -92,7 +94,7 @@ def test_sketch_backends_agree(backend, family, rng):
     other.insert(X, losses)
     assert_allclose_f32(ref.query(Xs), other.query(Xs))
     if backend is slide_fast:
-        assert type(other)._sk is fast_sk
+        assert type(other)._kernels.sketch is fast_sk
 
 
 def test_sparse_and_dense_keys_agree(backend, rng):
@@ -103,13 +105,25 @@ def test_sparse_and_dense_keys_agree(backend, rng):
     np.testing.assert_array_equal(raw.buckets(Xs), raw.buckets(Xs.toarray()))
 
 
-def test_codes_are_the_hash_family(rng):
-    """The BLAS path of the sketch computes exactly the family's hash codes."""
+@pytest.mark.parametrize("family", ["pstable", "srp"])
+def test_buckets_come_from_the_hash_family(backend, family, rng):
+    """The sketch hashes through its backend's LSH family: its buckets are the family's
+    codes mixed by the sketch kernel, and the family is that backend's class."""
     X = rng.standard_normal((200, 12))
-    for family in ("pstable", "srp"):
-        sk = slide_ref.nwsketch.NWSketch(12, n_rows=6, K=3, family=family, key_dim=None,
-                                         random_state=0)
-        np.testing.assert_array_equal(sk._codes(X), sk.hasher.hash(X))
+    sk = backend.nwsketch.NWSketch(12, n_rows=6, K=3, family=family, key_dim=None,
+                                   random_state=0)
+    expected = type(sk)._kernels.sketch.mix_buckets(sk.hasher.hash(X), sk.n_rows, sk.K,
+                                                    sk.mix_seeds, sk.n_buckets, 1)
+    np.testing.assert_array_equal(sk.buckets(X), expected)
+    assert type(sk.hasher).__module__ == backend.lsh.__name__
+    assert type(sk)._kernels is importlib.import_module(f"{backend.__name__}._kernels")
+
+
+def test_sampler_builds_its_backends_sketch(backend, rng):
+    s = backend.nwsketch.NWSampler(n_rows=4, n_buckets=32, random_state=0)
+    s.start(rng.standard_normal((50, 6)), 10)
+    assert type(s.sketch_) is backend.nwsketch.NWSketch
+    assert type(s)._kernels is type(s.sketch_)._kernels
 
 
 # --------------------------------------------------------------------------- theory
