@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Active-set selection of sampled layers; twin of ``slide_ref._kernels.active``.
+"""Active-set selection of sampled layers; twin of the reference ``_kernels.active``.
 
 One pass over the batch (OpenMP over samples): each sample writes its sorted
 set into a slot sized by an upper bound, then the slots are compacted.
@@ -152,7 +152,7 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
                   const int32_t[::1] label_ids, Py_ssize_t n_outputs, int method,
                   Py_ssize_t param, Py_ssize_t min_active, Py_ssize_t fill_below,
                   const int32_t[::1] fill_perm, uint64_t seed, uint64_t step, int n_threads=1):
-    """Active neurons of every sample (see ``slide_ref._kernels.active.select_active``).
+    """Active neurons of every sample (see the reference ``_kernels.active.select_active``).
 
     One pass: each sample writes its sorted set into a slot sized by an upper
     bound (candidates + labels + padding), then the slots are compacted.
@@ -247,7 +247,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                    const int32_t[::1] label_ids, Py_ssize_t n_outputs, Py_ssize_t budget,
                    Py_ssize_t min_active, Py_ssize_t fill_below, const int32_t[::1] fill_perm,
                    uint64_t seed, uint64_t step, int n_threads=1):
-    """SLIDE's vanilla sampling (see ``slide_ref._kernels.active.select_vanilla``).
+    """SLIDE's vanilla sampling (see the reference ``_kernels.active.select_vanilla``).
 
     One pass: a sample's set is at most its labels, plus fewer than ``budget``
     ids and then one more bucket (the largest it can hit), or the padding
@@ -318,7 +318,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
 
 
 def unique_ids(const int32_t[::1] ids, Py_ssize_t n_values, int n_threads=1):
-    """Sorted distinct values of ``ids`` (see ``slide_ref._kernels.active.unique_ids``).
+    """Sorted distinct values of ``ids`` (see the reference ``_kernels.active.unique_ids``).
 
     Marks each id in a per-thread byte array of ``n_values`` (kept between
     calls and left cleared), then collects the marks in order: linear in

@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels for the LSH hash families; twin of ``slide_ref._kernels.hashing``.
+"""Cython kernels for the LSH hash families; twin of the reference ``_kernels.hashing``.
 
 Rows are processed in parallel (OpenMP, ``n_threads``) with per-thread
 scratch.  The dense float32 kernels dispatch on the SIMD level of
@@ -66,7 +66,7 @@ cdef inline void _project_row(const floating *x, Py_ssize_t d, const double *W, 
 
 # --------------------------------------------------------------------------- WTA / DWTA
 def wta_dense(const floating[:, ::1] X, const int32_t[:, ::1] slots, int n_threads=1):
-    """WTA codes of dense rows (see ``slide_ref._kernels.hashing.wta_dense``)."""
+    """WTA codes of dense rows (see the reference ``_kernels.hashing.wta_dense``)."""
     cdef Py_ssize_t n = X.shape[0], i
     cdef int n_hashes = slots.shape[0], bin_size = slots.shape[1]
     cdef const int32_t[:, ::1] slots_t = np.ascontiguousarray(np.asarray(slots).T)

@@ -1,4 +1,4 @@
-"""Static negative samplers; twin of ``slide_ref._kernels.negative`` (same draws, same ids)."""
+"""Static negative samplers; twin of the reference ``_kernels.negative`` (same draws, same ids)."""
 import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint64_t

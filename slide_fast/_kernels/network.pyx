@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of the training engine; twin of ``slide_ref._kernels.network``.
+"""Cython kernels of the training engine; twin of the reference ``_kernels.network``.
 
 Parallel over samples (OpenMP) wherever each sample writes its own output.
 Gradient accumulation is parallel over *output rows* instead: the active
@@ -80,17 +80,28 @@ cdef enum:
     DW_ROWS = 48
 
 
-def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
+def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys, str name="keys"):
     """Counting sort: ``(ptr [n_keys+1], order)``; ``order[ptr[k]:ptr[k+1]]`` are the positions
-    of key ``k`` in ascending order (O(n), unlike a comparison sort)."""
+    of key ``k`` in ascending order (O(n), unlike a comparison sort).
+
+    Every key must lie in ``[0, n_keys)``: the counting pass checks it (one compare per
+    key, in a pass that is memory-bound anyway) and raises ``ValueError`` naming
+    ``name``, since a key outside would write outside ``ptr``."""
     cdef Py_ssize_t n = keys.shape[0], i, k
+    cdef bint outside = False
     ptr_a = np.zeros(n_keys + 1, dtype=np.int64)
     order_a = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] ptr = ptr_a, order = order_a
     cdef int64_t[::1] fill
     with nogil:
         for i in range(n):
+            if <size_t>keys[i] >= <size_t>n_keys:     # negative ids wrap to huge values
+                outside = True
+                break
             ptr[keys[i] + 1] += 1
+    if outside:
+        raise ValueError(f"{name}: an id is outside [0, {n_keys})")
+    with nogil:
         for k in range(n_keys):
             ptr[k + 1] += ptr[k]
     fill_a = ptr_a[:n_keys].copy()
@@ -154,16 +165,12 @@ def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::
                     int n_threads=1):
     """``W[j] . A[i] + b[j]`` for every active pair, grouped by neuron ``j`` so each
     weight row is read once per batch (the batch's activations stay in cache)."""
-    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _DOT_F32)
+    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, DOT_F32)
 
 
-# dot products of _sampled_forward: fp32, bf16-rounded weights (mode 1), stored bf16 (mode 2)
-_DOT_F32, _DOT_BF16, _DOT_HI = 0, 1, 2
-
-
-def _sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
-                     const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
-                     int n_threads, int dot_kind):
+cdef object _sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                             const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
+                             bint relu, int n_threads, int dot_kind):
     """:func:`sampled_forward` with the dot product ``dot_kind`` (the BF16 modes use it)."""
     cdef Py_ssize_t n_in = A.shape[1], n_out = W.shape[0], j, e, k
     cdef float zk
@@ -171,14 +178,14 @@ def _sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[:
     cdef float[::1] z = z_a
     if act_ids.shape[0] == 0:
         return z_a
-    ptr_a, order_a = _group_by(act_ids, n_out)
+    ptr_a, order_a = _group_by(act_ids, n_out, "act_ids")
     rows_a = _rows_of(np.asarray(act_indptr))
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
     cdef slide_dot_f32_fn dot = slide_dot_f32_for_level(get_level())
-    if dot_kind == _DOT_BF16:
+    if dot_kind == DOT_BF16:
         dot = slide_dot_bf16_for_level(get_level())
-    elif dot_kind == _DOT_HI:
+    elif dot_kind == DOT_HI:
         dot = slide_dot_hi_for_level(get_level())
     for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=32):
         for e in range(ptr[j], ptr[j + 1]):
@@ -300,16 +307,16 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
                              n_threads, False)
 
 
-def _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
-                      const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
-                      const float[::1] delta, float[:, ::1] gW, float[::1] gb, bint relu_input,
-                      bint need_dA, int n_threads, bint bf16):
+cdef object _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
+                              const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
+                              const float[::1] delta, float[:, ::1] gW, float[::1] gb,
+                              bint relu_input, bint need_dA, int n_threads, bint bf16):
     """:func:`sampled_backward`; with ``bf16``, each touched gradient row (summed over the
     batch in fp32) and each row of the input delta is rounded to bf16 once, when stored."""
     cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], n_out = W.shape[0]
     cdef Py_ssize_t i, j, k, e, blk, j0, j1, c
     cdef Py_ssize_t per_block = (n_out + N_ROW_BLOCKS - 1) // N_ROW_BLOCKS
-    ptr_a, order_a = _group_by(act_ids, n_out)
+    ptr_a, order_a = _group_by(act_ids, n_out, "act_ids")
     rows_a = _rows_of(np.asarray(act_indptr))
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
@@ -391,6 +398,12 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
                    int n_threads=1):
     """Gradients of ``Z = A @ W + b``: ``gW += A^T delta``, ``gb += sum(delta)``,
     ``dA = delta W^T`` (SIMD GEMMs over column blocks in parallel)."""
+    return _dense_backward(A, W, delta, gW, gb, relu_input, need_dA, n_threads)
+
+
+cdef object _dense_backward(const float[:, ::1] A, const float[:, ::1] W,
+                            const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb,
+                            bint relu_input, bint need_dA, int n_threads):
     cdef Py_ssize_t B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1], i, j, t, j0, j1
     cdef Py_ssize_t n_blocks = (n_out + COL_BLOCK - 1) // COL_BLOCK
     if B == 0:
@@ -431,16 +444,18 @@ def _by_feature(indptr, indices, Py_ssize_t n_feat):
     """A batch's non-zeros grouped by feature: ``(ptr, order, rows, present)``: the
     positions ``order[ptr[f]:ptr[f + 1]]`` hold feature ``f``, ``rows`` is each non-zero's
     sample, and ``present`` lists the features with work (sorted int32)."""
-    ptr_a, order_a = _group_by(np.asarray(indices).astype(np.int32, copy=False), n_feat)
+    ptr_a, order_a = _group_by(np.asarray(indices).astype(np.int32, copy=False), n_feat,
+                               "indices")
     present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int32)
     return ptr_a, order_a, _rows_of(np.asarray(indptr)), present_a
 
 
-def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
-                        const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
-                        float[::1] gb, int n_threads, bint bf16):
+cdef object _dense_backward_csr(object indptr, object indices, const float[::1] data,
+                                const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb,
+                                int n_threads, bint bf16):
     """:func:`dense_backward_csr`; with ``bf16``, each touched row of ``gW`` and ``gb`` is
-    rounded to bf16 once, after the batch's fp32 sum."""
+    rounded to bf16 once, after the batch's fp32 sum.  ``indptr`` and ``indices`` are the
+    int32 or int64 arrays (or memoryviews) of the caller, read only by ``_by_feature``."""
     cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = gW.shape[0]
     cdef Py_ssize_t i, j, f, e, k
     ptr_a, order_a, rows_a, present_a = _by_feature(indptr, indices, n_feat)
@@ -507,12 +522,14 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
 
 
 # --------------------------------------------------------------------------- shared candidate sets
-cdef _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel):
-    """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``."""
+cdef int _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel) except -1:
+    """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``
+    (O(len(rows)), next to kernels that do O(len(rows) * width) work on them)."""
     cdef Py_ssize_t r
     for r in range(rows.shape[0]):
         if rows[r] < 0 or rows[r] >= n:
-            raise ValueError(f"{kernel}: a row id is outside [0, {n})")
+            raise ValueError(f"{kernel}: a row id in rows is outside [0, {n})")
+    return 0
 
 
 def block_forward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::1] rows,
@@ -643,6 +660,15 @@ def _block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[
 
 
 # --------------------------------------------------------------------------- optimizers
+cdef int _check_like_W(Py_ssize_t n_rows, Py_ssize_t width, str kernel, others) except -1:
+    """The optimizer kernels index every array at the rows and columns of ``W``."""
+    for a in others:
+        if a.shape[0] != n_rows or a.shape[1] != width:
+            raise ValueError(f"{kernel}: gW and the moments must have the shape of W "
+                             f"({n_rows}, {width}), got ({a.shape[0]}, {a.shape[1]})")
+    return 0
+
+
 def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] v, rows,
               double lr_t, double beta1, double beta2, double eps, int n_threads=1):
     """One Adam step (all rows, or the int32 ``rows``), then ``gW = 0`` (see the reference)."""
@@ -652,6 +678,7 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
     cdef slide_adam_f32_fn adam = slide_adam_f32_for_level(get_level())
     cdef const int32_t[::1] sel
     cdef Py_ssize_t total = n_rows * width, n_chunks
+    _check_like_W(n_rows, width, "adam_step", (gW, m, v))
     if n_rows == 0 or width == 0:
         return
     if rows is None:
@@ -667,6 +694,7 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
                  c1, b2, c2, ep)
         return
     sel = rows
+    _check_rows(sel, n_rows, "adam_step")
     cdef Py_ssize_t n_sel = sel.shape[0], ahead
     for t in prange(n_sel, nogil=True, num_threads=n_threads, schedule="static"):
         if t + 2 < n_sel:      # scattered rows: fetch the one after next while updating this
@@ -745,6 +773,7 @@ def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, c
     cdef float step = <float>lr
     cdef const int32_t[::1] sel
+    _check_like_W(n_rows, width, "sgd_step", (gW,))
     if rows is None:
         for r in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
             for c in range(width):
@@ -752,6 +781,7 @@ def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1
                 gW[r, c] = 0
         return
     sel = rows
+    _check_rows(sel, n_rows, "sgd_step")
     for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         r = sel[t]
         for c in range(width):

@@ -1,4 +1,4 @@
-"""Counter-based random numbers; twin of ``slide_ref._kernels.rng`` (used by tests)."""
+"""Counter-based random numbers; twin of the reference ``_kernels.rng`` (used by tests)."""
 import numpy as np
 from libc.stdint cimport uint64_t, int64_t
 

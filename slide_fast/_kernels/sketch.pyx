@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of the NW sketch; twin of ``slide_ref._kernels.sketch``.
+"""Cython kernels of the NW sketch; twin of the reference ``_kernels.sketch``.
 
 ``mix_buckets`` and ``query`` run in parallel over points; ``insert`` runs in
 parallel over sketch rows, each thread owning whole rows, so there are no

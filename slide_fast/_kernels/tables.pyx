@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Compact LSH tables; twin of ``slide_ref._kernels.tables`` (same layout and results)."""
+"""Compact LSH tables; twin of the reference ``_kernels.tables`` (same layout and results)."""
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel

@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of soft-label zero-shot learning; twin of ``slide_ref._kernels.zsl``.
+"""Cython kernels of soft-label zero-shot learning; twin of the reference ``_kernels.zsl``.
 
 The two products with the frozen attribute matrix (logits ``s F A`` and the
 gradient ``dZ A^T``) are single-precision BLAS calls (scipy's Cython BLAS).
@@ -151,13 +151,10 @@ def attribute_softmax_grad(const float[:, ::1] F, const float[:, ::1] A, const i
 
 
 # --------------------------------------------------------------------------- dense layers
-# The network f of SoftLabelZSL is made of the training engine's dense layers (same
-# kernels, same signatures as ``slide_ref._kernels.network``).  Its batches are dense
-# and its layers narrow, the shape BLAS is tuned for, so the fast twins used here are
-# single BLAS calls; Adam is the engine's SIMD kernel.
-from slide_fast._kernels.network import adam_step  # noqa: E402
-
-
+# The network f of SoftLabelZSL is made of dense layers with the signatures of the
+# engine's (the reference ``_kernels.zsl`` re-exports the engine's own).  Its batches are
+# dense and its layers narrow, the shape BLAS is tuned for, so the fast twins here are
+# single BLAS calls.  Adam is the engine's ``network.adam_step``.
 def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
                   int n_threads=1):
     """``A @ W + b`` (``W`` [in][out]), ReLU if ``relu``: one sgemm.
