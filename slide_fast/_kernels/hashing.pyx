@@ -51,6 +51,22 @@ cdef extern from "rng.h" nogil:
     uint64_t slide_splitmix64(uint64_t x)
 
 
+def densify(codes, probe_seed):
+    """Fill the empty bins (code -1) of int32 ``codes`` [n, n_hashes] in place by SLIDE's
+    probing densification and return ``codes`` (see the reference)."""
+    cdef int32_t[:, ::1] c = codes
+    cdef Py_ssize_t n = c.shape[0], n_hashes = c.shape[1], i
+    cdef uint32_t seed = <uint32_t>(int(probe_seed) & 0xFFFFFFFF)
+    scratch_a = np.empty(max(n_hashes, 1), dtype=np.int32)
+    cdef int32_t[::1] scratch = scratch_a
+    if n_hashes == 0:
+        return codes
+    with nogil:
+        for i in range(n):
+            slide_densify_row(&c[i, 0], &scratch[0], <int>n_hashes, seed)
+    return codes
+
+
 cdef inline void _project_row(const floating *x, Py_ssize_t d, const double *W, int n_hashes,
                               double *acc, slide_axpy_f64_fn axpy) noexcept nogil:
     """``acc = x @ W`` for one dense row and ``W`` [d][n_hashes]: an AXPY per non-zero

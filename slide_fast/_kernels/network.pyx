@@ -710,7 +710,7 @@ CATCHUP_MAX = 200
 
 
 def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_t[::1] rows,
-                 skipped_in, long t, double lr, double beta1, double beta2, double eps,
+                 skipped, long t, double lr, double beta1, double beta2, double eps,
                  int n_threads=1):
     """The zero-gradient Adam steps each row missed, in closed form (see the reference):
     one factor per row, then one pass over the row's weights.
@@ -719,13 +719,13 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
     ``f(k) = sum_{u<k} lr_(t-1-u) ratio^(k-u)``, so ``f(k + 1) = ratio (f(k) +
     lr_(t-1-k))`` tabulates every ``k <= CATCHUP_MAX`` once per call (with ``beta^k``);
     only rows that missed more steps sum their capped series themselves."""
-    cdef const int64_t[::1] skipped = np.ascontiguousarray(skipped_in, dtype=np.int64)
+    cdef const int64_t[::1] missed = np.ascontiguousarray(skipped, dtype=np.int64)
     cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i, c
     cdef long k, j, r, kmax = CATCHUP_MAX
     cdef double f, ratio = beta1 / sqrt(beta2), pw, dk1, dk2, f1, f2
     cdef float ep = <float>eps
     cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
-    if skipped.shape[0] != n_rows:
+    if missed.shape[0] != n_rows:
         raise ValueError("adam_catchup: rows and skipped differ in length")
     _check_rows(rows, W.shape[0], "adam_catchup")
     if n_rows == 0 or width == 0:
@@ -745,7 +745,7 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
         if i + 2 < n_rows:      # scattered rows: fetch the one after next (see adam_step)
             r = rows[i + 2]
             slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
-        k = skipped[i]
+        k = missed[i]
         if k <= 0:
             continue
         r = rows[i]

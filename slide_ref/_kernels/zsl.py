@@ -28,6 +28,9 @@ import numpy as np
 
 from .network import dense_backward, dense_forward  # noqa: F401  (re-exported, see above)
 
+__all__ = ["SOFT_LABEL", "CE_KL", "standardize", "attribute_logits", "attribute_softmax_grad",
+           "dense_forward", "dense_backward"]
+
 SOFT_LABEL = 0
 CE_KL = 1
 
