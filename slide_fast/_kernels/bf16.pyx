@@ -152,7 +152,10 @@ def sampled_forward_bf16(const float[:, ::1] A, const float[:, ::1] W, const flo
                          const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
                          int n_threads=1):
     """``RNE(W[j]) . A[i] + b[j]`` per active pair, fp32 accumulation (VDPBF16PS where the
-    CPU has AVX512-BF16); pairs grouped by neuron as in the fp32 kernel."""
+    CPU has AVX512-BF16); pairs grouped by neuron as in the fp32 kernel.
+
+    Index arrays: as in ``network.sampled_forward`` (checked there).
+    """
     return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, DOT_BF16)
 
 
@@ -160,14 +163,20 @@ def sampled_forward_hi(const float[:, ::1] A, const float[:, ::1] W, const float
                        const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
                        int n_threads=1):
     """Mode 2's forward: ``W`` holds bf16 values already, so no rounding (the fp32 dot
-    product, or VDPBF16PS where the CPU has AVX512-BF16)."""
+    product, or VDPBF16PS where the CPU has AVX512-BF16).
+
+    Index arrays: as in ``network.sampled_forward`` (checked there).
+    """
     return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, DOT_HI)
 
 
 def sampled_backward_bf16(A, W, act_indptr, act_ids, delta, gW, gb, bint relu_input,
                           bint need_dA, int n_threads=1):
     """Sampled-layer gradients summed over the batch in fp32 and rounded once per touched
-    row; the input delta is masked and rounded (see the reference)."""
+    row; the input delta is masked and rounded (see the reference).
+
+    Index arrays: as in ``network.sampled_backward`` (checked there).
+    """
     return _sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
                              n_threads, True)
 
@@ -182,7 +191,9 @@ def dense_backward_bf16(A, W, delta, gW, gb, bint relu_input, bint need_dA, int 
 
 
 def dense_backward_csr_bf16(indptr, indices, data, delta, gW, gb, int n_threads=1):
-    """First-layer gradients summed in fp32 per feature row, rounded once per touched row."""
+    """First-layer gradients summed in fp32 per feature row, rounded once per touched row.
+
+    Index arrays: as in ``network.dense_backward_csr`` (checked there)."""
     _dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, True)
 
 
@@ -190,7 +201,11 @@ def adam_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, fl
                     float[:, ::1] v, rows, double lr_t, double beta1, double beta2, double eps,
                     int n_threads=1):
     """Mode 2's Adam on the fp32 weights rebuilt from ``W`` (high halves) and ``W_lo``, then
-    split again and ``gW = 0``; bitwise equal to the reference at every level."""
+    split again and ``gW = 0``; bitwise equal to the reference at every level.
+
+    Index arrays, checked here: ``rows`` (int32 or None) each in ``[0, W.shape[0])``,
+    distinct as the callers' touched-row sets are.
+    """
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, lo, hi, chunk = 16384
     _check_shapes(W, W_lo, gW, m, v)
     cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
@@ -242,7 +257,9 @@ cdef inline void _sgd_split_row(float *w, uint16_t *lo, float *g, Py_ssize_t n,
 
 def sgd_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, rows, double lr,
                    int n_threads=1):
-    """Mode 2's SGD step ``w -= lr * g`` on the rebuilt fp32 weights, then ``gW = 0``."""
+    """Mode 2's SGD step ``w -= lr * g`` on the rebuilt fp32 weights, then ``gW = 0``.
+
+    Index arrays, checked here: ``rows`` (int32 or None) each in ``[0, W.shape[0])``."""
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t
     cdef float step = <float>lr
     cdef const int32_t[::1] sel
