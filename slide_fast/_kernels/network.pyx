@@ -607,7 +607,7 @@ cdef int _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel) except -
     cdef Py_ssize_t r
     for r in range(rows.shape[0]):
         if rows[r] < 0 or rows[r] >= n:
-            raise ValueError(f"{kernel}: a row id in rows is outside [0, {n})")
+            raise ValueError(f"{kernel}: a row id is outside [0, {n}) in rows")
     return 0
 
 
