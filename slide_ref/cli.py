@@ -289,13 +289,13 @@ def run_training_demo(slide, out_dir="demo_out", epochs=2, n_threads=None, show_
     for name, r in runs.items():
         print(f"{name:<30}{r['p1']:>8.4f}{r['p5']:>8.4f}{r['sps']:>12.0f}{r['wall']:>9.1f}",
               file=out)
-    path = _plot_runs(runs, out_dir)
+    path = _plot_runs(runs, out_dir, f"{slide.__name__} on the demo XC set (10k labels)")
     if path:
         print(f"\nP@1 against training time: {path}", file=out)
     return runs
 
 
-def _plot_runs(runs, out_dir):
+def _plot_runs(runs, out_dir, title):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -311,7 +311,7 @@ def _plot_runs(runs, out_dir):
                 label=name)
     ax.set_xlabel("training time (s, evaluation excluded)")
     ax.set_ylabel("P@1 on a shuffled test sample")
-    ax.set_title("slide_fast on the demo XC set (10k labels)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
