@@ -25,6 +25,7 @@ import sys
 import time
 
 import numpy as np
+from sklearn.base import clone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
@@ -56,7 +57,7 @@ def permuted_control(model, data, seed):
             break
     A = data.attributes.copy()
     A[:, data.unseen] = data.attributes[:, data.unseen[perm]]
-    ctrl = model.clone()
+    ctrl = clone(model)
     X, y = data.split("trainval")
     ctrl.fit(X, y, A, seen=data.seen, unseen=data.unseen)
     Xu, yu = data.split("test_unseen")

@@ -7,6 +7,11 @@ Swap backends by import::
 Extra functions of this backend: :func:`simd_level`, :func:`set_simd_level`,
 :func:`available_simd_levels` and :func:`show_config`; the environment
 variable ``SLIDE_FAST_SIMD`` picks the level at import.
+
+Every class reaches its kernels through one attribute, ``_kernels``, bound to
+the package ``slide_fast._kernels`` (the reference binds ``slide_ref._kernels``).
+The ``slide`` command line is :mod:`slide_fast.cli` (the reference's command
+line with both backends).
 """
 import os as _os
 

@@ -1,22 +1,22 @@
 """Soft-label zero-shot learning on the Cython kernels (API of :mod:`slide_ref.zsl`).
 
-The network's layers are the engine's dense layers: the reference binds
-``slide_ref._kernels.network``; here ``slide_fast._kernels.zsl`` provides the
-twins of its ``dense_forward``/``dense_backward`` as BLAS calls (the batches
-are dense) and re-exports the engine's SIMD ``adam_step``.  The baselines
-(closed-form ESZSL, SJE) are NumPy code without kernels of their own and are
-the reference classes themselves.
+Each estimator is the reference class with ``_kernels`` bound to this backend's
+kernel package: ``_kernels.zsl`` provides the attribute layer's fused kernel,
+``standardize`` and the network's ``dense_forward``/``dense_backward`` as BLAS
+calls (the batches are dense), and ``_kernels.network.adam_step`` is the
+engine's SIMD Adam.  ESZSL and SJE are NumPy code apart from the input
+standardisation, which they share.
 """
 from slide_ref import zsl as _ref
 
+from . import _kernels
 from ._binding import bind
-from ._kernels import zsl as _zk
 
 __all__ = list(_ref.__all__)
 
-SoftLabelZSL = bind(_ref.SoftLabelZSL, __name__, _nn=_zk, _zk=_zk)
-ESZSL = _ref.ESZSL
-SJE = _ref.SJE
+SoftLabelZSL = bind(_ref.SoftLabelZSL, __name__, _kernels=_kernels)
+ESZSL = bind(_ref.ESZSL, __name__, _kernels=_kernels)
+SJE = bind(_ref.SJE, __name__, _kernels=_kernels)
 similarity_targets = _ref.similarity_targets
 evaluate_zsl = _ref.evaluate_zsl
 tune_calibration = _ref.tune_calibration

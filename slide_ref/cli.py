@@ -6,15 +6,17 @@ train      train a SlideClassifier on XC files; write the model and a metrics JS
 evaluate   P@k, nDCG@k, PSP@k, PSnDCG@k of a saved model on an XC file
 predict    top-k labels of every row of an XC file
 generate   write a synthetic extreme-classification data set in XC format
-info       show the fast backend's configuration (SIMD level, threads, BLAS)
+info       show each backend's configuration (the fast one: SIMD level, threads, BLAS)
 demo       the main demo (``make demo``): SLIDE against the full softmax
 zsl        zero-shot learning under the GBU protocol (GBU files, synthetic or digits data)
 
-``--backend`` chooses ``ref`` or ``fast``; the backend is loaded by name, so
-this reference package never imports the fast one statically.
+The backends come from the caller: :func:`main` takes them as a mapping
+``{"ref": slide_ref, "fast": slide_fast}``.  This reference package never
+imports the fast one; alone (``python -m slide_ref``) it knows ``ref`` only.
+The ``slide`` command is ``slide_fast.cli.main``, which passes both, and
+``--backend`` chooses among them (default: ``fast`` when it is there).
 """
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -26,17 +28,36 @@ import numpy as np
 logger = logging.getLogger("slide")
 
 
-def load_backend(name):
-    """The ``slide_ref`` or ``slide_fast`` package for ``name`` in {"ref", "fast"}."""
-    if name not in ("ref", "fast"):
-        raise ValueError(f"backend must be 'ref' or 'fast', got {name!r}")
-    return importlib.import_module(f"slide_{name}")
+BACKEND_NAMES = ("ref", "fast")
+
+
+def reference_backends():
+    """The backends this package knows by itself: the NumPy reference only."""
+    import slide_ref
+    return {"ref": slide_ref}
+
+
+def pick_backend(backends, name):
+    """The package of backend ``name`` in ``backends`` (name -> package), or a clear error."""
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {name!r}")
+    if name not in backends:
+        raise ValueError(f"backend {name!r} is not available here: this command line was "
+                         f"started with {sorted(backends)} only (slide_ref.cli runs the NumPy "
+                         f"reference); use the `slide` command (slide_fast.cli) for it")
+    return backends[name]
 
 
 # ----------------------------------------------------------------------------- info
 def cmd_info(args):
-    fast = load_backend("fast")
-    fast.show_config()
+    for name, slide in args.backend_packages.items():
+        if hasattr(slide, "show_config"):
+            slide.show_config()
+        else:
+            print(f"{name}: {slide.__name__} {slide.__version__}, NumPy {np.__version__} "
+                  f"(the reference backend)")
+    if "fast" not in args.backend_packages:
+        print("the fast backend's configuration: run `slide info`")
     return 0
 
 
@@ -76,7 +97,7 @@ def evaluation_table(Y_true, idx, Y_train=None, k=5):
 
 def cmd_train(args):
     from . import datasets
-    slide = load_backend(args.backend)
+    slide = pick_backend(args.backend_packages, args.backend)
     X, Y = datasets.read_xc(args.train)
     test = datasets.read_xc(args.test) if args.test else None
     for path in (args.model, args.metrics):
@@ -136,7 +157,7 @@ def sampler_from_args(slide, args):
 
 def cmd_evaluate(args):
     from . import datasets
-    slide = load_backend(args.backend)
+    slide = pick_backend(args.backend_packages, args.backend)
     clf = slide.SlideClassifier.load(args.model)
     X, Y = datasets.read_xc(args.data)
     Y_train = datasets.read_xc(args.train)[1] if args.train else None
@@ -152,7 +173,7 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     from . import datasets
-    slide = load_backend(args.backend)
+    slide = pick_backend(args.backend_packages, args.backend)
     clf = slide.SlideClassifier.load(args.model)
     X, _ = datasets.read_xc(args.data)
     idx, scores = clf.predict(X, k=args.k)
@@ -198,13 +219,13 @@ def random_candidates_recall(sizes, n_items, top10, seed=1):
     return float(np.mean(hits))
 
 
-def run_retrieval_demo(backends=("ref", "fast"), n_items=20000, n_threads=None, seed=0,
-                       out=sys.stdout):
+def run_retrieval_demo(backends, n_items=20000, n_threads=None, seed=0, out=sys.stdout):
     """LSH retrieval of the top inner-product items, LSH against random candidates.
 
-    For each hash family and backend: time to hash the items and build the
-    tables, time to query, mean candidates per query, and recall of the exact
-    top-10 among LSH candidates and among as many random items.
+    For each hash family and backend (``backends``: name -> package, e.g.
+    ``{"ref": slide_ref}``): time to hash the items and build the tables, time
+    to query, mean candidates per query, and recall of the exact top-10 among
+    LSH candidates and among as many random items.
     """
     items, queries, top10 = retrieval_data(n_items=n_items, seed=seed)
     configs = [("DWTAHash", dict(K=6, L=50), 14), ("SimHash", dict(K=10, L=50), 10)]
@@ -216,8 +237,7 @@ def run_retrieval_demo(backends=("ref", "fast"), n_items=20000, n_threads=None, 
     print("-" * len(header), file=out)
     rows = []
     for family, params, range_pow in configs:
-        for name in backends:
-            slide = load_backend(name)
+        for name, slide in backends.items():
             fam = getattr(slide.lsh, family)(items.shape[1], **params, random_state=seed)
             tables = slide.lsh.LSHTables(fam, range_pow=range_pow, capacity=128)
             t0 = time.perf_counter()
@@ -240,17 +260,17 @@ DEMO_DATA = dict(n_samples=100_000, n_features=10_000, n_labels=10_000, n_test=5
                  random_state=0)
 
 
-def run_training_demo(out_dir="demo_out", epochs=2, n_threads=None, show_progress=True,
+def run_training_demo(slide, out_dir="demo_out", epochs=2, n_threads=None, show_progress=True,
                       data=None, out=sys.stdout):
     """The main demo: SLIDE against the full softmax on the embedded synthetic XC set.
 
-    Both are ``slide_fast.SlideClassifier`` with the same network (128 hidden
+    Both are ``slide.SlideClassifier`` (``slide``: the backend package; the
+    ``slide`` command runs ``slide_fast``) with the same network (128 hidden
     units, Adam); SLIDE samples the output layer with DWTA tables (K=6, L=50).
     Prints P@1, P@5, samples/s and wall time, and plots test P@1 against
     training time to ``out_dir/p1_vs_time.png``.
     """
     from . import datasets
-    slide = load_backend("fast")
     params = dict(DEMO_DATA if data is None else data)
     print(f"generating the synthetic XC set: {params}", file=out)
     X, Y, Xt, Yt = datasets.make_xc(**params)
@@ -269,13 +289,13 @@ def run_training_demo(out_dir="demo_out", epochs=2, n_threads=None, show_progres
     for name, r in runs.items():
         print(f"{name:<30}{r['p1']:>8.4f}{r['p5']:>8.4f}{r['sps']:>12.0f}{r['wall']:>9.1f}",
               file=out)
-    path = _plot_runs(runs, out_dir)
+    path = _plot_runs(runs, out_dir, f"{slide.__name__} on the demo XC set (10k labels)")
     if path:
         print(f"\nP@1 against training time: {path}", file=out)
     return runs
 
 
-def _plot_runs(runs, out_dir):
+def _plot_runs(runs, out_dir, title):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -291,7 +311,7 @@ def _plot_runs(runs, out_dir):
                 label=name)
     ax.set_xlabel("training time (s, evaluation excluded)")
     ax.set_ylabel("P@1 on a shuffled test sample")
-    ax.set_title("slide_fast on the demo XC set (10k labels)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -302,12 +322,15 @@ def _plot_runs(runs, out_dir):
 
 
 def cmd_demo(args):
+    packages = args.backend_packages
     if args.retrieval:
-        run_retrieval_demo(backends=args.backends, n_items=args.n_items,
-                           n_threads=args.n_threads, seed=args.seed)
+        names = args.backends or list(packages)
+        run_retrieval_demo({name: pick_backend(packages, name) for name in names},
+                           n_items=args.n_items, n_threads=args.n_threads, seed=args.seed)
         return 0
-    run_training_demo(out_dir=args.out, epochs=args.epochs, n_threads=args.n_threads,
-                      show_progress=not args.no_progress)
+    # the training demo is sized for the fast backend (minutes there, hours in NumPy)
+    run_training_demo(pick_backend(packages, "fast"), out_dir=args.out, epochs=args.epochs,
+                      n_threads=args.n_threads, show_progress=not args.no_progress)
     return 0
 
 
@@ -345,7 +368,7 @@ def zsl_data(args):
 
 def cmd_zsl(args):
     from . import zsl as _zsl
-    slide = load_backend(args.backend)
+    slide = pick_backend(args.backend_packages, args.backend)
     data = zsl_data(args)
     print(f"{data}")
     wanted = {"soft": "SoftLabelZSL (soft)", "kl": "SoftLabelZSL (kl)", "eszsl": "ESZSL",
@@ -372,14 +395,19 @@ def cmd_zsl(args):
     return 0
 
 
-def _add_zsl_parser(sub):
+def _add_backend_option(parser, default):
+    parser.add_argument("--backend", default=default, choices=BACKEND_NAMES,
+                        help=f"ref (NumPy) or fast (Cython); default {default}")
+
+
+def _add_zsl_parser(sub, default_backend):
     z = sub.add_parser("zsl", help="zero-shot learning under the GBU protocol")
     src = z.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="GBU directory (res101.mat, att_splits.mat)")
     src.add_argument("--synthetic", action="store_true", help="synthetic data (make_zsl)")
     src.add_argument("--digits", action="store_true", help="scikit-learn digits, 3 unseen")
     z.add_argument("--methods", nargs="+", default=list(ZSL_METHODS), choices=ZSL_METHODS)
-    z.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    _add_backend_option(z, default_backend)
     z.add_argument("--hidden", type=int, nargs="*", default=[256])
     z.add_argument("--epochs", type=int, default=30)
     z.add_argument("--n-threads", type=int, default=None)
@@ -391,12 +419,13 @@ def _add_zsl_parser(sub):
 
 
 # ----------------------------------------------------------------------------- parser
-def build_parser():
+def build_parser(default_backend="ref"):
+    """The argument parser; ``--backend`` defaults to ``default_backend``."""
     parser = argparse.ArgumentParser(prog="slide", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("info", help="show the fast backend's configuration").set_defaults(
+    sub.add_parser("info", help="show each backend's configuration").set_defaults(
         func=cmd_info)
 
     gen = sub.add_parser("generate", help="write a synthetic XC data set")
@@ -416,7 +445,7 @@ def build_parser():
     train.add_argument("--test", help="test file, evaluated during and after training")
     train.add_argument("--model", help="where to save the model (.npz)")
     train.add_argument("--metrics", help="where to write the metrics (JSON)")
-    train.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    _add_backend_option(train, default_backend)
     train.add_argument("--epochs", type=int, default=1)
     train.add_argument("--hidden", type=int, nargs="+", default=[128])
     train.add_argument("--full-softmax", action="store_true", help="no LSH sampling")
@@ -467,7 +496,7 @@ def build_parser():
     ev.add_argument("--train", help="training file, for the propensity-scored metrics")
     ev.add_argument("--k", type=int, default=5)
     ev.add_argument("--json", help="also write the table as JSON")
-    ev.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    _add_backend_option(ev, default_backend)
     ev.add_argument("--overwrite", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -476,7 +505,7 @@ def build_parser():
     pr.add_argument("--data", required=True, help="XC file (labels are ignored)")
     pr.add_argument("--out", required=True, help="one line per row: label:score ...")
     pr.add_argument("--k", type=int, default=5)
-    pr.add_argument("--backend", default="fast", choices=["ref", "fast"])
+    _add_backend_option(pr, default_backend)
     pr.add_argument("--overwrite", action="store_true")
     pr.set_defaults(func=cmd_predict)
 
@@ -487,16 +516,24 @@ def build_parser():
     demo.add_argument("--no-progress", action="store_true")
     demo.add_argument("--retrieval", action="store_true",
                       help="instead: LSH retrieval of top inner-product items, ref and fast")
-    demo.add_argument("--backends", nargs="+", default=["ref", "fast"], choices=["ref", "fast"])
+    demo.add_argument("--backends", nargs="+", default=None, choices=BACKEND_NAMES,
+                      help="backends of the retrieval demo (default: every one available)")
     demo.add_argument("--n-items", type=int, default=20000)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
-    _add_zsl_parser(sub)
+    _add_zsl_parser(sub, default_backend)
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def main(argv=None, backends=None):
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    ``backends`` maps backend names to packages (default: ``{"ref": slide_ref}``); the
+    ``slide`` command passes both (see ``slide_fast.cli``).
+    """
+    backends = dict(reference_backends() if backends is None else backends)
+    args = build_parser("fast" if "fast" in backends else "ref").parse_args(argv)
+    args.backend_packages = backends
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
     try:

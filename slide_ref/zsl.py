@@ -7,9 +7,18 @@ network ``f: R^D -> R^K`` followed by a *non-trainable* layer holding the class
 attribute vectors, so the logits ``z = s A^T f(x)`` cover the seen **and** the
 unseen classes, and a softmax over all of them.  Training sees seen-class
 images only; the unseen classes receive probability mass through soft labels
-built from attribute similarity.  The hidden layers run on the training
-engine's dense kernels and Adam (``_nn``); the attribute layer, softmax and
-soft-target gradient are one fused kernel (``_zk``).
+built from attribute similarity.  Every estimator reaches its kernels through
+one class attribute, ``_kernels`` (the backend's kernel package): the layers
+of the network are ``_kernels.zsl.dense_forward``/``dense_backward`` (the
+engine's dense kernels in the reference, BLAS calls in the fast backend), Adam
+is the engine's ``_kernels.network.adam_step``, and the attribute layer,
+softmax and soft-target gradient are one fused kernel
+(``_kernels.zsl.attribute_softmax_grad``).
+
+The estimators follow scikit-learn's conventions (``BaseEstimator``):
+constructor parameters are stored as given and validated by ``fit``;
+``get_params``, ``set_params`` and ``sklearn.base.clone`` come from the base
+class.
 
 Baselines (GBU re-implementations, section 4): :class:`ESZSL` (closed form) and
 :class:`SJE` (structured hinge, SGD).  All three share the prediction code:
@@ -21,22 +30,21 @@ subtracted from the seen classes' scores, Chao et al. 2016).
 hyperparameters and the calibration on the class-disjoint train/val split,
 retrain on trainval, evaluate once on test_seen/test_unseen.
 """
-import inspect
 import itertools
 import math
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
 
+from . import _kernels as _kernel_package
 from . import metrics
-from ._kernels import network as _network_kernels
-from ._kernels import zsl as _zsl_kernels
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads)
 
 __all__ = ["SoftLabelZSL", "ESZSL", "SJE", "similarity_targets", "evaluate_zsl",
            "tune_calibration", "gbu_protocol"]
 
-LOSSES = {"soft": _zsl_kernels.SOFT_LABEL, "kl": _zsl_kernels.CE_KL}
+LOSSES = {"soft": _kernel_package.zsl.SOFT_LABEL, "kl": _kernel_package.zsl.CE_KL}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -133,32 +141,16 @@ def _check_attributes(attributes):
 
 
 # ----------------------------------------------------------------------------- base
-class _ZSLEstimator:
+class _ZSLEstimator(BaseEstimator):
     """Shared validation, preprocessing and prediction of the zero-shot models.
 
-    Subclasses implement ``_fit(X, y_idx, A)`` (``A`` [K, C] in ``classes_``
-    order, ``y_idx`` the seen-class positions) and ``_scores(X) -> [n, C]``.
+    Subclasses implement ``fit`` (through :meth:`_setup`, which returns the
+    preprocessed samples, the seen-class positions and ``A`` [K, C] in
+    ``classes_`` order) and ``_scores(X) -> [n, C]``.
     """
 
-    _zk = _zsl_kernels      # preprocessing kernel (``standardize``); SoftLabelZSL rebinds it
-
-    def get_params(self):
-        """Constructor parameters, by name."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns ``self``."""
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {k!r}")
-            setattr(self, k, v)
-        return self
-
-    def clone(self, **params):
-        """A new unfitted estimator with the same parameters, updated by ``params``."""
-        return type(self)(**{**self.get_params(), **params})
+    #: the backend's kernel package (``standardize`` here; SoftLabelZSL's layers and loss)
+    _kernels = _kernel_package
 
     # -- data
     def _setup(self, X, y, attributes, seen, unseen):
@@ -203,7 +195,8 @@ class _ZSLEstimator:
             X = X / np.where(n > 0, n, 1.0)
         elif self.normalize == "standard":
             n = effective_n_threads(getattr(self, "n_threads", None))
-            return self._zk.standardize(np.ascontiguousarray(X), self.mean_, self.scale_, n)
+            return self._kernels.zsl.standardize(np.ascontiguousarray(X), self.mean_,
+                                                 self.scale_, n)
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def _check_X(self, X):
@@ -267,8 +260,8 @@ class SoftLabelZSL(_ZSLEstimator):
     ``"kl"``
         ``-log p_y + lam KL(r_y || softmax(z_unseen))``.
 
-    Trained with Adam on shuffled mini-batches (the engine's dense kernels and
-    ``adam_step``), optional L2 weight decay.  While it trains or predicts, the
+    Trained with Adam on shuffled mini-batches (dense-layer kernels and the
+    engine's ``adam_step``), optional L2 weight decay.  While it trains or predicts, the
     BLAS pool is limited to ``n_threads``.
 
     Parameters
@@ -301,9 +294,6 @@ class SoftLabelZSL(_ZSLEstimator):
     history_ : list of float
         Mean training loss of every epoch.
     """
-
-    _nn = _network_kernels
-    _zk = _zsl_kernels
 
     def __init__(self, hidden=(1024,), loss="soft", q=0.2, lam=1.0, temperature=0.1,
                  logit_scale=1.0, lr=1e-3, batch_size=128, epochs=30, weight_decay=0.0,
@@ -411,7 +401,8 @@ class SoftLabelZSL(_ZSLEstimator):
         acts = [X]
         last = len(self.layers_) - 1
         for i, layer in enumerate(self.layers_):
-            acts.append(self._nn.dense_forward(acts[-1], layer["W"], layer["b"], i < last, n))
+            acts.append(self._kernels.zsl.dense_forward(acts[-1], layer["W"], layer["b"],
+                                                        i < last, n))
         return acts
 
     def _epoch(self, X, y_idx):
@@ -425,24 +416,25 @@ class SoftLabelZSL(_ZSLEstimator):
             Xb = np.ascontiguousarray(X[idx])
             yb = y_idx[idx].astype(np.int32)
             acts = self._forward(Xb, n)
-            delta, loss = self._zk.attribute_softmax_grad(
+            delta, loss = self._kernels.zsl.attribute_softmax_grad(
                 acts[-1], self.attributes_, yb, self.soft_targets_, self.n_seen_, mode,
                 float(self.q), float(self.lam), float(self.logit_scale), 1.0 / idx.size, n)
             for i in range(len(self.layers_) - 1, -1, -1):
                 layer = self.layers_[i]
-                delta = self._nn.dense_backward(acts[i], layer["W"], delta, layer["gW"],
-                                                layer["gb"], i > 0, i > 0, n)
+                delta = self._kernels.zsl.dense_backward(acts[i], layer["W"], delta,
+                                                         layer["gW"], layer["gb"], i > 0,
+                                                         i > 0, n)
             self.step_ += 1
             t = self.step_
             lr_t = self.lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+            adam_step = self._kernels.network.adam_step
             for layer in self.layers_:
                 if self.weight_decay:
                     layer["gW"] += np.float32(self.weight_decay) * layer["W"]
-                self._nn.adam_step(layer["W"], layer["gW"], layer["mW"], layer["vW"], None,
-                                   lr_t, beta1, beta2, eps, n)
-                self._nn.adam_step(layer["b"][None, :], layer["gb"][None, :],
-                                   layer["mb"][None, :], layer["vb"][None, :], None, lr_t,
-                                   beta1, beta2, eps, n)
+                adam_step(layer["W"], layer["gW"], layer["mW"], layer["vW"], None, lr_t, beta1,
+                          beta2, eps, n)
+                adam_step(layer["b"][None, :], layer["gb"][None, :], layer["mb"][None, :],
+                          layer["vb"][None, :], None, lr_t, beta1, beta2, eps, n)
             total += float(loss.sum())
             count += idx.size
         self.history_.append(total / max(count, 1))
@@ -460,7 +452,8 @@ class SoftLabelZSL(_ZSLEstimator):
             return np.zeros((0, self.classes_.size), np.float32)
         with _blas_pool(n):
             F = self._forward(X, n)[-1]
-            return self._zk.attribute_logits(F, self.attributes_, float(self.logit_scale), n)
+            return self._kernels.zsl.attribute_logits(F, self.attributes_,
+                                                      float(self.logit_scale), n)
 
 
 # ----------------------------------------------------------------------------- ESZSL
@@ -701,7 +694,7 @@ def gbu_protocol(estimator, data, param_grid=None, val_seen_fraction=0.2, criter
         from tqdm.auto import tqdm
         settings = tqdm(settings, unit="setting", leave=False, dynamic_ncols=True)
     for params in settings:
-        model = estimator.clone(**params)
+        model = clone(estimator).set_params(**params)
         model.fit(X[fit_idx], labels[fit_idx], A, seen=data.train_classes,
                   unseen=data.val_classes)
         model.calibrate(X[vs_idx], labels[vs_idx], X[data.val_loc], labels[data.val_loc])
@@ -709,7 +702,7 @@ def gbu_protocol(estimator, data, param_grid=None, val_seen_fraction=0.2, criter
                                 labels[data.val_loc])
         search.append({"params": params, **scores})
     best = max(search, key=lambda r: r[criterion])
-    model = estimator.clone(**best["params"])
+    model = clone(estimator).set_params(**best["params"])
     model.fit(X[data.trainval_loc], labels[data.trainval_loc], A, seen=data.seen,
               unseen=data.unseen)
     model.calibration_ = best["calibration"]

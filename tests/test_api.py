@@ -50,3 +50,41 @@ def test_fast_classes_use_compiled_kernels():
         if inspect.isclass(cls):
             assert cls._kernels.__name__.startswith("slide_fast._kernels"), name
             assert getattr(slide_ref.lsh, name)._kernels.__name__.startswith("slide_ref._kernels")
+
+
+# ----------------------------------------------------------------------------- kernel packages
+KERNEL_MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "sketch",
+                  "zsl")
+
+
+def kernel_functions(module):
+    """Public kernels of a module, by name: its ``__all__`` where it has one (a module may
+    re-export a sibling's kernel), else the public functions defined in it."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in dir(module) if not n.startswith("_")
+                 and getattr(getattr(module, n), "__module__", None) == module.__name__]
+    return {n: getattr(module, n) for n in names if callable(getattr(module, n))
+            and not inspect.isclass(getattr(module, n))}
+
+
+def test_kernel_packages_expose_the_same_modules():
+    for backend in (slide_ref, slide_fast):
+        assert tuple(backend._kernels.MODULES) == KERNEL_MODULES
+        for name in KERNEL_MODULES:
+            module = getattr(backend._kernels, name)
+            assert module.__name__ == f"{backend.__name__}._kernels.{name}"
+
+
+@pytest.mark.parametrize("name", KERNEL_MODULES)
+def test_kernel_modules_have_the_same_functions(name):
+    ref = kernel_functions(getattr(slide_ref._kernels, name))
+    fast = kernel_functions(getattr(slide_fast._kernels, name))
+    assert sorted(ref) == sorted(fast)
+    for fn_name, fn in ref.items():
+        try:
+            fast_shape = shape(fast[fn_name])
+        except (TypeError, ValueError):     # a compiled function without a signature
+            continue
+        assert [p[0] for p in shape(fn)] == [p[0] for p in fast_shape], fn_name
+        assert [p[2] for p in shape(fn)] == [p[2] for p in fast_shape], fn_name

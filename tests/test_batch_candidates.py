@@ -496,7 +496,7 @@ def test_batch_sampler_learns_and_round_trips(tmp_path, data):
 
 
 def test_cli_trains_with_batch_labels(tmp_path, data):
-    from slide_ref import cli
+    from slide_fast import cli
     X, Y = data
     path = tmp_path / "train.txt"
     slide_ref.datasets.write_xc(path, X, Y)

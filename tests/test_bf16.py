@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import slide_fast
 import slide_ref
 from slide_fast._kernels import bf16 as fast_bf
-from slide_ref import cli
+from slide_fast import cli
 from slide_ref._kernels import bf16 as ref_bf
 from slide_ref._kernels import network as ref_nn
 

@@ -7,7 +7,7 @@ import pytest
 
 import slide_fast
 import slide_ref
-from slide_ref import cli
+from slide_fast import cli
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,8 @@ def test_cli_info(capsys):
 
 
 def test_retrieval_demo_lsh_beats_random():
-    rows = cli.run_retrieval_demo(backends=("fast",), n_items=4000, out=open(os.devnull, "w"))
+    from slide_ref.cli import run_retrieval_demo
+    rows = run_retrieval_demo({"fast": slide_fast}, n_items=4000, out=open(os.devnull, "w"))
     for row in rows:
         assert row["lsh_recall"] > 3 * row["random_recall"]
 

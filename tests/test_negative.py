@@ -389,7 +389,7 @@ def test_classifier_with_sampler_round_trip(tmp_path, data):
 
 
 def test_cli_train_with_each_sampler(tmp_path, data):
-    from slide_ref import cli
+    from slide_fast import cli
     X, Y = data
     path = tmp_path / "train.txt"
     slide_ref.datasets.write_xc(path, X, Y)

@@ -93,7 +93,7 @@ class TimeAttributeLayer(Pinned):
         self.y = rng.integers(0, S, B).astype(np.int32)
         slide = backend(name)
         self.R = slide.zsl.similarity_targets(self.A[:, :S], self.A[:, S:], 0.1)
-        self.k = slide.zsl.SoftLabelZSL._zk
+        self.k = slide.zsl.SoftLabelZSL._kernels.zsl
         self.S, self.mode = S, (0 if loss == "soft" else 1)
 
     def time_softmax_grad(self, name, loss, threads):

@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Active-set selection of sampled layers; twin of ``slide_ref._kernels.active``.
+"""Active-set selection of sampled layers; twin of the reference ``_kernels.active``.
 
 One pass over the batch (OpenMP over samples): each sample writes its sorted
 set into a slot sized by an upper bound, then the slots are compacted.
@@ -16,6 +16,8 @@ from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t, uint64_t, uint8_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
+
+from slide_fast._kernels._checks cimport check_ids, check_ids_2d, check_indptr, check_length
 
 cnp.import_array()
 
@@ -152,12 +154,27 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
                   const int32_t[::1] label_ids, Py_ssize_t n_outputs, int method,
                   Py_ssize_t param, Py_ssize_t min_active, Py_ssize_t fill_below,
                   const int32_t[::1] fill_perm, uint64_t seed, uint64_t step, int n_threads=1):
-    """Active neurons of every sample (see ``slide_ref._kernels.active.select_active``).
+    """Active neurons of every sample (see the reference ``_kernels.active.select_active``).
 
     One pass: each sample writes its sorted set into a slot sized by an upper
     bound (candidates + labels + padding), then the slots are compacted.
+
+    Index arrays.  Relies on: ``cand_ids`` (int32) each in ``[0, n_outputs)``: the
+    members of tables built over ``n_outputs`` items (``query_tables`` of tables that
+    ``LSHTables`` built or whose state loader checked the members); ``fill_perm``
+    (int32) a permutation of ``[0, n_outputs)`` (drawn by the sampler; checked by the
+    state loader).  Checked here: ``cand_indptr`` and ``label_indptr`` (int64) have one
+    entry per sample plus one and run from 0 to the length of their ids without
+    decreasing; ``cand_counts`` aligned with ``cand_ids``; ``label_ids`` each in
+    ``[0, n_outputs)`` (``check_labels`` checked them already; O(labels)).
     """
     cdef Py_ssize_t B = cand_indptr.shape[0] - 1, i, s, size, max_count = 1, k
+    check_indptr(cand_indptr, B, cand_ids.shape[0], "cand_indptr", "select_active")
+    check_length(cand_counts.shape[0], cand_ids.shape[0], "cand_counts", "select_active")
+    check_indptr(label_indptr, B, label_ids.shape[0], "label_indptr", "select_active")
+    check_ids(label_ids, n_outputs, "label_ids", "select_active")
+    if min_active > 0 and fill_below > 0:      # the padding walks fill_perm
+        check_length(fill_perm.shape[0], n_outputs, "fill_perm", "select_active")
     cdef int failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     for k in range(cand_counts.shape[0]):
@@ -247,13 +264,28 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                    const int32_t[::1] label_ids, Py_ssize_t n_outputs, Py_ssize_t budget,
                    Py_ssize_t min_active, Py_ssize_t fill_below, const int32_t[::1] fill_perm,
                    uint64_t seed, uint64_t step, int n_threads=1):
-    """SLIDE's vanilla sampling (see ``slide_ref._kernels.active.select_vanilla``).
+    """SLIDE's vanilla sampling (see the reference ``_kernels.active.select_vanilla``).
 
     One pass: a sample's set is at most its labels, plus fewer than ``budget``
     ids and then one more bucket (the largest it can hit), or the padding
     target; that bounds its slot.
+
+    Index arrays.  Relies on the tables' invariants, checked where they are built
+    or loaded (``LSHTables``, the state loaders): each row of ``offsets`` [L,
+    n_buckets + 1] runs from 0 to at most ``len(members)`` without decreasing, and
+    ``members`` are ids in ``[0, n_outputs)``; ``fill_perm`` a permutation of
+    ``[0, n_outputs)``.  Checked here: ``buckets`` [B, L] each in ``[0, n_buckets)``
+    (O(B L), the cost of reading them); ``offsets`` has ``L`` rows;
+    ``label_indptr`` over the ``B`` samples from 0 to ``len(label_ids)``, never
+    decreasing; ``label_ids`` each in ``[0, n_outputs)``.
     """
     cdef Py_ssize_t B = buckets.shape[0], L = buckets.shape[1], i, t, size, big, nl
+    check_length(offsets.shape[0], L, "offsets (rows, one per table)", "select_vanilla")
+    check_ids_2d(buckets, offsets.shape[1] - 1, "buckets", "select_vanilla")
+    check_indptr(label_indptr, B, label_ids.shape[0], "label_indptr", "select_vanilla")
+    check_ids(label_ids, n_outputs, "label_ids", "select_vanilla")
+    if min_active > 0 and fill_below > 0:      # the padding walks fill_perm
+        check_length(fill_perm.shape[0], n_outputs, "fill_perm", "select_vanilla")
     cdef int failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     bound_a = np.empty(B, dtype=np.int64)
@@ -318,12 +350,14 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
 
 
 def unique_ids(const int32_t[::1] ids, Py_ssize_t n_values, int n_threads=1):
-    """Sorted distinct values of ``ids`` (see ``slide_ref._kernels.active.unique_ids``).
+    """Sorted distinct values of ``ids`` (see the reference ``_kernels.active.unique_ids``).
 
     Marks each id in a per-thread byte array of ``n_values`` (kept between
     calls and left cleared), then collects the marks in order: linear in
     ``len(ids) + n_values / 8``, where a sort is ``len(ids) log len(ids)``.
     ``n_threads`` is accepted for a uniform kernel signature; one thread marks.
+
+    Index arrays, checked here: ``ids`` each in ``[0, n_values)`` (in the marking pass).
     """
     cdef Py_ssize_t n = ids.shape[0], k, count = 0
     cdef int32_t j

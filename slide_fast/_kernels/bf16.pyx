@@ -1,11 +1,12 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of the BF16 modes; twin of ``slide_ref._kernels.bf16`` (same signatures).
+"""Cython kernels of the BF16 modes; twin of the reference ``_kernels.bf16`` (same signatures).
 
 Data model and rounding points: see the reference module.  The SIMD variants
 (scalar, AVX2, AVX-512, AVX512-BF16 for the dot product) are in
 ``slide_fast/_simd/bf16.h`` and follow the level of ``set_simd_level``.  The
 bit conversions used outside the training loop (``rne_bits``, ``split``,
-``join``...) are plain NumPy and shared with the reference.
+``join``...) are serial loops over the scalar helpers of ``bf16.h``.  The layer
+kernels reuse the fp32 engine's C-level helpers, declared in ``network.pxd``.
 """
 import numpy as np
 cimport numpy as cnp
@@ -13,8 +14,9 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t
 
 from slide_fast._kernels._cpu cimport get_level
-from slide_fast._kernels import network as _nn
-from slide_ref._kernels.bf16 import bits_to_f32, join, rne_bits, split, trunc_bits
+from slide_fast._kernels.network cimport (DOT_BF16, DOT_HI, _check_rows, _dense_backward,
+                                          _dense_backward_csr, _sampled_backward,
+                                          _sampled_forward)
 
 cnp.import_array()
 
@@ -31,12 +33,102 @@ cdef extern from "bf16.h" nogil:
     slide_adam_split_fn slide_adam_split_for_level(int level)
     uint32_t slide_f32_bits(float x)
     float slide_bits_f32(uint32_t u)
+    float slide_rne_bf16(float x)
 
 # elements per parallel task of the in-place rounding
 cdef enum:
     ROUND_CHUNK = 16384
 
 
+# --------------------------------------------------------------------------- conversions
+cdef enum:
+    HIGH_HALF = 0xFFFF0000u
+    LOW_HALF = 0x0000FFFFu
+
+
+def _flat_f32(x):
+    """``x`` as a C-contiguous float32 array and its flat view."""
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    return a, a.reshape(-1)
+
+
+def rne_bits(x):
+    """float32 -> bf16 bits (``uint16``), round to nearest, ties to even (NaN stays a quiet
+    NaN, infinities stay infinite; see the reference)."""
+    a, flat = _flat_f32(x)
+    out_a = np.empty(a.shape, dtype=np.uint16)
+    cdef const float[::1] src = flat
+    cdef uint16_t[::1] out = out_a.reshape(-1)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(src.shape[0]):
+            out[i] = <uint16_t>(slide_f32_bits(slide_rne_bf16(src[i])) >> 16)
+    return out_a
+
+
+def trunc_bits(x):
+    """float32 -> bf16 bits (``uint16``) by truncation: the high half of the word."""
+    a, flat = _flat_f32(x)
+    out_a = np.empty(a.shape, dtype=np.uint16)
+    cdef const float[::1] src = flat
+    cdef uint16_t[::1] out = out_a.reshape(-1)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(src.shape[0]):
+            out[i] = <uint16_t>(slide_f32_bits(src[i]) >> 16)
+    return out_a
+
+
+def bits_to_f32(h):
+    """bf16 bits (``uint16``) -> float32 (exact)."""
+    a = np.ascontiguousarray(h, dtype=np.uint16)
+    out_a = np.empty(a.shape, dtype=np.float32)
+    cdef const uint16_t[::1] src = a.reshape(-1)
+    cdef float[::1] out = out_a.reshape(-1)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(src.shape[0]):
+            out[i] = slide_bits_f32(<uint32_t>src[i] << 16)
+    return out_a
+
+
+def split(W):
+    """fp32 -> ``(hi, lo)``: the high half as float32 (low bits zero) and the low half
+    (uint16); ``join(hi, lo)`` is ``W`` bit for bit."""
+    a, flat = _flat_f32(W)
+    hi_a = np.empty(a.shape, dtype=np.float32)
+    lo_a = np.empty(a.shape, dtype=np.uint16)
+    cdef const float[::1] src = flat
+    cdef float[::1] hi = hi_a.reshape(-1)
+    cdef uint16_t[::1] lo = lo_a.reshape(-1)
+    cdef Py_ssize_t i
+    cdef uint32_t u
+    with nogil:
+        for i in range(src.shape[0]):
+            u = slide_f32_bits(src[i])
+            hi[i] = slide_bits_f32(u & HIGH_HALF)
+            lo[i] = <uint16_t>(u & LOW_HALF)
+    return hi_a, lo_a
+
+
+def join(hi, lo):
+    """Exact fp32 weights from mode 2's halves (the inverse of :func:`split`)."""
+    h, hflat = _flat_f32(hi)
+    l = np.ascontiguousarray(lo, dtype=np.uint16)
+    if h.shape != l.shape:
+        raise ValueError(f"join: hi has shape {h.shape}, lo {l.shape}")
+    out_a = np.empty(h.shape, dtype=np.float32)
+    cdef const float[::1] src = hflat
+    cdef const uint16_t[::1] low = l.reshape(-1)
+    cdef float[::1] out = out_a.reshape(-1)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(src.shape[0]):
+            out[i] = slide_bits_f32((slide_f32_bits(src[i]) & HIGH_HALF) | low[i])
+    return out_a
+
+
+# --------------------------------------------------------------------------- layers
 def round_bf16(x, int n_threads=1):
     """Round a C-contiguous float32 array to bf16 values in place (RNE); returns it."""
     if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
@@ -60,45 +152,60 @@ def sampled_forward_bf16(const float[:, ::1] A, const float[:, ::1] W, const flo
                          const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
                          int n_threads=1):
     """``RNE(W[j]) . A[i] + b[j]`` per active pair, fp32 accumulation (VDPBF16PS where the
-    CPU has AVX512-BF16); pairs grouped by neuron as in the fp32 kernel."""
-    return _nn._sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _nn._DOT_BF16)
+    CPU has AVX512-BF16); pairs grouped by neuron as in the fp32 kernel.
+
+    Index arrays: as in ``network.sampled_forward`` (checked there).
+    """
+    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, DOT_BF16)
 
 
 def sampled_forward_hi(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
                        const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
                        int n_threads=1):
     """Mode 2's forward: ``W`` holds bf16 values already, so no rounding (the fp32 dot
-    product, or VDPBF16PS where the CPU has AVX512-BF16)."""
-    return _nn._sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _nn._DOT_HI)
+    product, or VDPBF16PS where the CPU has AVX512-BF16).
+
+    Index arrays: as in ``network.sampled_forward`` (checked there).
+    """
+    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, DOT_HI)
 
 
 def sampled_backward_bf16(A, W, act_indptr, act_ids, delta, gW, gb, bint relu_input,
                           bint need_dA, int n_threads=1):
     """Sampled-layer gradients summed over the batch in fp32 and rounded once per touched
-    row; the input delta is masked and rounded (see the reference)."""
-    return _nn._sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
-                                 n_threads, True)
+    row; the input delta is masked and rounded (see the reference).
+
+    Index arrays: as in ``network.sampled_backward`` (checked there).
+    """
+    return _sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
+                             n_threads, True)
 
 
 def dense_backward_bf16(A, W, delta, gW, gb, bint relu_input, bint need_dA, int n_threads=1):
     """Dense-layer gradients (fp32 GEMM onto the stored values), then ``gW``, ``gb`` and the
     input delta rounded to bf16."""
-    dA = _nn.dense_backward(A, W, delta, gW, gb, relu_input, need_dA, n_threads)
+    dA = _dense_backward(A, W, delta, gW, gb, relu_input, need_dA, n_threads)
     round_bf16(np.asarray(gW), n_threads)
     round_bf16(np.asarray(gb), n_threads)
     return None if dA is None else round_bf16(dA, n_threads)
 
 
 def dense_backward_csr_bf16(indptr, indices, data, delta, gW, gb, int n_threads=1):
-    """First-layer gradients summed in fp32 per feature row, rounded once per touched row."""
-    _nn._dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, True)
+    """First-layer gradients summed in fp32 per feature row, rounded once per touched row.
+
+    Index arrays: as in ``network.dense_backward_csr`` (checked there)."""
+    _dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, True)
 
 
 def adam_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, float[:, ::1] m,
                     float[:, ::1] v, rows, double lr_t, double beta1, double beta2, double eps,
                     int n_threads=1):
     """Mode 2's Adam on the fp32 weights rebuilt from ``W`` (high halves) and ``W_lo``, then
-    split again and ``gW = 0``; bitwise equal to the reference at every level."""
+    split again and ``gW = 0``; bitwise equal to the reference at every level.
+
+    Index arrays, checked here: ``rows`` (int32 or None) each in ``[0, W.shape[0])``,
+    distinct as the callers' touched-row sets are.
+    """
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, lo, hi, chunk = 16384
     _check_shapes(W, W_lo, gW, m, v)
     cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
@@ -119,6 +226,7 @@ def adam_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, fl
                  hi - lo, lr, b1, c1, b2, c2, ep)
         return
     sel = rows
+    _check_rows(sel, n_rows, "adam_step_split")
     for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         r = sel[t]
         adam(&W[r, 0], &W_lo[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
@@ -149,7 +257,9 @@ cdef inline void _sgd_split_row(float *w, uint16_t *lo, float *g, Py_ssize_t n,
 
 def sgd_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, rows, double lr,
                    int n_threads=1):
-    """Mode 2's SGD step ``w -= lr * g`` on the rebuilt fp32 weights, then ``gW = 0``."""
+    """Mode 2's SGD step ``w -= lr * g`` on the rebuilt fp32 weights, then ``gW = 0``.
+
+    Index arrays, checked here: ``rows`` (int32 or None) each in ``[0, W.shape[0])``."""
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t
     cdef float step = <float>lr
     cdef const int32_t[::1] sel
@@ -161,6 +271,7 @@ def sgd_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, row
             _sgd_split_row(&W[r, 0], &W_lo[r, 0], &gW[r, 0], width, step)
         return
     sel = rows
+    _check_rows(sel, n_rows, "sgd_step_split")
     for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         r = sel[t]
         _sgd_split_row(&W[r, 0], &W_lo[r, 0], &gW[r, 0], width, step)

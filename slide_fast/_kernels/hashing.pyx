@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels for the LSH hash families; twin of ``slide_ref._kernels.hashing``.
+"""Cython kernels for the LSH hash families; twin of the reference ``_kernels.hashing``.
 
 Rows are processed in parallel (OpenMP, ``n_threads``) with per-thread
 scratch.  The dense float32 kernels dispatch on the SIMD level of
@@ -13,6 +13,7 @@ from libc.stdlib cimport malloc, free
 from libc.math cimport floor
 
 from slide_fast._kernels._cpu cimport get_level
+from slide_fast._kernels._checks cimport check_indptr_any, check_length
 
 cnp.import_array()
 
@@ -51,6 +52,25 @@ cdef extern from "rng.h" nogil:
     uint64_t slide_splitmix64(uint64_t x)
 
 
+def densify(codes, probe_seed):
+    """Fill the empty bins (code -1) of int32 ``codes`` [n, n_hashes] in place by SLIDE's
+    probing densification and return ``codes`` (see the reference).
+
+    The probed bins are computed in ``[0, n_hashes)``; no index arrays.
+    """
+    cdef int32_t[:, ::1] c = codes
+    cdef Py_ssize_t n = c.shape[0], n_hashes = c.shape[1], i
+    cdef uint32_t seed = <uint32_t>(int(probe_seed) & 0xFFFFFFFF)
+    scratch_a = np.empty(max(n_hashes, 1), dtype=np.int32)
+    cdef int32_t[::1] scratch = scratch_a
+    if n_hashes == 0:
+        return codes
+    with nogil:
+        for i in range(n):
+            slide_densify_row(&c[i, 0], &scratch[0], <int>n_hashes, seed)
+    return codes
+
+
 cdef inline void _project_row(const floating *x, Py_ssize_t d, const double *W, int n_hashes,
                               double *acc, slide_axpy_f64_fn axpy) noexcept nogil:
     """``acc = x @ W`` for one dense row and ``W`` [d][n_hashes]: an AXPY per non-zero
@@ -66,7 +86,10 @@ cdef inline void _project_row(const floating *x, Py_ssize_t d, const double *W, 
 
 # --------------------------------------------------------------------------- WTA / DWTA
 def wta_dense(const floating[:, ::1] X, const int32_t[:, ::1] slots, int n_threads=1):
-    """WTA codes of dense rows (see ``slide_ref._kernels.hashing.wta_dense``)."""
+    """WTA codes of dense rows (see the reference ``_kernels.hashing.wta_dense``).
+
+    Index arrays: ``slots`` [n_hashes, m] each in ``[0, X.shape[1])``, drawn by the hash
+    family in range and checked by its state loader."""
     cdef Py_ssize_t n = X.shape[0], i
     cdef int n_hashes = slots.shape[0], bin_size = slots.shape[1]
     cdef const int32_t[:, ::1] slots_t = np.ascontiguousarray(np.asarray(slots).T)
@@ -83,7 +106,10 @@ def wta_dense(const floating[:, ::1] X, const int32_t[:, ::1] slots, int n_threa
 
 def wta_dense_packed(const floating[:, ::1] X, const int32_t[:, ::1] slots, int n_tables, int K,
                      int shift, int range_pow, int n_threads=1):
-    """Bucket ids of dense rows: WTA codes into per-thread scratch, packed at once."""
+    """Bucket ids of dense rows: WTA codes into per-thread scratch, packed at once.
+
+    Index arrays: ``slots`` as in :func:`wta_dense`, drawn by the hash family in range
+    and checked by its state loader."""
     cdef Py_ssize_t n = X.shape[0], i
     cdef int n_hashes = slots.shape[0], bin_size = slots.shape[1], t, j, failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
@@ -118,7 +144,15 @@ def wta_dense_packed(const floating[:, ::1] X, const int32_t[:, ::1] slots, int 
 
 def wta_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
             Py_ssize_t n_features, const int32_t[:, ::1] slots, int n_threads=1):
-    """WTA codes of CSR rows with absent coordinates taken as 0."""
+    """WTA codes of CSR rows with absent coordinates taken as 0.
+
+    Relies on: ``indices`` each in ``[0, n_features)``, checked by ``check_matrix`` (one
+    per non-zero: not re-checked here). Checked here: ``indptr`` runs from 0 to
+    ``len(indices)`` without decreasing, ``data`` aligned with ``indices``. ``slots``
+    each in ``[0, n_features)``, drawn by the hash family in range and checked by its
+    state loader."""
+    check_indptr_any(indptr, indptr.shape[0] - 1, indices.shape[0], "indptr", "wta_csr")
+    check_length(data.shape[0], indices.shape[0], "data", "wta_csr")
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, z
     cdef int n_hashes = slots.shape[0], bin_size = slots.shape[1], failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
@@ -152,7 +186,16 @@ def wta_csr(const index_t[::1] indptr, const index_t[::1] indices, const floatin
 def dwta_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
              const int64_t[::1] coord_ptr, const int32_t[::1] coord_bin,
              const int32_t[::1] coord_pos, int n_hashes, uint64_t probe_seed, int n_threads=1):
-    """Densified WTA codes of CSR rows (see the reference for the tie rule)."""
+    """Densified WTA codes of CSR rows (see the reference for the tie rule).
+
+    Relies on: ``indices`` each in ``[0, n_features)``, checked by ``check_matrix`` (one
+    per non-zero: not re-checked here). Checked here: ``indptr`` runs from 0 to
+    ``len(indices)`` without decreasing, ``data`` aligned with ``indices``. The
+    coordinate lists (``coord_ptr`` [n_features + 1] over ``coord_bin``/``coord_pos``,
+    bins in ``[0, n_hashes)``) are built by the family from its slots, drawn by the hash
+    family in range and checked by its state loader."""
+    check_indptr_any(indptr, indptr.shape[0] - 1, indices.shape[0], "indptr", "dwta_csr")
+    check_length(data.shape[0], indices.shape[0], "data", "dwta_csr")
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, e
     cdef int failed = 0, b, pos, h
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
@@ -202,6 +245,9 @@ def simhash_dense(const floating[:, ::1] X, const int32_t[:, ::1] idx, const int
     small it is expanded to a dense ``[d, n_hashes]`` array and each row is
     projected by contiguous AXPYs over its non-zero coordinates (SIMD, and
     zeros skipped); otherwise each function gathers its coordinates.
+
+    Index arrays: ``idx`` [n_hashes, m] each in ``[0, X.shape[1])``, drawn by the hash
+    family in range and checked by its state loader.
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i
     cdef int n_hashes = idx.shape[0], m = idx.shape[1]
@@ -236,7 +282,15 @@ def _coordinate_lists(idx, sign, n_features):
 def simhash_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
                 Py_ssize_t n_features, const int32_t[:, ::1] idx, const int8_t[:, ::1] sign,
                 int n_threads=1):
-    """SimHash bits of CSR rows, accumulated per coordinate in the reference's order."""
+    """SimHash bits of CSR rows, accumulated per coordinate in the reference's order.
+
+    Relies on: ``indices`` each in ``[0, n_features)``, checked by ``check_matrix`` (one
+    per non-zero: not re-checked here). Checked here: ``indptr`` runs from 0 to
+    ``len(indices)`` without decreasing, ``data`` aligned with ``indices``. ``idx`` each
+    in ``[0, n_features)``, drawn by the hash family in range and checked by its state
+    loader."""
+    check_indptr_any(indptr, indptr.shape[0] - 1, indices.shape[0], "indptr", "simhash_csr")
+    check_length(data.shape[0], indices.shape[0], "data", "simhash_csr")
     ptr_a, fn_a, sg_a = _coordinate_lists(idx, sign, n_features)
     cdef const int64_t[::1] cptr = ptr_a
     cdef const int32_t[::1] cfn = fn_a
@@ -306,7 +360,10 @@ cdef inline void _minhash_finish(const int64_t *top_c, int size, const int32_t *
 def minhash_dense(const floating[:, ::1] X, const int32_t[::1] coord_bin,
                   const uint32_t[::1] coord_rank, int n_hashes, int topk, uint64_t probe_seed,
                   int n_threads=1):
-    """Densified MinHash of each dense row's ``topk`` largest coordinates."""
+    """Densified MinHash of each dense row's ``topk`` largest coordinates.
+
+    Index arrays: ``coord_bin`` [X.shape[1]] each in ``[0, n_hashes)``, drawn by the
+    hash family in range and checked by its state loader."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i, c
     cdef int failed = 0, size
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
@@ -342,7 +399,15 @@ def minhash_dense(const floating[:, ::1] X, const int32_t[::1] coord_bin,
 def minhash_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
                 const int32_t[::1] coord_bin, const uint32_t[::1] coord_rank, int n_hashes,
                 int topk, uint64_t probe_seed, int n_threads=1):
-    """Densified MinHash of CSR rows (listed coordinates only)."""
+    """Densified MinHash of CSR rows (listed coordinates only).
+
+    Relies on: ``indices`` each in ``[0, len(coord_bin))``, checked by ``check_matrix``
+    (one per non-zero: not re-checked here). Checked here: ``indptr`` runs from 0 to
+    ``len(indices)`` without decreasing, ``data`` aligned with ``indices``.
+    ``coord_bin`` each in ``[0, n_hashes)``, drawn by the hash family in range and
+    checked by its state loader."""
+    check_indptr_any(indptr, indptr.shape[0] - 1, indices.shape[0], "indptr", "minhash_csr")
+    check_length(data.shape[0], indices.shape[0], "data", "minhash_csr")
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, k
     cdef int failed = 0, size
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
@@ -418,13 +483,21 @@ def _projection_codes(const floating[:, ::1] X, const double[:, ::1] W, offset, 
 
 def pstable_dense(const floating[:, ::1] X, const double[:, ::1] A, const double[::1] offset,
                   double width, int n_threads=1):
-    """L2 LSH codes ``floor((x . a + b) / w)`` of dense rows."""
+    """L2 LSH codes ``floor((x . a + b) / w)`` of dense rows.
+
+    No index arrays."""
     return _projection_codes(X, A, np.asarray(offset), width, n_threads)
 
 
 def pstable_csr(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
                 const double[:, ::1] A, const double[::1] offset, double width, int n_threads=1):
-    """L2 LSH codes of CSR rows."""
+    """L2 LSH codes of CSR rows.
+
+    Relies on: ``indices`` each in ``[0, A.shape[0])``, checked by ``check_matrix`` (one
+    per non-zero: not re-checked here). Checked here: ``indptr`` runs from 0 to
+    ``len(indices)`` without decreasing, ``data`` aligned with ``indices``."""
+    check_indptr_any(indptr, indptr.shape[0] - 1, indices.shape[0], "indptr", "pstable_csr")
+    check_length(data.shape[0], indices.shape[0], "data", "pstable_csr")
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, k
     cdef int n_hashes = A.shape[1], h, failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
@@ -453,7 +526,9 @@ def pstable_csr(const index_t[::1] indptr, const index_t[::1] indices, const flo
 # --------------------------------------------------------------------------- packing
 def pack_shift(const int32_t[:, ::1] codes, int n_tables, int K, int shift, int range_pow,
                int n_threads=1):
-    """Bucket ids ``sum_j code_j << ((K-1-j) * shift)`` masked to ``range_pow`` bits."""
+    """Bucket ids ``sum_j code_j << ((K-1-j) * shift)`` masked to ``range_pow`` bits.
+
+    No index arrays: the codes are only shifted and masked."""
     cdef Py_ssize_t n = codes.shape[0], i
     cdef int t, j
     cdef uint64_t packed, mask = (<uint64_t>1 << range_pow) - 1
@@ -472,7 +547,9 @@ def pack_shift(const int32_t[:, ::1] codes, int n_tables, int K, int shift, int 
 
 def pack_mix(const int32_t[:, ::1] codes, int n_tables, int K, const uint64_t[::1] seeds,
              int range_pow, int n_threads=1):
-    """Bucket ids from a splitmix64 chain over each table's codes (top ``range_pow`` bits)."""
+    """Bucket ids from a splitmix64 chain over each table's codes (top ``range_pow`` bits).
+
+    No index arrays: the codes are only mixed."""
     cdef Py_ssize_t n = codes.shape[0], i
     cdef int t, j
     cdef uint64_t h

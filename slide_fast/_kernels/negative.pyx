@@ -1,9 +1,11 @@
-"""Static negative samplers; twin of ``slide_ref._kernels.negative`` (same draws, same ids)."""
+"""Static negative samplers; twin of the reference ``_kernels.negative`` (same draws, same ids)."""
 import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
+from slide_fast._kernels._checks cimport check_ids, check_ids_2d, check_indptr
 
 cdef extern from "topk.h" nogil:
     int64_t slide_topk_row(const float *z, int64_t n, const int32_t *skip, int64_t n_skip,
@@ -34,6 +36,8 @@ def draw_uniform_unique(Py_ssize_t n_rows, Py_ssize_t m, Py_ssize_t n_classes, s
 
     Membership goes through a per-thread hash set of about ``4 m`` slots, so
     the cost does not depend on the number of classes.
+
+    No index arrays: draws ids in ``[0, n_classes)``.
     """
     if m > n_classes:
         raise ValueError(f"cannot draw {m} distinct classes out of {n_classes}")
@@ -74,7 +78,9 @@ def draw_uniform_unique(Py_ssize_t n_rows, Py_ssize_t m, Py_ssize_t n_classes, s
 
 def draw_from_cdf(Py_ssize_t n_rows, Py_ssize_t m, const double[::1] cdf, seed, step,
                   int n_threads=1):
-    """``m`` inverse-CDF draws with replacement per row (see the reference)."""
+    """``m`` inverse-CDF draws with replacement per row (see the reference).
+
+    No index arrays: draws ids in ``[0, len(cdf))``."""
     cdef Py_ssize_t n = cdf.shape[0], r, d, lo, hi, mid
     if n == 0:
         raise ValueError("cdf is empty")
@@ -106,10 +112,20 @@ def assemble_sets(const int64_t[::1] label_indptr, const int32_t[::1] label_ids,
                   const int32_t[:, ::1] negs, const float[::1] log_q, double log_q_const,
                   bint mask_hits, int n_threads=1):
     """Each sample's labels followed by its negatives, with the per-pair adjust (see the
-    reference)."""
+    reference).
+
+    Index arrays, checked here: ``label_indptr`` from 0 to ``len(label_ids)``, never
+    decreasing; with a per-class ``log_q``, ``label_ids`` and ``negs`` each in
+    ``[0, len(log_q))`` (O(labels + negatives), the cost of reading them; otherwise the
+    ids are only copied and compared).  The samplers draw ``negs`` in range and
+    ``check_labels`` checked the labels."""
     cdef Py_ssize_t B = label_indptr.shape[0] - 1, m = negs.shape[1], i, k, t, nl, pos, r
     if negs.shape[0] != B and negs.shape[0] != 1:
         raise ValueError(f"negs has {negs.shape[0]} rows, expected {B} or 1")
+    check_indptr(label_indptr, B, label_ids.shape[0], "label_indptr", "assemble_sets")
+    if log_q.shape[0] > 0:
+        check_ids(label_ids, log_q.shape[0], "label_ids", "assemble_sets")
+        check_ids_2d(negs, log_q.shape[0], "negs", "assemble_sets")
     n_lab = np.diff(np.asarray(label_indptr))
     indptr_a = np.zeros(B + 1, dtype=np.int64)
     np.cumsum(n_lab + m, out=indptr_a[1:])
@@ -149,7 +165,9 @@ def assemble_sets(const int64_t[::1] label_indptr, const int32_t[::1] label_ids,
 
 def batch_candidates(label_ids, negs, Py_ssize_t n_classes, int n_threads=1):
     """The batch's shared candidate set: sorted distinct ids of the labels and of ``negs``
-    [1, m] (see the reference); deduplicated by ``active.unique_ids``' marks, linear time."""
+    [1, m] (see the reference); deduplicated by ``active.unique_ids``' marks, linear time.
+
+    Index arrays, checked here (by ``unique_ids``): every id in ``[0, n_classes)``."""
     from slide_fast._kernels.active import unique_ids
     ids = np.concatenate([np.asarray(label_ids, dtype=np.int32).ravel(),
                           np.asarray(negs, dtype=np.int32).ravel()])
@@ -164,7 +182,11 @@ def update_hard_negatives(const float[:, ::1] Z, const int32_t[::1] rows,
                           int32_t[:, ::1] memory, int n_threads=1):
     """Each labelled sample's ``t`` best other candidates become its labels' memory (see
     the reference). The top ``t`` of each row are found in parallel (``topk.h``); the
-    writes into ``memory`` then run in sample order."""
+    writes into ``memory`` then run in sample order.
+
+    Index arrays, checked here: ``rows`` (one per column of ``Z``) each in
+    ``[0, memory.shape[0])``; ``label_cols`` each in ``[0, Z.shape[1])``; ``label_indptr``
+    over the rows of ``Z`` from 0 to ``len(label_cols)``, never decreasing."""
     cdef Py_ssize_t B = Z.shape[0], C = Z.shape[1], t = memory.shape[1], i, k, p, n_best
     if rows.shape[0] != C or label_indptr.shape[0] != B + 1:
         raise ValueError(f"update_hard_negatives: Z is {B}x{C}, rows has {rows.shape[0]} ids "

@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of the training engine; twin of ``slide_ref._kernels.network``.
+"""Cython kernels of the training engine; twin of the reference ``_kernels.network``.
 
 Parallel over samples (OpenMP) wherever each sample writes its own output.
 Gradient accumulation is parallel over *output rows* instead: the active
@@ -10,6 +10,14 @@ reference's (samples in ascending order).  Dense layers and the batch-shared
 candidate blocks use the SIMD GEMMs of ``gemm.h`` on the OpenMP threads: a BLAS
 with its own thread pool measured slower inside the training loop (two pools
 spinning on the same cores), although faster alone.
+
+Index arrays.  The kernels run without bounds checks.  Each entry point's
+docstring names the invariant its index arrays must satisfy and who checks
+it: the per-non-zero feature ids of an input matrix are checked once per
+``fit``/call by ``check_matrix`` (the kernels never re-check them); row
+pointers, row and label ids, whose check costs O(rows) or O(ids) next to more
+work on the same ids, are checked here (``_checks.pxd``), and a bad one raises
+``ValueError`` naming the kernel and the argument.
 """
 import numpy as np
 cimport numpy as cnp
@@ -20,6 +28,8 @@ from libc.stdlib cimport malloc, free
 from libc.math cimport expf, logf, log, pow, sqrt, sqrtf
 
 from slide_fast._kernels._cpu cimport get_level
+from slide_fast._kernels._checks cimport (check_ids, check_indptr, check_indptr_any,
+                                          check_length)
 
 cnp.import_array()
 
@@ -80,17 +90,28 @@ cdef enum:
     DW_ROWS = 48
 
 
-def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys):
+def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys, str name="keys"):
     """Counting sort: ``(ptr [n_keys+1], order)``; ``order[ptr[k]:ptr[k+1]]`` are the positions
-    of key ``k`` in ascending order (O(n), unlike a comparison sort)."""
+    of key ``k`` in ascending order (O(n), unlike a comparison sort).
+
+    Every key must lie in ``[0, n_keys)``: the counting pass checks it (one compare per
+    key, in a pass that is memory-bound anyway) and raises ``ValueError`` naming
+    ``name``, since a key outside would write outside ``ptr``."""
     cdef Py_ssize_t n = keys.shape[0], i, k
+    cdef bint outside = False
     ptr_a = np.zeros(n_keys + 1, dtype=np.int64)
     order_a = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] ptr = ptr_a, order = order_a
     cdef int64_t[::1] fill
     with nogil:
         for i in range(n):
+            if <size_t>keys[i] >= <size_t>n_keys:     # negative ids wrap to huge values
+                outside = True
+                break
             ptr[keys[i] + 1] += 1
+    if outside:
+        raise ValueError(f"{name}: an id is outside [0, {n_keys})")
+    with nogil:
         for k in range(n_keys):
             ptr[k + 1] += ptr[k]
     fill_a = ptr_a[:n_keys].copy()
@@ -110,8 +131,16 @@ def _rows_of(indptr):
 def dense_forward_csr(const index_t[::1] indptr, const index_t[::1] indices,
                       const float[::1] data, const float[:, ::1] W, const float[::1] b,
                       bint relu, int n_threads=1):
-    """``X @ W + b`` for CSR ``X``: one AXPY of a row of ``W`` per non-zero."""
+    """``X @ W + b`` for CSR ``X``: one AXPY of a row of ``W`` per non-zero.
+
+    Relies on: ``indices`` (int32 or int64, the type of ``indptr``) each in
+    ``[0, W.shape[0])``, checked by ``check_matrix`` (not here: one per non-zero).
+    Checked here: ``indptr`` runs from 0 to ``len(indices)`` without decreasing,
+    ``data`` aligned with ``indices``, ``b`` of length ``W.shape[1]``."""
     cdef Py_ssize_t B = indptr.shape[0] - 1, n_out = W.shape[1], i, k, j
+    check_indptr_any(indptr, B, indices.shape[0], "indptr", "dense_forward_csr")
+    check_length(data.shape[0], indices.shape[0], "data", "dense_forward_csr")
+    check_length(b.shape[0], n_out, "b", "dense_forward_csr")
     Z_a = np.zeros((B, n_out), dtype=np.float32)
     cdef float[:, ::1] Z = Z_a
     cdef slide_axpy_f32_fn axpy = slide_axpy_f32_for_level(get_level())
@@ -127,8 +156,11 @@ def dense_forward_csr(const index_t[::1] indptr, const index_t[::1] indices,
 
 def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
                   int n_threads=1):
-    """``A @ W + b`` (``W`` [in][out]): column blocks of the SIMD GEMM in parallel."""
+    """``A @ W + b`` (``W`` [in][out]): column blocks of the SIMD GEMM in parallel.
+    No index arrays; the shapes are checked."""
     cdef Py_ssize_t B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1], i, j, t, j0, j1
+    check_length(W.shape[0], n_in, "W (rows)", "dense_forward")
+    check_length(b.shape[0], n_out, "b", "dense_forward")
     cdef Py_ssize_t n_blocks = (n_out + COL_BLOCK - 1) // COL_BLOCK
     Z_a = np.empty((B, n_out), dtype=np.float32)
     cdef float[:, ::1] Z = Z_a
@@ -153,32 +185,36 @@ def sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::
                     const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
                     int n_threads=1):
     """``W[j] . A[i] + b[j]`` for every active pair, grouped by neuron ``j`` so each
-    weight row is read once per batch (the batch's activations stay in cache)."""
-    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, _DOT_F32)
+    weight row is read once per batch (the batch's activations stay in cache).
+
+    Index arrays, checked here: ``act_indptr`` (int64) has ``A.shape[0] + 1``
+    entries from 0 to ``len(act_ids)``, never decreasing; ``act_ids`` (int32) each in
+    ``[0, W.shape[0])`` (checked by the counting sort that groups the pairs).  They
+    come from the active-set kernels, which produce them so."""
+    return _sampled_forward(A, W, b, act_indptr, act_ids, relu, n_threads, DOT_F32)
 
 
-# dot products of _sampled_forward: fp32, bf16-rounded weights (mode 1), stored bf16 (mode 2)
-_DOT_F32, _DOT_BF16, _DOT_HI = 0, 1, 2
-
-
-def _sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
-                     const int64_t[::1] act_indptr, const int32_t[::1] act_ids, bint relu,
-                     int n_threads, int dot_kind):
+cdef object _sampled_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b,
+                             const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
+                             bint relu, int n_threads, int dot_kind):
     """:func:`sampled_forward` with the dot product ``dot_kind`` (the BF16 modes use it)."""
     cdef Py_ssize_t n_in = A.shape[1], n_out = W.shape[0], j, e, k
     cdef float zk
+    check_indptr(act_indptr, A.shape[0], act_ids.shape[0], "act_indptr", "sampled_forward")
+    check_length(W.shape[1], n_in, "W (columns)", "sampled_forward")
+    check_length(b.shape[0], n_out, "b", "sampled_forward")
     z_a = np.empty(act_ids.shape[0], dtype=np.float32)
     cdef float[::1] z = z_a
     if act_ids.shape[0] == 0:
         return z_a
-    ptr_a, order_a = _group_by(act_ids, n_out)
+    ptr_a, order_a = _group_by(act_ids, n_out, "act_ids")
     rows_a = _rows_of(np.asarray(act_indptr))
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
     cdef slide_dot_f32_fn dot = slide_dot_f32_for_level(get_level())
-    if dot_kind == _DOT_BF16:
+    if dot_kind == DOT_BF16:
         dot = slide_dot_bf16_for_level(get_level())
-    elif dot_kind == _DOT_HI:
+    elif dot_kind == DOT_HI:
         dot = slide_dot_hi_for_level(get_level())
     for j in prange(n_out, nogil=True, num_threads=n_threads, schedule="dynamic", chunksize=32):
         for e in range(ptr[j], ptr[j + 1]):
@@ -207,8 +243,16 @@ def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
                        const int32_t[::1] act_ids, const int64_t[::1] label_indptr,
                        const int32_t[::1] label_ids, const double[::1] sample_weight,
                        double scale, int n_threads=1):
-    """Softmax and cross-entropy over each sample's active set (see the reference)."""
+    """Softmax and cross-entropy over each sample's active set (see the reference).
+
+    Index arrays, checked here: ``act_indptr`` from 0 to ``len(z)`` (= ``len(act_ids)``)
+    and ``label_indptr`` (its rows) from 0 to ``len(label_ids)``, never decreasing;
+    ``sample_weight`` one per row.  Ids are only compared, never used as indices."""
     cdef Py_ssize_t B = act_indptr.shape[0] - 1, i, k, lo, hi, nl
+    check_length(z.shape[0], act_ids.shape[0], "z", "softmax_xent_pairs")
+    check_indptr(act_indptr, B, act_ids.shape[0], "act_indptr", "softmax_xent_pairs")
+    check_indptr(label_indptr, B, label_ids.shape[0], "label_indptr", "softmax_xent_pairs")
+    check_length(sample_weight.shape[0], B, "sample_weight", "softmax_xent_pairs")
     cdef float zmax
     cdef double denom, p, t, lossi, w
     cdef const int32_t *lab
@@ -250,8 +294,16 @@ def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
 def softmax_xent_dense(const float[:, ::1] Z, const int64_t[::1] label_indptr,
                        const int32_t[::1] label_ids, const double[::1] sample_weight,
                        double scale, int n_threads=1):
-    """Full softmax over all outputs: ``(delta [B, N], loss [B])``."""
+    """Full softmax over all outputs: ``(delta [B, N], loss [B])``.
+
+    Index arrays, checked here: ``label_indptr`` has ``B + 1`` entries from 0 to
+    ``len(label_ids)``, never decreasing; ``label_ids`` (int32) each in ``[0, N)``
+    (O(labels) next to the O(B N) softmax; ``check_labels`` checked them already);
+    ``sample_weight`` one per row."""
     cdef Py_ssize_t B = Z.shape[0], N = Z.shape[1], i, j, k, nl
+    check_indptr(label_indptr, B, label_ids.shape[0], "label_indptr", "softmax_xent_dense")
+    check_ids(label_ids, N, "label_ids", "softmax_xent_dense")
+    check_length(sample_weight.shape[0], B, "sample_weight", "softmax_xent_dense")
     cdef float zmax, ws
     cdef double denom, w, logden
     delta_a = np.empty((B, N), dtype=np.float32)
@@ -295,21 +347,30 @@ def sampled_backward(const float[:, ::1] A, const float[:, ::1] W, const int64_t
     touched once per batch, and threads own disjoint rows (no races).  The input
     delta is accumulated in a fixed number of neuron blocks, then summed in
     block order.
+
+    Index arrays, checked here: as in :func:`sampled_forward` (``act_indptr`` over
+    the rows of ``A``, ``act_ids`` in ``[0, W.shape[0])``); ``delta`` aligned with
+    ``act_ids``; ``gW`` and ``gb`` shaped like ``W`` and its rows.
     """
     return _sampled_backward(A, W, act_indptr, act_ids, delta, gW, gb, relu_input, need_dA,
                              n_threads, False)
 
 
-def _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
-                      const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
-                      const float[::1] delta, float[:, ::1] gW, float[::1] gb, bint relu_input,
-                      bint need_dA, int n_threads, bint bf16):
+cdef object _sampled_backward(const float[:, ::1] A, const float[:, ::1] W,
+                              const int64_t[::1] act_indptr, const int32_t[::1] act_ids,
+                              const float[::1] delta, float[:, ::1] gW, float[::1] gb,
+                              bint relu_input, bint need_dA, int n_threads, bint bf16):
     """:func:`sampled_backward`; with ``bf16``, each touched gradient row (summed over the
     batch in fp32) and each row of the input delta is rounded to bf16 once, when stored."""
     cdef Py_ssize_t B = act_indptr.shape[0] - 1, n_in = A.shape[1], n_out = W.shape[0]
     cdef Py_ssize_t i, j, k, e, blk, j0, j1, c
     cdef Py_ssize_t per_block = (n_out + N_ROW_BLOCKS - 1) // N_ROW_BLOCKS
-    ptr_a, order_a = _group_by(act_ids, n_out)
+    check_indptr(act_indptr, A.shape[0], act_ids.shape[0], "act_indptr", "sampled_backward")
+    check_length(delta.shape[0], act_ids.shape[0], "delta", "sampled_backward")
+    check_length(W.shape[1], n_in, "W (columns)", "sampled_backward")
+    if gW.shape[0] != n_out or gW.shape[1] != n_in or gb.shape[0] != n_out:
+        raise ValueError("sampled_backward: gW and gb must have the shape of W and its rows")
+    ptr_a, order_a = _group_by(act_ids, n_out, "act_ids")
     rows_a = _rows_of(np.asarray(act_indptr))
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a
@@ -390,9 +451,21 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
                    float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
                    int n_threads=1):
     """Gradients of ``Z = A @ W + b``: ``gW += A^T delta``, ``gb += sum(delta)``,
-    ``dA = delta W^T`` (SIMD GEMMs over column blocks in parallel)."""
+    ``dA = delta W^T`` (SIMD GEMMs over column blocks in parallel).  No index arrays;
+    the shapes are checked."""
+    return _dense_backward(A, W, delta, gW, gb, relu_input, need_dA, n_threads)
+
+
+cdef object _dense_backward(const float[:, ::1] A, const float[:, ::1] W,
+                            const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb,
+                            bint relu_input, bint need_dA, int n_threads):
     cdef Py_ssize_t B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1], i, j, t, j0, j1
     cdef Py_ssize_t n_blocks = (n_out + COL_BLOCK - 1) // COL_BLOCK
+    if W.shape[0] != n_in or delta.shape[0] != B or delta.shape[1] != n_out \
+            or gW.shape[0] != n_in or gW.shape[1] != n_out or gb.shape[0] != n_out:
+        raise ValueError(f"dense_backward: A is {B}x{n_in}, W {W.shape[0]}x{n_out}, delta "
+                         f"{delta.shape[0]}x{delta.shape[1]}, gW {gW.shape[0]}x{gW.shape[1]}, "
+                         f"gb {gb.shape[0]}")
     if B == 0:
         return np.zeros((0, n_in), np.float32) if need_dA else None
     cdef slide_gemm_fn gemm_tn = slide_gemm_tn_for_level(get_level())
@@ -423,26 +496,44 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
 def dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
                        const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
                        float[::1] gb, int n_threads=1):
-    """First-layer gradients ``gW[f] += x_f * delta_i``, parallel over features (race-free)."""
+    """First-layer gradients ``gW[f] += x_f * delta_i``, parallel over features (race-free).
+
+    Index arrays: ``indices`` (int32 or int64) each in ``[0, gW.shape[0])``, checked by
+    ``check_matrix`` and again by the counting sort that groups the non-zeros by
+    feature; checked here: ``indptr`` over the rows of ``delta`` from 0 to
+    ``len(indices)``, never decreasing, and ``data`` aligned with ``indices``."""
     _dense_backward_csr(indptr, indices, data, delta, gW, gb, n_threads, False)
+
+
+cdef int _check_csr_batch(indptr, indices, data, Py_ssize_t n_rows, str kernel) except -1:
+    """The row pointers of a CSR batch of ``n_rows`` rows and its data (O(rows)); the
+    feature ids are checked where they are grouped (``_group_by``)."""
+    check_indptr_any(indptr, n_rows, len(indices), "indptr", kernel)
+    check_length(len(data), len(indices), "data", kernel)
+    return 0
 
 
 def _by_feature(indptr, indices, Py_ssize_t n_feat):
     """A batch's non-zeros grouped by feature: ``(ptr, order, rows, present)``: the
     positions ``order[ptr[f]:ptr[f + 1]]`` hold feature ``f``, ``rows`` is each non-zero's
     sample, and ``present`` lists the features with work (sorted int32)."""
-    ptr_a, order_a = _group_by(np.asarray(indices).astype(np.int32, copy=False), n_feat)
+    ptr_a, order_a = _group_by(np.asarray(indices).astype(np.int32, copy=False), n_feat,
+                               "indices")
     present_a = np.flatnonzero(np.diff(ptr_a)).astype(np.int32)
     return ptr_a, order_a, _rows_of(np.asarray(indptr)), present_a
 
 
-def _dense_backward_csr(const index_t[::1] indptr, const index_t[::1] indices,
-                        const float[::1] data, const float[:, ::1] delta, float[:, ::1] gW,
-                        float[::1] gb, int n_threads, bint bf16):
+cdef object _dense_backward_csr(object indptr, object indices, const float[::1] data,
+                                const float[:, ::1] delta, float[:, ::1] gW, float[::1] gb,
+                                int n_threads, bint bf16):
     """:func:`dense_backward_csr`; with ``bf16``, each touched row of ``gW`` and ``gb`` is
-    rounded to bf16 once, after the batch's fp32 sum."""
+    rounded to bf16 once, after the batch's fp32 sum.  ``indptr`` and ``indices`` are the
+    int32 or int64 arrays (or memoryviews) of the caller, read only by ``_by_feature``."""
     cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = gW.shape[0]
     cdef Py_ssize_t i, j, f, e, k
+    _check_csr_batch(indptr, indices, data, B, "dense_backward_csr")
+    if gW.shape[1] != n_out or gb.shape[0] != n_out:
+        raise ValueError("dense_backward_csr: gW and gb must have the columns of delta")
     ptr_a, order_a, rows_a, present_a = _by_feature(indptr, indices, n_feat)
     cdef const int64_t[::1] ptr = ptr_a, order = order_a
     cdef const int32_t[::1] rows = rows_a, present = present_a
@@ -471,9 +562,12 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
     each present feature's gradient row is summed in a per-thread buffer (same order as
     ``dense_backward_csr``) and stepped at once, while its rows of ``W``, ``m``, ``v``
     are the only memory touched: no gradient array is written, read back and zeroed.
-    Returns the present features (sorted int32)."""
+    Returns the present features (sorted int32).
+
+    Index arrays: as in :func:`dense_backward_csr` (``indices`` in ``[0, W.shape[0])``)."""
     cdef Py_ssize_t B = delta.shape[0], n_out = delta.shape[1], n_feat = W.shape[0]
     cdef Py_ssize_t i, j, f, e, k, c
+    _check_csr_batch(indptr, indices, data, B, "dense_backward_csr_adam")
     if W.shape[1] != n_out or m.shape[0] != n_feat or v.shape[0] != n_feat or \
             m.shape[1] != n_out or v.shape[1] != n_out or gb.shape[0] != n_out:
         raise ValueError("dense_backward_csr_adam: W, m, v, gb and delta do not match")
@@ -507,18 +601,22 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
 
 
 # --------------------------------------------------------------------------- shared candidate sets
-cdef _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel):
-    """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``."""
+cdef int _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel) except -1:
+    """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``
+    (O(len(rows)), next to kernels that do O(len(rows) * width) work on them)."""
     cdef Py_ssize_t r
     for r in range(rows.shape[0]):
         if rows[r] < 0 or rows[r] >= n:
-            raise ValueError(f"{kernel}: a row id is outside [0, {n})")
+            raise ValueError(f"{kernel}: a row id is outside [0, {n}) in rows")
+    return 0
 
 
 def block_forward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[::1] rows,
                   const float[::1] b, int n_threads=1):
     """``A @ W[rows].T + b[rows]`` [B, C]: the NT GEMM reading the candidate rows of ``W``
-    in place (packed per register tile), tiles of rows in parallel."""
+    in place (packed per register tile), tiles of rows in parallel.
+
+    Index arrays, checked here: ``rows`` (int32) each in ``[0, W.shape[0])``."""
     cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = rows.shape[0], i, j
     if W.shape[1] != d or b.shape[0] != W.shape[0]:
         raise ValueError(f"block_forward: A is {B}x{d}, W {W.shape[0]}x{W.shape[1]}, "
@@ -542,7 +640,11 @@ def block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[:
     """Gradients of :func:`block_forward` (see the reference): ``dA = delta @ W[rows]`` by
     the NN GEMM over the rows of ``W`` in place, per block of 64 columns, then
     ``gW[rows] += delta.T @ A`` by the GEMM per block of candidate rows (distinct rows:
-    no races)."""
+    no races).
+
+    Index arrays: ``rows`` (int32) each in ``[0, W.shape[0])``, checked here, and
+    distinct (threads own rows), which the batch-shared sampler guarantees
+    (``batch_candidates`` returns sorted distinct ids)."""
     if gW.shape[0] != W.shape[0] or gW.shape[1] != W.shape[1]:
         raise ValueError("block_backward: gW or gb does not match W")
     # unfused: gW is the output; the moment arguments are not read
@@ -557,7 +659,9 @@ def block_backward_adam(const float[:, ::1] A, float[:, ::1] W, const int32_t[::
     """:func:`block_backward` and lazy :func:`adam_step` on ``W[rows]`` fused (see the
     reference): each candidate row's gradient goes from the GEMM's output block straight
     into its Adam step, so no gradient array is written, read back and zeroed. ``dA``
-    is computed first, from the weights before the step."""
+    is computed first, from the weights before the step.
+
+    Index arrays: ``rows`` as in :func:`block_backward`."""
     if m.shape[0] != W.shape[0] or v.shape[0] != W.shape[0] or m.shape[1] != W.shape[1] \
             or v.shape[1] != W.shape[1]:
         raise ValueError("block_backward_adam: m or v does not match W")
@@ -643,15 +747,29 @@ def _block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[
 
 
 # --------------------------------------------------------------------------- optimizers
+cdef int _check_like_W(Py_ssize_t n_rows, Py_ssize_t width, str kernel, others) except -1:
+    """The optimizer kernels index every array at the rows and columns of ``W``."""
+    for a in others:
+        if a.shape[0] != n_rows or a.shape[1] != width:
+            raise ValueError(f"{kernel}: gW and the moments must have the shape of W "
+                             f"({n_rows}, {width}), got ({a.shape[0]}, {a.shape[1]})")
+    return 0
+
+
 def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] v, rows,
               double lr_t, double beta1, double beta2, double eps, int n_threads=1):
-    """One Adam step (all rows, or the int32 ``rows``), then ``gW = 0`` (see the reference)."""
+    """One Adam step (all rows, or the int32 ``rows``), then ``gW = 0`` (see the reference).
+
+    Index arrays, checked here: ``rows`` each in ``[0, W.shape[0])`` (O(len(rows)) next
+    to the O(len(rows) width) step); distinct, as the touched-row sets the callers
+    pass (``unique_ids``, the active sets) are; ``gW``, ``m``, ``v`` shaped like ``W``."""
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, lo, hi, chunk
     cdef float lr = <float>lr_t, b1 = <float>beta1, b2 = <float>beta2
     cdef float c1 = <float>(1.0 - beta1), c2 = <float>(1.0 - beta2), ep = <float>eps
     cdef slide_adam_f32_fn adam = slide_adam_f32_for_level(get_level())
     cdef const int32_t[::1] sel
     cdef Py_ssize_t total = n_rows * width, n_chunks
+    _check_like_W(n_rows, width, "adam_step", (gW, m, v))
     if n_rows == 0 or width == 0:
         return
     if rows is None:
@@ -667,6 +785,7 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
                  c1, b2, c2, ep)
         return
     sel = rows
+    _check_rows(sel, n_rows, "adam_step")
     cdef Py_ssize_t n_sel = sel.shape[0], ahead
     for t in prange(n_sel, nogil=True, num_threads=n_threads, schedule="static"):
         if t + 2 < n_sel:      # scattered rows: fetch the one after next while updating this
@@ -682,7 +801,7 @@ CATCHUP_MAX = 200
 
 
 def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_t[::1] rows,
-                 skipped_in, long t, double lr, double beta1, double beta2, double eps,
+                 skipped, long t, double lr, double beta1, double beta2, double eps,
                  int n_threads=1):
     """The zero-gradient Adam steps each row missed, in closed form (see the reference):
     one factor per row, then one pass over the row's weights.
@@ -690,14 +809,17 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
     The factor of a row depends only on ``t`` and its ``k`` missed steps:
     ``f(k) = sum_{u<k} lr_(t-1-u) ratio^(k-u)``, so ``f(k + 1) = ratio (f(k) +
     lr_(t-1-k))`` tabulates every ``k <= CATCHUP_MAX`` once per call (with ``beta^k``);
-    only rows that missed more steps sum their capped series themselves."""
-    cdef const int64_t[::1] skipped = np.ascontiguousarray(skipped_in, dtype=np.int64)
+    only rows that missed more steps sum their capped series themselves.
+
+    Index arrays, checked here: ``rows`` (int32) each in ``[0, W.shape[0])``, and
+    ``skipped`` one per row."""
+    cdef const int64_t[::1] missed = np.ascontiguousarray(skipped, dtype=np.int64)
     cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i, c
     cdef long k, j, r, kmax = CATCHUP_MAX
     cdef double f, ratio = beta1 / sqrt(beta2), pw, dk1, dk2, f1, f2
     cdef float ep = <float>eps
     cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
-    if skipped.shape[0] != n_rows:
+    if missed.shape[0] != n_rows:
         raise ValueError("adam_catchup: rows and skipped differ in length")
     _check_rows(rows, W.shape[0], "adam_catchup")
     if n_rows == 0 or width == 0:
@@ -717,7 +839,7 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
         if i + 2 < n_rows:      # scattered rows: fetch the one after next (see adam_step)
             r = rows[i + 2]
             slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
-        k = skipped[i]
+        k = missed[i]
         if k <= 0:
             continue
         r = rows[i]
@@ -741,10 +863,14 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
 
 
 def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1):
-    """``W -= lr * gW`` (all rows, or the int32 ``rows``), then ``gW = 0``."""
+    """``W -= lr * gW`` (all rows, or the int32 ``rows``), then ``gW = 0``.
+
+    Index arrays, checked here: ``rows`` each in ``[0, W.shape[0])``; ``gW`` shaped like
+    ``W``."""
     cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t, c
     cdef float step = <float>lr
     cdef const int32_t[::1] sel
+    _check_like_W(n_rows, width, "sgd_step", (gW,))
     if rows is None:
         for r in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
             for c in range(width):
@@ -752,6 +878,7 @@ def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1
                 gW[r, c] = 0
         return
     sel = rows
+    _check_rows(sel, n_rows, "sgd_step")
     for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         r = sel[t]
         for c in range(width):

@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of the NW sketch; twin of ``slide_ref._kernels.sketch``.
+"""Cython kernels of the NW sketch; twin of the reference ``_kernels.sketch``.
 
 ``mix_buckets`` and ``query`` run in parallel over points; ``insert`` runs in
 parallel over sketch rows, each thread owning whole rows, so there are no
@@ -14,6 +14,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from slide_fast._kernels._cpu cimport get_level
+from slide_fast._kernels._checks cimport check_ids64, check_ids_2d, check_length
 
 cnp.import_array()
 
@@ -35,7 +36,13 @@ cdef extern from "mix.h" nogil:
 
 def mix_buckets(const int32_t[:, ::1] codes, int n_rows, int K, const uint64_t[::1] seeds,
                 int n_buckets, int n_threads=1):
-    """Bucket of each row from a splitmix64 chain over its ``K`` codes, scaled into ``[0, W)``."""
+    """Bucket of each row from a splitmix64 chain over its ``K`` codes, scaled into ``[0, W)``.
+
+    No index arrays: ``codes`` [n, n_rows * K] are only mixed; checked here: its width
+    and one seed per row."""
+    if codes.shape[1] != <Py_ssize_t>n_rows * K or seeds.shape[0] < n_rows:
+        raise ValueError(f"mix_buckets: codes needs {n_rows} x {K} columns and seeds "
+                         f"{n_rows} entries, got {codes.shape[1]} and {seeds.shape[0]}")
     cdef Py_ssize_t n = codes.shape[0], i
     buckets = np.empty((n, n_rows), dtype=np.int32)
     cdef int32_t[:, ::1] out = buckets
@@ -47,12 +54,28 @@ def mix_buckets(const int32_t[:, ::1] codes, int n_rows, int K, const uint64_t[:
     return buckets
 
 
+cdef int _check_buckets(const int32_t[:, ::1] buckets, const double[:, :, ::1] table,
+                        str kernel) except -1:
+    """One bucket per sketch row, each a column of ``table`` [R, width, 2]."""
+    if buckets.shape[1] != table.shape[0] or table.shape[2] != 2:
+        raise ValueError(f"{kernel}: buckets has {buckets.shape[1]} columns for a table of "
+                         f"shape ({table.shape[0]}, {table.shape[1]}, {table.shape[2]})")
+    check_ids_2d(buckets, table.shape[1], "buckets", kernel)
+    return 0
+
+
 def insert(const int32_t[:, ::1] buckets, const double[::1] values, double[:, :, ::1] table,
            int n_threads=1):
-    """``table[r, b] += (1, value)`` for every point and row, in place."""
+    """``table[r, b] += (1, value)`` for every point and row, in place.
+
+    Index arrays, checked here: ``buckets`` [n, R] each in ``[0, table.shape[1])``
+    (O(n R), the cost of the insert itself; ``mix_buckets`` produces them so); one
+    value per point."""
     cdef Py_ssize_t n = buckets.shape[0], i
     cdef int R = <int>table.shape[0], r
     cdef int32_t b
+    _check_buckets(buckets, table, "insert")
+    check_length(values.shape[0], n, "values", "insert")
     if n * R < MIN_PARALLEL:
         n_threads = 1
     for r in prange(R, nogil=True, num_threads=n_threads, schedule="static"):
@@ -64,10 +87,16 @@ def insert(const int32_t[:, ::1] buckets, const double[::1] values, double[:, :,
 
 def insert_rows(const int32_t[:, ::1] buckets, const int64_t[::1] rows, const double[::1] values,
                 double[:, :, ::1] table, int n_threads=1):
-    """:func:`insert` of the points ``buckets[rows[i]]`` (gather fused, rows in order)."""
+    """:func:`insert` of the points ``buckets[rows[i]]`` (gather fused, rows in order).
+
+    Index arrays, checked here: ``rows`` (int64) each in ``[0, buckets.shape[0])``,
+    ``buckets`` as in :func:`insert`, one value per entry of ``rows``."""
     cdef Py_ssize_t n = rows.shape[0], i
     cdef int R = <int>table.shape[0], r
     cdef int32_t b
+    _check_buckets(buckets, table, "insert_rows")
+    check_ids64(rows, buckets.shape[0], "rows", "insert_rows")
+    check_length(values.shape[0], n, "values", "insert_rows")
     if n * R < MIN_PARALLEL:
         n_threads = 1
     for r in prange(R, nogil=True, num_threads=n_threads, schedule="static"):
@@ -79,10 +108,13 @@ def insert_rows(const int32_t[:, ::1] buckets, const int64_t[::1] rows, const do
 
 def query(const int32_t[:, ::1] buckets, const double[:, :, ::1] table, double prior,
           double prior_weight, int n_threads=1):
-    """Ratio of row sums shrunk towards ``prior`` (``prior`` where the denominator is 0)."""
+    """Ratio of row sums shrunk towards ``prior`` (``prior`` where the denominator is 0).
+
+    Index arrays, checked here: ``buckets`` as in :func:`insert`."""
     cdef Py_ssize_t n = buckets.shape[0], i
     cdef int R = <int>table.shape[0], r
     cdef int32_t b
+    _check_buckets(buckets, table, "query")
     cdef double c, s, den, pw = prior_weight * R
     scores = np.empty(n, dtype=np.float64)
     cdef double[::1] out = scores
@@ -105,7 +137,9 @@ def query(const int32_t[:, ::1] buckets, const double[:, :, ::1] table, double p
 
 def sample_cdf(const double[::1] cdf, uint64_t seed, uint64_t step, Py_ssize_t n_draws,
                int n_threads=1):
-    """Indices drawn from a running sum: first ``i`` with ``cdf[i] > u * cdf[-1]``."""
+    """Indices drawn from a running sum: first ``i`` with ``cdf[i] > u * cdf[-1]``.
+
+    No index arrays: the draws are searched in ``cdf``."""
     cdef Py_ssize_t N = cdf.shape[0], j, lo, hi, mid
     cdef double u, total = cdf[N - 1]
     out_a = np.empty(n_draws, dtype=np.int64)

@@ -1,11 +1,13 @@
 # cython: freethreading_compatible = True
-"""Compact LSH tables; twin of ``slide_ref._kernels.tables`` (same layout and results)."""
+"""Compact LSH tables; twin of the reference ``_kernels.tables`` (same layout and results)."""
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
+
+from slide_fast._kernels._checks cimport check_ids_2d, check_length
 
 cnp.import_array()
 
@@ -15,11 +17,18 @@ cdef extern from "rng.h" nogil:
 
 def build_tables(const int32_t[:, ::1] buckets, int range_pow, int capacity, bint reservoir,
                  uint64_t seed, uint64_t build_id, int n_threads=1):
-    """Group items by bucket in every table (counting sort per table, tables in parallel)."""
+    """Group items by bucket in every table (counting sort per table, tables in parallel).
+
+    Index arrays, checked here: ``buckets`` [n_items, L] each in ``[0, 2**range_pow)``
+    (O(n_items L), the cost of the counting pass itself; the hash families produce
+    them so)."""
     cdef Py_ssize_t n = buckets.shape[0], t, b, i
     cdef int n_tables = buckets.shape[1], failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    if range_pow < 0 or range_pow > 30:
+        raise ValueError(f"build_tables: range_pow must lie in [0, 30], got {range_pow}")
     cdef Py_ssize_t n_buckets = (<Py_ssize_t>1) << range_pow
+    check_ids_2d(buckets, n_buckets, "buckets", "build_tables")
     # one table's buckets contiguous: the passes below walk tables, not items
     cdef const int32_t[:, ::1] by_table = np.ascontiguousarray(np.asarray(buckets).T)
     offsets_a = np.empty((n_tables, n_buckets + 1), dtype=np.int32)
@@ -110,10 +119,19 @@ cdef inline Py_ssize_t _union(const int32_t *bucket_row, int n_tables, const int
 
 def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                  const int32_t[::1] members, Py_ssize_t n_items, int n_threads=1):
-    """Union of each query's buckets over all tables, sorted by id, with table counts."""
+    """Union of each query's buckets over all tables, sorted by id, with table counts.
+
+    Index arrays.  Relies on the tables' invariants, checked where they are built or
+    loaded (``LSHTables``, the state loaders): each row of ``offsets`` runs from 0 to at
+    most ``len(members)`` without decreasing, and ``members`` are ids in
+    ``[0, n_items)``.  Checked here: ``offsets`` has one row per column of ``buckets``,
+    and ``buckets`` [n_queries, L] each in ``[0, offsets.shape[1] - 1)`` (O(n_queries L),
+    the cost of reading them)."""
     cdef Py_ssize_t n_queries = buckets.shape[0], q, s, size
     cdef Py_ssize_t stride = offsets.shape[1]
     cdef int n_tables = buckets.shape[1]
+    check_length(offsets.shape[0], n_tables, "offsets (rows, one per table)", "query_tables")
+    check_ids_2d(buckets, stride - 1, "buckets", "query_tables")
     cdef const int32_t *mem = &members[0] if members.shape[0] > 0 else NULL
     cdef int failed = 0
     cdef int *failp = &failed  # a flag threads share (assigned names are private)

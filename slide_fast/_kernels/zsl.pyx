@@ -1,5 +1,5 @@
 # cython: freethreading_compatible = True
-"""Cython kernels of soft-label zero-shot learning; twin of ``slide_ref._kernels.zsl``.
+"""Cython kernels of soft-label zero-shot learning; twin of the reference ``_kernels.zsl``.
 
 The two products with the frozen attribute matrix (logits ``s F A`` and the
 gradient ``dZ A^T``) are single-precision BLAS calls (scipy's Cython BLAS).
@@ -16,6 +16,7 @@ from libc.math cimport log
 from scipy.linalg.cython_blas cimport sgemm
 
 from slide_fast._kernels._cpu cimport get_level
+from slide_fast._kernels._checks cimport check_ids, check_length
 
 cnp.import_array()
 
@@ -48,7 +49,10 @@ cdef void _logits(const float[:, ::1] F, const float[:, ::1] A, float alpha,
 def standardize(const float[:, ::1] X, const float[::1] mean, const float[::1] scale,
                 int n_threads=1):
     """``(X - mean) / scale`` per column, float32 [n, D]: one pass, rows split among
-    threads (the same float32 operations as the reference, so the same bits)."""
+    threads (the same float32 operations as the reference, so the same bits).
+
+    No index arrays; ``mean`` and ``scale`` checked against ``X``'s width.
+    """
     cdef Py_ssize_t n = X.shape[0], D = X.shape[1], i, j
     if mean.shape[0] != D or scale.shape[0] != D:
         raise ValueError(f"mean and scale need {D} entries, got {mean.shape[0]} and "
@@ -65,7 +69,9 @@ def standardize(const float[:, ::1] X, const float[::1] mean, const float[::1] s
 
 def attribute_logits(const float[:, ::1] F, const float[:, ::1] A, double logit_scale,
                      int n_threads=1):
-    """Class logits ``z = s * F @ A`` [B, C] (one BLAS call)."""
+    """Class logits ``z = s * F @ A`` [B, C] (one BLAS call).
+
+    No index arrays."""
     Z_a = np.empty((F.shape[0], A.shape[1]), dtype=np.float32)
     cdef float[:, ::1] Z = Z_a
     if F.shape[0] == 0 or A.shape[1] == 0:
@@ -82,8 +88,18 @@ def attribute_softmax_grad(const float[:, ::1] F, const float[:, ::1] A, const i
                            const float[:, ::1] R, Py_ssize_t n_seen, int mode, double q,
                            double lam, double logit_scale, double grad_scale, int n_threads=1):
     """Loss and gradient of the frozen attribute layer (see the reference):
-    ``(dF [B, K] float32, loss [B] float64)``."""
+    ``(dF [B, K] float32, loss [B] float64)``.
+
+    Index arrays, checked here: ``y`` (int32, one per row of ``F``) each in
+    ``[0, n_seen)`` (the estimator maps its checked labels to these positions),
+    ``0 < n_seen < C``, ``A`` [K, C] and ``R`` [n_seen, C - n_seen]."""
     cdef Py_ssize_t B = F.shape[0], K = F.shape[1], C = A.shape[1], U = C - n_seen
+    if n_seen <= 0 or n_seen >= C or A.shape[0] != K or R.shape[0] != n_seen \
+            or R.shape[1] != U:
+        raise ValueError(f"attribute_softmax_grad: F is {B}x{K}, A {A.shape[0]}x{C}, R "
+                         f"{R.shape[0]}x{R.shape[1]} with n_seen={n_seen}")
+    check_length(y.shape[0], B, "y", "attribute_softmax_grad")
+    check_ids(y, n_seen, "y", "attribute_softmax_grad")
     cdef Py_ssize_t i, c, u, yi
     cdef float zmax, zmaxu, inv, ws
     cdef double denom, denu, logden, logdenu, t, r, lossi, kl
@@ -151,18 +167,18 @@ def attribute_softmax_grad(const float[:, ::1] F, const float[:, ::1] A, const i
 
 
 # --------------------------------------------------------------------------- dense layers
-# The network f of SoftLabelZSL is made of the training engine's dense layers (same
-# kernels, same signatures as ``slide_ref._kernels.network``).  Its batches are dense
-# and its layers narrow, the shape BLAS is tuned for, so the fast twins used here are
-# single BLAS calls; Adam is the engine's SIMD kernel.
-from slide_fast._kernels.network import adam_step  # noqa: E402
-
-
+# The network f of SoftLabelZSL is made of dense layers with the signatures of the
+# engine's (the reference ``_kernels.zsl`` re-exports the engine's own).  Its batches are
+# dense and its layers narrow, the shape BLAS is tuned for, so the fast twins here are
+# single BLAS calls.  Adam is the engine's ``network.adam_step``.
 def dense_forward(const float[:, ::1] A, const float[:, ::1] W, const float[::1] b, bint relu,
                   int n_threads=1):
     """``A @ W + b`` (``W`` [in][out]), ReLU if ``relu``: one sgemm.
 
-    ``n_threads`` is for signature parity: the BLAS pool sets the threads."""
+    ``n_threads`` is for signature parity: the BLAS pool sets the threads.
+
+    No index arrays.
+    """
     cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
     cdef Py_ssize_t i, j
     cdef float one = 1.0, zero = 0.0
@@ -194,7 +210,10 @@ def dense_backward(const float[:, ::1] A, const float[:, ::1] W, const float[:, 
                    float[:, ::1] gW, float[::1] gb, bint relu_input, bint need_dA,
                    int n_threads=1):
     """``gW += A^T delta``, ``gb += sum(delta)`` and ``dA = delta W^T`` (masked by
-    ``A > 0`` when ``relu_input``): two sgemm calls (threads: the BLAS pool's)."""
+    ``A > 0`` when ``relu_input``): two sgemm calls (threads: the BLAS pool's).
+
+    No index arrays.
+    """
     cdef int B = A.shape[0], n_in = A.shape[1], n_out = W.shape[1]
     cdef Py_ssize_t i, j
     cdef float one = 1.0, zero = 0.0

@@ -18,8 +18,18 @@ Shapes and conventions shared with ``slide_fast._kernels.zsl``:
 * ``grad_scale`` multiplies the returned gradient (``1/B`` for a batch mean).
 
 ``n_threads`` is accepted for signature parity and ignored.
+
+The dense layers of ``f`` are called through this module too
+(``dense_forward``, ``dense_backward``): here they are the engine's own
+kernels, re-exported; the fast twin replaces them with BLAS calls, which suit
+the dense, narrow batches of a zero-shot network.
 """
 import numpy as np
+
+from .network import dense_backward, dense_forward  # noqa: F401  (re-exported, see above)
+
+__all__ = ["SOFT_LABEL", "CE_KL", "standardize", "attribute_logits", "attribute_softmax_grad",
+           "dense_forward", "dense_backward"]
 
 SOFT_LABEL = 0
 CE_KL = 1
