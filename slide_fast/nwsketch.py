@@ -1,16 +1,14 @@
 """NW sketch and example samplers on the Cython kernels (API of :mod:`slide_ref.nwsketch`)."""
 from slide_ref import nwsketch as _ref
 
-from . import _kernels
 from ._binding import bind
-from ._kernels import sketch as _sketch_kernels  # noqa: F401  (binds _kernels.sketch)
 
 __all__ = list(_ref.__all__)
 
 # the hash families and the sampler's sketch are found in this package (slide_fast.lsh,
 # this module) from the class's module, so the kernel package is the only binding
-NWSketch = bind(_ref.NWSketch, __name__, _kernels=_kernels)
-NWSampler = bind(_ref.NWSampler, __name__, _kernels=_kernels)
+NWSketch = bind(_ref.NWSketch, __name__)
+NWSampler = bind(_ref.NWSampler, __name__)
 UniformExamples = _ref.UniformExamples
 LossImportance = _ref.LossImportance
 SelectiveBackprop = _ref.SelectiveBackprop

@@ -9,14 +9,13 @@ standardisation, which they share.
 """
 from slide_ref import zsl as _ref
 
-from . import _kernels
 from ._binding import bind
 
 __all__ = list(_ref.__all__)
 
-SoftLabelZSL = bind(_ref.SoftLabelZSL, __name__, _kernels=_kernels)
-ESZSL = bind(_ref.ESZSL, __name__, _kernels=_kernels)
-SJE = bind(_ref.SJE, __name__, _kernels=_kernels)
+SoftLabelZSL = bind(_ref.SoftLabelZSL, __name__)
+ESZSL = bind(_ref.ESZSL, __name__)
+SJE = bind(_ref.SJE, __name__)
 similarity_targets = _ref.similarity_targets
 evaluate_zsl = _ref.evaluate_zsl
 tune_calibration = _ref.tune_calibration

@@ -11,9 +11,6 @@ package their own class lives in, with :func:`sibling`.
 import importlib
 
 from . import _kernels
-# imported for attribute access on the package (``KERNELS.network.dense_forward``)
-from ._kernels import (active, bf16, hashing, negative, network, rng, scoring,  # noqa: F401
-                       sketch, tables, zsl)
 
 KERNELS = _kernels
 

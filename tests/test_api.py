@@ -53,8 +53,8 @@ def test_fast_classes_use_compiled_kernels():
 
 
 # ----------------------------------------------------------------------------- kernel packages
-KERNEL_MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "sketch",
-                  "zsl")
+KERNEL_MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "scoring",
+                  "sketch", "zsl")
 
 
 def kernel_functions(module):

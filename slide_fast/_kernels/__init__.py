@@ -5,9 +5,10 @@ The package is the fast backend's kernel handle: every fast class has it as its
 ``_cpu`` holds the SIMD-level dispatch shared by the modules.
 """
 from . import _cpu
-from . import active, bf16, hashing, negative, network, rng, sketch, tables, zsl
+from . import active, bf16, hashing, negative, network, rng, scoring, sketch, tables, zsl
 
 #: the kernel modules, the same in both backends
-MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "sketch", "zsl")
+MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "scoring",
+           "sketch", "zsl")
 
 __all__ = list(MODULES)

@@ -7,9 +7,10 @@ one class attribute, ``_kernels``, bound to this package (for example
 package there, so the estimator code exists once and no class can silently
 fall back to these loops.
 """
-from . import active, bf16, hashing, negative, network, rng, sketch, tables, zsl
+from . import active, bf16, hashing, negative, network, rng, scoring, sketch, tables, zsl
 
 #: the kernel modules, the same in both backends
-MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "sketch", "zsl")
+MODULES = ("network", "active", "bf16", "hashing", "tables", "negative", "rng", "scoring",
+           "sketch", "zsl")
 
 __all__ = list(MODULES)
