@@ -181,7 +181,8 @@ _CHILD = textwrap.dedent("""
 
     def bad_matrices():
         yield "index past n_features", sp.csr_matrix(
-            (np.ones(4, np.float32), np.array([0, 1, 2, 10**6]), np.array([0, 2, 4])), shape=(2, 50))
+            (np.ones(4, np.float32), np.array([0, 1, 2, 10**6]), np.array([0, 2, 4])),
+            shape=(2, 50))
         yield "int64 2**40", sp.csr_matrix(
             (np.ones(4, np.float32), np.array([0, 1, 2, 2**40], np.int64), np.array([0, 2, 4])),
             shape=(2, 50), copy=False)
@@ -244,8 +245,9 @@ def _run_child(code, timeout=120):
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_bad_csr_through_public_entry_points_raises_in_both_backends(backend_name, entry):
     proc = _run_child(_CHILD.format(backend=backend_name, entry=entry))
-    assert proc.returncode == 0, (f"child ended with {proc.returncode} (a negative code is a "
-                                  f"signal)\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}")
+    assert proc.returncode == 0, (
+        f"child ended with {proc.returncode} (a negative code is a signal)\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}")
     results = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(results) == 4
     for case, kind, message in results:
@@ -363,7 +365,8 @@ def test_read_xc_huge_header_still_sorts_and_finds_duplicates():
                                   b"\x00", b"\xe2"])
 def test_read_xc_non_ascii_separators_are_errors_naming_the_line(byte):
     text = b"2 5 2\n0 1:1 2:2\n1 3:1" + byte + b"4:2\n"
-    with pytest.raises(ValueError, match=rf"<file object>, line 3: unexpected byte 0x{byte[0]:02X}"):
+    expected = rf"<file object>, line 3: unexpected byte 0x{byte[0]:02X}"
+    with pytest.raises(ValueError, match=expected):
         read_xc(io.BytesIO(text))
 
 
