@@ -108,10 +108,22 @@ def _float_dtype(dtype, name, requested=None):
     return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
 
 
+def _all_finite(values):
+    """True when no value is NaN or infinite.
+
+    A float64 sum is NaN or infinite whenever one term is, so one reduction
+    without a temporary array settles the common case; only a non-finite sum
+    (also reached by huge finite float64 values) needs the element-wise test.
+    """
+    if values.dtype.kind != "f" or values.size == 0:
+        return True
+    return bool(np.isfinite(values.sum(dtype=np.float64)) or np.isfinite(values).all())
+
+
 def _check_finite(values, original, name):
     """Refuse NaN or infinite ``values`` (``original`` is before any float cast)."""
-    if values.size and not np.isfinite(values).all():
-        if original is not values and original.dtype.kind == "f" and np.isfinite(original).all():
+    if not _all_finite(values):
+        if original is not values and _all_finite(original):
             raise ValueError(f"{name} has values too large for {values.dtype}")
         raise ValueError(f"{name} contains NaN or infinite values")
 
@@ -138,6 +150,10 @@ def _integer_array(a, name):
 def _check_index_range(indices, bound, name):
     """Every index in ``[0, bound)``, compared in the array's own dtype (no wrap-around)."""
     if indices.size == 0:
+        return
+    # Seen as unsigned, a negative index is huge: one reduction checks both ends.
+    unsigned = indices.view(indices.dtype.str.replace("i", "u"))
+    if unsigned.max() < bound:
         return
     low, high = indices.min(), indices.max()
     if low < 0:
@@ -173,19 +189,33 @@ def _check_compressed(indptr, indices, data, n_major, n_minor, name):
     if indices.size < nnz:
         raise ValueError(f"{name}.indptr ends at {nnz} but there are only {indices.size} "
                          "stored entries")
-    indices, data = indices[:nnz], data[:nnz]
+    if indices.size > nnz:                 # slice only then: unchanged arrays stay the same objects
+        indices, data = indices[:nnz], data[:nnz]
     _check_index_range(indices, n_minor, f"{name}.indices")
     return indptr, indices, data
+
+
+try:       # SciPy's C test of canonical CSR, used on structures already validated
+    from scipy.sparse._sparsetools import csr_has_canonical_format as _csr_canonical
+except ImportError:                        # private API: fall back to NumPy
+    _csr_canonical = None
 
 
 def _rows_strictly_sorted(indptr, indices):
     """True when every row lists its indices in strictly increasing order.
 
-    One vectorised pass: consecutive entries must increase except where a new
-    row starts.
+    ``indptr`` must already be validated (see :func:`_check_compressed`).  One
+    pass: SciPy's C loop when ``indptr`` and ``indices`` share an int32/int64
+    dtype (its result is recomputed here, never taken from a matrix's cached
+    flag, which a caller may have made stale by editing ``indices``); else
+    vectorised NumPy, where consecutive entries must increase except where a
+    new row starts.
     """
     if indices.size < 2:
         return True
+    if (_csr_canonical is not None and indptr.dtype == indices.dtype
+            and indices.dtype in (np.int32, np.int64)):
+        return bool(_csr_canonical(indptr.size - 1, indptr, indices))
     increasing = indices[1:] > indices[:-1]
     starts = indptr[1:-1]
     starts = starts[(starts > 0) & (starts < indices.size)]
@@ -248,8 +278,10 @@ def _check_sparse(X, name, dtype):
     cls = _sparse_class(X)
     indptr, indices, data = _csr_parts(X, name)
     target = _float_dtype(data.dtype, name, dtype)
-    with np.errstate(over="ignore"):       # overflow is reported below, by name
-        values = data.astype(target, copy=False)
+    values = data
+    if data.dtype != target:
+        with np.errstate(over="ignore"):   # overflow is reported below, by name
+            values = data.astype(target)
     _check_finite(values, data, name)
     itype = _index_dtype(max(X.shape[0], X.shape[1], indices.size))
     # In range, so the cast cannot wrap (an int64 2**40 was refused above).
@@ -258,6 +290,8 @@ def _check_sparse(X, name, dtype):
     if not _rows_strictly_sorted(indptr, indices):
         indptr, indices, values = _canonical(indptr, indices, values, X.shape)
         indptr, indices = indptr.astype(itype, copy=False), indices.astype(itype, copy=False)
+    if X.format == "csr" and values is X.data and indices is X.indices and indptr is X.indptr:
+        return X                           # already in the kernels' form: no new object
     out = cls((values, indices, indptr), shape=X.shape, copy=False)
     out.has_sorted_indices = True
     out.has_canonical_format = True
@@ -376,11 +410,9 @@ def _label_csr(indptr, ids, shape):
     itype = _index_dtype(shape[1] - 1)
     Y = sp.csr_matrix((np.ones(ids.size, np.float32), ids.astype(itype, copy=False),
                        indptr.astype(np.int64, copy=False)), shape=shape, copy=False)
-    if not _rows_strictly_sorted(Y.indptr, Y.indices):
-        Y.sum_duplicates()                 # sorts; repeated ids become one positive
-        Y.data[:] = 1
-        Y = sp.csr_matrix((Y.data, Y.indices.astype(itype, copy=False),
-                           Y.indptr.astype(np.int64, copy=False)), shape=shape, copy=False)
+    if not Y.has_canonical_format:         # one C pass; sorts and merges only if needed
+        Y.sum_duplicates()
+        Y.data[:] = 1                      # a label repeated in a row is one positive
     return Y
 
 
