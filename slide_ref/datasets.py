@@ -25,15 +25,27 @@ import os
 import re
 import tempfile
 import warnings
+import zlib
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_float, check_int, check_matrix, check_random_state
+from ._validation import (_rows_strictly_sorted, check_float, check_int, check_matrix,
+                          check_random_state)
 
 __all__ = ["read_xc", "write_xc", "make_xc", "label_frequencies"]
 
 _INT32_MAX = np.iinfo(np.int32).max
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+# The only bytes an XC file may hold: digits, letters (for "e", "inf", "nan"),
+# signs, the point, the separators "," and ":", and ASCII space, tab, carriage
+# return and newline.  Anything else (0xA0, 0x85, 0x1C-0x1F, which Python's
+# ``str.split`` would take for whitespace, control bytes, non-ASCII text) is
+# an error rather than a separator.
+_ALLOWED_BYTES = (b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  b"+-.,: \t\r\n")
+_FORBIDDEN_BYTE_RE = re.compile(b"[^" + re.escape(_ALLOWED_BYTES) + b"]")
 
 # Token syntax, used to explain a parse failure precisely.  They mirror what
 # NumPy's text parser (``np.loadtxt``, used by the fast path) accepts.
@@ -85,7 +97,24 @@ def _read_bytes(path):
     name = os.fsdecode(fspath)
     opener = gzip.open if name.endswith(".gz") else open
     with opener(fspath, "rb") as f:
-        return f.read(), name
+        try:
+            return f.read(), name
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise ValueError(f"{name}: not a valid gzip file ({exc})") from None
+
+
+def _check_bytes(content, src):
+    """Refuse any byte outside the format's alphabet, naming its line.
+
+    ``bytes.translate`` deletes the allowed bytes in one C pass, so a clean
+    file costs one scan and no copy of its size.
+    """
+    if not content.translate(None, _ALLOWED_BYTES):
+        return
+    pos = _FORBIDDEN_BYTE_RE.search(content).start()
+    lineno = content.count(b"\n", 0, pos) + 1
+    raise src.error(lineno, f"unexpected byte 0x{content[pos]:02X} (tokens are separated by "
+                            "ASCII spaces, tabs and newlines only)")
 
 
 def _split_line(line):
@@ -113,7 +142,14 @@ def _parse_header(lines, src):
         raise src.error(
             1, f"bad header {_show(lines[0].strip())} "
                "(expected three non-negative integers 'n_points n_features n_labels')")
-    return tuple(int(t) for t in tokens)
+    values = tuple(int(t) for t in tokens)
+    for field, value, low in zip(("n_points", "n_features", "n_labels"), values, (0, 1, 1)):
+        if value < low:
+            raise src.error(1, f"bad header: {field} must be >= {low}, got {value}")
+        if value > _INT64_MAX:
+            raise src.error(1, f"bad header: {field} = {value} exceeds the int64 maximum "
+                               f"{_INT64_MAX}")
+    return values
 
 
 def _data_lines(lines, n_points, src):
@@ -219,6 +255,19 @@ def _index_dtype(n_cols, nnz):
     return np.int32 if max(n_cols, nnz) <= _INT32_MAX else np.int64
 
 
+def _sort_within_rows(counts, ids, n_cols):
+    """The permutation that sorts entries by (row, id), stable.
+
+    One int64 key ``row * n_cols + id`` sorts fastest, but only while the key
+    cannot overflow; beyond that (a header may declare up to 2**63 - 1
+    columns) a two-key lexsort does the same without arithmetic.
+    """
+    rows = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+    if counts.size * max(n_cols, 1) <= _INT64_MAX:
+        return np.argsort(rows * max(n_cols, 1) + ids, kind="stable")
+    return np.lexsort((ids, rows))
+
+
 def _canonical_csr(counts, ids, data, n_cols):
     """Build a CSR matrix with sorted indices from per-row ids.
 
@@ -229,12 +278,10 @@ def _canonical_csr(counts, ids, data, n_cols):
     n_rows = counts.size
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
-    key = rows * max(n_cols, 1) + ids
-    if key.size and not np.all(key[1:] > key[:-1]):
-        order = np.argsort(key, kind="stable")
-        key, ids, data = key[order], ids[order], data[order]
-        if np.any(key[1:] == key[:-1]):
+    if not _rows_strictly_sorted(indptr, ids):
+        order = _sort_within_rows(counts, ids, n_cols)
+        ids, data = ids[order], data[order]
+        if not _rows_strictly_sorted(indptr, ids):    # sorted, so only repeats remain
             return None, False
     itype = _index_dtype(n_cols, ids.size)
     matrix = sp.csr_matrix((data, ids.astype(itype), indptr.astype(itype)),
@@ -307,9 +354,10 @@ def read_xc(path, *, dtype=np.float32):
     ValueError
         For any malformed input: an empty file, a bad header, a bad token, a
         non-integer, negative, out-of-range or repeated id, a NaN or infinite
-        value (or one that overflows ``dtype``), or fewer or more data lines
-        than the header declares.  The message names the file and the 1-based
-        line number.
+        value (or one that overflows ``dtype``), a byte outside the format's
+        alphabet, or fewer or more data lines than the header declares.  The
+        message names the file and the 1-based line number (a corrupt ``.gz``
+        names the file).
 
     Notes
     -----
@@ -319,6 +367,13 @@ def read_xc(path, *, dtype=np.float32):
     written with a leading space or without a label token; an empty line is a
     point with neither labels nor features.  Windows line endings, trailing
     whitespace and blank lines after the last point are accepted.
+
+    Only ASCII space, tab, carriage return and newline separate tokens; any
+    byte other than those, digits, letters and ``+-.,:`` is an error (so a
+    non-breaking space 0xA0 inside a token is never taken for a separator).
+    The header's ``n_points`` must be >= 0, ``n_features`` and ``n_labels``
+    >= 1, all at most 2**63 - 1; ids are ordered per row without arithmetic
+    that could overflow, so any such header parses correctly.
 
     The lines are split in Python, but the tokens are parsed in bulk by
     NumPy's C text parser; only when that finds a problem is the file
@@ -330,6 +385,7 @@ def read_xc(path, *, dtype=np.float32):
     src = _Source(name)
     if content.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
         content = content[3:]
+    _check_bytes(content, src)
     lines = content.split(b"\n")
     if len(lines) > 1 and lines[-1] == b"":
         lines.pop()  # the final newline ends the last line, it does not start one
@@ -420,6 +476,30 @@ def _format_lines(X, Y):
         yield (f"{lab} {features}\n" if features else f"{lab}\n").encode("ascii")
 
 
+def _current_umask():
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)      # no read-only query elsewhere: set and restore
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode():
+    """The mode ``open()`` gives a new file: ``0o666`` less the umask.
+
+    Files written through a temporary file (``mkstemp`` creates them ``0o600``)
+    are given this mode before the rename, so they end up as if ``open()`` had
+    created them.
+    """
+    return 0o666 & ~_current_umask()
+
+
 def _write_atomic(path, header, lines):
     """Write to a temporary file next to ``path``, then rename it over ``path``.
 
@@ -440,7 +520,7 @@ def _write_atomic(path, header, lines):
                     out.writelines(chunk)
             raw.flush()
             os.fsync(raw.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are usually shared
+        os.chmod(tmp, new_file_mode())  # mkstemp creates 0600; open() would follow the umask
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

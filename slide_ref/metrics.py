@@ -62,7 +62,9 @@ def _topk_from_indices(indices, k, n_samples, n_labels):
     if indices.shape[1] < k:
         raise ValueError(f"k={k} but the predictions hold only {indices.shape[1]} labels "
                          "per sample")
-    top = indices[:, :k].astype(np.int64)
+    top = indices[:, :k]
+    # Range checked in the array's own dtype: a uint64 2**64 - 1 must not
+    # become -1 ("no prediction") through the cast.
     if top.size and (top.min() < -1 or top.max() >= n_labels):
         raise ValueError(f"predicted label ids must lie in [0, {n_labels}) or be -1 "
                          f"(no prediction), got values in [{top.min()}, {top.max()}]")
@@ -70,7 +72,7 @@ def _topk_from_indices(indices, k, n_samples, n_labels):
     ordered = np.sort(top, axis=1)
     if np.any((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)):
         raise ValueError("a sample's predictions repeat a label id")
-    return top
+    return top.astype(np.int64)
 
 
 def _order_within_rows(rows, scores):
@@ -134,6 +136,14 @@ def _topk_from_dense(S, k):
     return top.astype(np.int64)
 
 
+def _as_array(value, name):
+    """``np.asarray(value)``, with ragged or unreadable input reported by name."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be read as an array ({exc})") from None
+
+
 def _check_rows(n_rows, n_samples):
     if n_rows != n_samples:
         raise ValueError(f"pred has {n_rows} rows but Y_true has {n_samples}")
@@ -143,7 +153,7 @@ def _indices_of_pair(pred):
     """The label ids of an ``(indices, scores)`` pair, checked for consistency."""
     if len(pred) != 2:
         raise ValueError(f"a tuple pred must be (indices, scores), got {len(pred)} items")
-    indices, scores = np.asarray(pred[0]), np.asarray(pred[1])
+    indices, scores = _as_array(pred[0], "pred indices"), _as_array(pred[1], "pred scores")
     if scores.shape != indices.shape:
         raise ValueError(f"pred indices have shape {indices.shape} but scores {scores.shape}")
     if not np.issubdtype(indices.dtype, np.integer):
@@ -159,7 +169,7 @@ def _topk(pred, k, n_samples, n_labels):
         if pred is None or isinstance(pred, (str, bytes, dict)):
             raise TypeError(f"pred must be an array, a sparse matrix or an (indices, scores) "
                             f"tuple, got {type(pred).__name__}")
-        pred = np.asarray(pred)
+        pred = _as_array(pred, "pred")
         # Integer arrays are label ids; anything else is scores.
         if np.issubdtype(pred.dtype, np.integer):
             return _topk_from_indices(pred, k, n_samples, n_labels)
@@ -427,11 +437,24 @@ def inverse_propensity(Y_train, A=0.55, B=1.5):
 # ----------------------------------------------------------------------------
 
 def _check_labels_1d(y, name):
-    y = np.asarray(y)
+    """A non-empty 1-D array of class labels: integers, strings or finite floats.
+
+    Complex and object arrays are refused (their ordering or equality is not
+    that of class labels), and so are NaN labels (NaN never equals itself, so
+    its class could never be scored).
+    """
+    if y is None or isinstance(y, (dict, set)):
+        raise TypeError(f"{name} must be a 1-D array of class labels, got {type(y).__name__}")
+    y = _as_array(y, name)
+    if y.dtype.kind not in "biufUS":
+        raise TypeError(f"{name} must hold integer, float or string class labels, "
+                        f"got dtype {y.dtype}")
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {y.shape}")
     if y.size == 0:
         raise ValueError(f"{name} is empty")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or infinite labels")
     return y
 
 
@@ -502,6 +525,14 @@ def gzsl_harmonic(acc_unseen, acc_seen):
     return 0.0 if u + s == 0 else 2.0 * u * s / (u + s)
 
 
+def _metric_values(values, name):
+    """One metric's values as a flat float64 array, refusing non-numbers by name."""
+    v = _as_array(values, f"metrics[{name!r}]")
+    if v.dtype.kind not in "biuf":
+        raise TypeError(f"metrics[{name!r}] must hold real numbers, got dtype {v.dtype}")
+    return np.atleast_1d(v.astype(np.float64)).ravel()
+
+
 def format_metrics(metrics, decimals=2):
     """Format metric values as a text table, in percent.
 
@@ -527,8 +558,7 @@ def format_metrics(metrics, decimals=2):
     if not isinstance(metrics, dict):
         raise TypeError(f"metrics must be a dict, got {type(metrics).__name__}")
     decimals = check_int(decimals, "decimals", low=0)
-    rows = {str(name): np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel() * 100
-            for name, v in metrics.items()}
+    rows = {str(name): _metric_values(v, name) * 100 for name, v in metrics.items()}
     width_k = max((v.size for v in rows.values()), default=0)
     cells = {name: [f"{x:.{decimals}f}" for x in v] for name, v in rows.items()}
     col = max([len(c) for v in cells.values() for c in v] + [len(f"@{width_k}")])

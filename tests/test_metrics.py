@@ -313,6 +313,37 @@ def test_bad_inv_propensity(small):
         M.inverse_propensity(Y, B=0.0)
 
 
+def test_unsigned_label_ids_are_range_checked_before_the_cast(small):
+    """uint64 2**64 - 1 would become -1 ("no prediction") through an int64 cast."""
+    Y, pred = small
+    bad = pred.astype(np.uint64)
+    bad[1, 1] = 2**64 - 1
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        M.precision_at_k(Y, bad, 2)
+    good = np.array([[0, 1], [1, 3], [4, 3]], dtype=np.uint64)
+    assert_allclose(M.precision_at_k(Y, good, 2), M.precision_at_k(Y, good.astype(np.int64), 2))
+
+
+def test_ragged_or_non_real_predictions_are_named(small):
+    Y, _ = small
+    with pytest.raises(ValueError, match="^pred could not be read as an array"):
+        M.precision_at_k(Y, [[0, 1], [1], [2, 3]], 2)
+    with pytest.raises(TypeError, match="^pred must hold real numbers"):
+        M.precision_at_k(Y, np.ones((3, 5), dtype=np.complex128), 2)
+    with pytest.raises(ValueError, match="^pred indices could not be read"):
+        M.precision_at_k(Y, ([[0, 1], [1], [2, 3]], np.zeros(3)), 2)
+
+
+def test_y_true_with_a_broken_sparse_structure_is_refused(small):
+    Y, pred = small
+    Y = Y.copy()
+    Y.indices = np.array([0, 2, 10**6], dtype=Y.indices.dtype)
+    with pytest.raises(ValueError, match="^Y_true.indices"):
+        M.precision_at_k(Y, pred, 2)
+    with pytest.raises(ValueError, match="^Y_train.indices"):
+        M.inverse_propensity(Y)
+
+
 # ---------------------------------------------------------------------------
 # Zero-shot metrics and formatting
 # ---------------------------------------------------------------------------
@@ -340,6 +371,14 @@ def test_per_class_accuracy_bad_input():
         M.per_class_accuracy([], [])
     with pytest.raises(ValueError, match="repeats"):
         M.per_class_accuracy([0, 1], [0, 1], classes=[0, 0])
+    with pytest.raises(ValueError, match="^y_true contains NaN"):
+        M.per_class_accuracy([0.0, np.nan], [0.0, 1.0])
+    with pytest.raises(TypeError, match="^y_pred must hold"):
+        M.per_class_accuracy([0, 1], [0, 1 + 1j])
+    with pytest.raises(TypeError, match="^y_true must hold"):
+        M.per_class_accuracy(np.array([0, None], dtype=object), [0, 1])
+    with pytest.raises(TypeError, match="^y_true must be a 1-D array"):
+        M.per_class_accuracy(None, [0, 1])
 
 
 def test_gzsl_harmonic():
@@ -363,3 +402,5 @@ def test_format_metrics(small):
     assert lines[2].split() == ["H", "50.00"]
     with pytest.raises(TypeError):
         M.format_metrics([0.5])
+    with pytest.raises(TypeError, match=r"^metrics\['P'\] must hold real numbers"):
+        M.format_metrics({"P": ["high"]})
