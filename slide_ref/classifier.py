@@ -21,11 +21,11 @@ from ._compat import nest_lsh_params, upgrade_estimator_params
 from .lsh import LSHParams
 from .negative import OutputSampler
 from .network import _sampler_spec, check_labels
-from ._validation import StateError, check_int, check_matrix, check_random_state
+from ._validation import StateError, check_csr, check_int, check_random_state
 from .model_io import (META, AnyJSON, Bool, Int, ListOf, MapOf, Null, NpzReader, OneOf, Real,
                        Record, Str, check_memory, save_npz_atomic)
 from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, SequentialBatches,
-                       ShuffledBatches, TrainingData, as_f32_csr, check_sample_weight)
+                       ShuffledBatches, TrainingData, check_sample_weight)
 
 try:  # scikit-learn's base class gives get_params/set_params/clone/repr
     from sklearn.base import BaseEstimator
@@ -129,8 +129,7 @@ class SlideClassifier(BaseEstimator):
             batch_size=self.batch_size, n_threads=self.n_threads, random_state=rng)
 
     def _check_xy(self, X, Y, reset):
-        X, sparse = check_matrix(X, "X", n_features=None if reset else self.n_features_in_)
-        X = as_f32_csr(X if sparse else sp.csr_matrix(X))
+        X = check_csr(X, "X", n_features=None if reset else self.n_features_in_)
         n_outputs = _n_outputs(Y) if reset else self.n_outputs_
         Y = check_labels(Y, X.shape[0], n_outputs)
         return X, Y
@@ -237,8 +236,6 @@ class SlideClassifier(BaseEstimator):
         sets, as SLIDE's sampled inference); the default scores every label.
         """
         self._check_fitted()
-        X, sparse = check_matrix(X, "X", n_features=self.n_features_in_, allow_empty=True)
-        X = X if sparse else sp.csr_matrix(X)
         return self.network_.predict_topk(X, k=k, sampled=sampled)
 
     def score(self, X, Y, k=1):

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._backend import KERNELS
+from ._memory import check_allocation, lsh_tables_nbytes
 from ._schedule import TableSchedule
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
@@ -537,6 +538,9 @@ class LSHTables:
         if buckets.shape[0] * self.L >= 2**31:
             raise ValueError(f"{buckets.shape[0]} items in {self.L} tables exceed the int32 "
                              "positions of the compact tables")
+        check_allocation(lsh_tables_nbytes(self.L, self.range_pow, buckets.shape[0],
+                                           self.capacity),
+                         f"{self.L} hash tables of 2**{self.range_pow} buckets")
         self.offsets, self.members = self._kernels.tables.build_tables(
             buckets, self.range_pow, self.capacity, self.policy == "reservoir", self._seed,
             self.n_builds, effective_n_threads(n_threads))

@@ -36,9 +36,10 @@ import zipfile
 
 import numpy as np
 
+from ._memory import available_memory
 from ._validation import StateError
 
-__all__ = ["save_npz_atomic", "NpzReader", "check_memory", "available_memory",
+__all__ = ["save_npz_atomic", "NpzReader", "check_memory",
            "format_bytes", "Int", "Real", "Str", "Bool", "Null", "OneOf", "ListOf", "MapOf",
            "Record", "AnyJSON", "META", "parse_json_bounded", "check_finite"]
 
@@ -53,21 +54,6 @@ _READ_CHUNK = 16 * 2**20
 
 
 # ============================================================================ memory
-def available_memory():
-    """Bytes of memory available to new allocations (``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def format_bytes(n):
     """``n`` bytes in a readable unit (``"3.0 TiB"``)."""
     n = float(n)

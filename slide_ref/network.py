@@ -10,14 +10,15 @@ label), every ``backward`` from last to first, every optimizer ``step``, then ta
 maintenance.  Kernels do the work; ``slide_fast`` binds compiled ones.
 """
 import numpy as np
-import scipy.sparse as sp
 
 from . import negative as _negative
 from ._backend import KERNELS, sibling
 from ._compat import upgrade_network_state
 from ._schedule import TableSchedule
-from ._validation import (StateError, check_choice, check_float, check_int, check_labels,
-                          check_matrix, check_random_state, effective_n_threads, seed_from)
+from ._validation import (StateError, check_choice, check_csr, check_float, check_int,
+                          check_labels, check_random_state, check_sample_weight,
+                          effective_n_threads, seed_from)
+from ._memory import check_allocation, network_nbytes
 from ._ranking import dense_scores, topk_rows
 from .layers import BatchContext
 from .lsh import LSHParams
@@ -53,29 +54,11 @@ def _check_sampled(n_layers, sampled, output_sampler):
     return sampled
 
 
-def _as_f32_csr(X):
-    """A CSR batch as float32 with int32 indices (what the kernels read)."""
-    if X.dtype != np.float32:
-        X = X.astype(np.float32)
-    if X.indices.dtype != np.int32 and X.shape[1] < 2**31 and X.nnz < 2**31:
-        X = sp.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
-                          shape=X.shape)
-    return X
-
-
 def _check_batch(X, Y, sample_weight, n_features, n_outputs):
     """A training batch validated: float32 CSR ``X``, label CSR ``Y``, float64 weights."""
-    X, sparse = check_matrix(X, "X", n_features=n_features)
-    X = _as_f32_csr(X if sparse else sp.csr_matrix(X))
-    Y = check_labels(Y, X.shape[0], n_outputs)
-    if sample_weight is None:
-        return X, Y, np.ones(X.shape[0], dtype=np.float64)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (X.shape[0],):
-        raise ValueError(f"sample_weight has shape {w.shape}, expected ({X.shape[0]},)")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must be finite and non-negative")
-    return X, Y, w
+    X = check_csr(X, "X", n_features=n_features)
+    return X, check_labels(Y, X.shape[0], n_outputs), check_sample_weight(sample_weight,
+                                                                          X.shape[0])
 
 
 def _diverged(lr, step, what):
@@ -137,7 +120,6 @@ class SlideNetwork:
     """
 
     _kernels = KERNELS
-    _as_f32_csr = staticmethod(_as_f32_csr)     # float32 CSR with int32 indices
     _PARAMS = ("n_features", "n_outputs", "optimizer", "lr", "beta1", "beta2", "eps", "init",
                "init_std", "batch_size", "bf16", "n_threads")
 
@@ -170,6 +152,9 @@ class SlideNetwork:
         self._rng = check_random_state(random_state)
         self._seed = seed_from(self._rng)
         self.step_ = 0
+        check_allocation(network_nbytes(self.n_features, self.hidden, self.n_outputs,
+                                        self.optimizer, self.bf16), f"a SlideNetwork of "
+                         f"{self.n_features} -> {self.hidden} -> {self.n_outputs}")
         self.layers = self._make_layers()
         for layer in self.layers[:-1]:      # after every layer drew its weights
             if layer.sampled:
@@ -276,8 +261,7 @@ class SlideNetwork:
 
     # ------------------------------------------------------------------ inference
     def _checked_csr(self, X):
-        X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
-        return _as_f32_csr(X if sparse else sp.csr_matrix(X))
+        return check_csr(X, "X", n_features=self.n_features, allow_empty=True)
 
     def output_scores(self, X, sampled=False):
         """Output logits of a batch: dense [B, n_outputs] (default), or ``(indptr, ids,

@@ -39,14 +39,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _kernels
-from ._kernels import sketch as _sketch_kernels  # noqa: F401  (binds _kernels.sketch)
 from ._kernels.rng import counter_uniform    # one NumPy implementation for both backends
-from ._validation import (StateError, check_choice, check_float, check_int, check_labels,
-                          check_matrix, check_random_state, effective_n_threads, seed_from)
+from ._validation import (StateError, check_choice, check_csr, check_float, check_int,
+                          check_labels, check_matrix, check_random_state, effective_n_threads,
+                          seed_from)
 from .model_io import (META, Int, NpzReader, Null, OneOf, Real, Record, Str, check_finite,
                        check_memory, save_npz_atomic)
 from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, TrainingData,
-                       as_f32_csr, check_time_budget, per_sample_losses)
+                       check_time_budget, per_sample_losses)
 
 __all__ = ["NWSketch", "NWSampler", "UniformExamples", "LossImportance", "SelectiveBackprop",
            "train_with_sampler", "per_sample_losses", "pstable_collision_probability",
@@ -882,9 +882,9 @@ def train_with_sampler(network, X, Y, sampler, *, epochs=1, batch_size=128, eval
         (s, sketch or selection work alone), ``loss`` (mean since the last entry)
         and the metrics of ``eval_fn``.
     """
-    X, sparse = check_matrix(X, "X", n_features=network.n_features)
-    data = TrainingData(as_f32_csr(X if sparse else sp.csr_matrix(X)),
-                        check_labels(Y, X.shape[0], network.n_outputs))
+    sparse = sp.issparse(X)       # a dense X stays dense for the sampler's keys
+    Xc = check_csr(X, "X", n_features=network.n_features)
+    data = TrainingData(Xc, check_labels(Y, Xc.shape[0], network.n_outputs))
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
     if eval_every is None:

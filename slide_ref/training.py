@@ -22,48 +22,22 @@ import numbers
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._validation import check_int, check_labels, check_matrix
+from ._validation import check_csr, check_int, check_labels
+from ._validation import check_sample_weight as _check_weights
 
-__all__ = ["TrainingData", "prepare_training_data", "as_f32_csr", "check_sample_weight",
+__all__ = ["TrainingData", "prepare_training_data", "check_sample_weight",
            "check_time_budget", "NetworkTrainer", "ModelTrainer", "trainer_for", "ShuffledBatches",
            "SequentialBatches", "SampledBatches", "EvalSchedule", "FitLoop", "progress_bar",
            "per_sample_losses"]
 
 
 # ============================================================================ data
-def as_f32_csr(X):
-    """``X`` (a checked CSR matrix) with float32 data and int32 indices and indptr.
-
-    The kernels read int32 indices; a matrix too large for them keeps int64.
-    """
-    if X.dtype != np.float32:
-        X = X.astype(np.float32)
-    if X.indices.dtype != np.int32 and X.shape[1] < 2**31 and X.nnz < 2**31:
-        X = sp.csr_matrix((X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32)),
-                          shape=X.shape)
-    return X
-
-
 def check_sample_weight(sample_weight, n_samples, name="sample_weight"):
-    """Per-sample loss weights as float64 ``[n_samples]``: finite and non-negative.
-
-    ``None`` stays ``None`` (every weight 1).
-    """
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight)
-    if w.dtype == object or not (np.issubdtype(w.dtype, np.floating)
-                                 or np.issubdtype(w.dtype, np.integer)
-                                 or w.dtype == np.bool_):
-        raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    if w.shape != (n_samples,):
-        raise ValueError(f"{name} has shape {w.shape}, expected ({n_samples},)")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"{name} must be finite and non-negative")
-    return w
+    """Per-sample loss weights as float64 ``[n_samples]`` (see
+    :func:`slide_ref._validation.check_sample_weight`); ``None`` stays ``None``, every
+    weight 1, so that batches need not slice an array of ones."""
+    return None if sample_weight is None else _check_weights(sample_weight, n_samples, name)
 
 
 def check_time_budget(value, name="max_time"):
@@ -106,7 +80,7 @@ class TrainingData:
         """
         Xb, Yb = self.X[rows], self.Y[rows]
         if Xb.indices.dtype != np.int32:     # scipy may widen the indices of a slice
-            Xb = as_f32_csr(Xb)
+            Xb = check_csr(Xb)
         w = np.ones(Xb.shape[0]) if self.sample_weight is None else self.sample_weight[rows]
         if weights is not None:
             w = w * weights
@@ -126,8 +100,7 @@ def prepare_training_data(X, Y, n_outputs, *, n_features=None, sample_weight=Non
         Required width of ``X``.
     sample_weight : array [n], optional
     """
-    X, sparse = check_matrix(X, "X", n_features=n_features)
-    X = as_f32_csr(X if sparse else sp.csr_matrix(X))
+    X = check_csr(X, "X", n_features=n_features)
     Y = check_labels(Y, X.shape[0], n_outputs)
     return TrainingData(X, Y, check_sample_weight(sample_weight, X.shape[0]))
 

@@ -197,11 +197,11 @@ _CHILD = textwrap.dedent("""
 
     def call(entry, X):
         if entry == "train_batch":
-            net = slide.network.SlideNetwork(50, 40, hidden=(16,), K=2, L=4, random_state=0,
+            net = slide.network.SlideNetwork(50, 40, hidden=(16,), lsh=dict(K=2, L=4), random_state=0,
                                              n_threads=1)
             net.train_batch(X, [[0], [1]])
         elif entry == "predict_topk":
-            net = slide.network.SlideNetwork(50, 40, hidden=(16,), K=2, L=4, random_state=0,
+            net = slide.network.SlideNetwork(50, 40, hidden=(16,), lsh=dict(K=2, L=4), random_state=0,
                                              n_threads=1)
             net.predict_topk(X, k=2)
         elif entry == "hash":
@@ -215,7 +215,7 @@ _CHILD = textwrap.dedent("""
             sk = slide.nwsketch.NWSketch(50, n_rows=4, n_buckets=64, random_state=0, n_threads=1)
             sk.insert(X, np.ones(2))
         elif entry == "classifier_fit":
-            clf = slide.classifier.SlideClassifier(hidden=16, K=2, L=4, batch_size=2,
+            clf = slide.classifier.SlideClassifier(hidden=16, lsh=dict(K=2, L=4), batch_size=2,
                                                    random_state=0, n_threads=1,
                                                    show_progress=False)
             Y = sp.csr_matrix(np.eye(2, 40, dtype=np.float32))
@@ -310,7 +310,7 @@ def test_good_labels_in_every_form_give_the_same_indicator():
 
 
 def test_labels_through_train_batch_in_both_backends(backend):
-    net = backend.network.SlideNetwork(20, 10, hidden=(8,), K=2, L=2, random_state=0,
+    net = backend.network.SlideNetwork(20, 10, hidden=(8,), lsh=dict(K=2, L=2), random_state=0,
                                        n_threads=1)
     X = sp.csr_matrix(np.eye(2, 20, dtype=np.float32))
     for Y, error in [([[0.5], [1.7]], TypeError), ([[0], [10]], ValueError),
