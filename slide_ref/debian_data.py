@@ -1,0 +1,357 @@
+"""Real data sets built at run time from Debian's archive (never shipped: licences vary).
+
+Four sets, each built once into a cache folder and read back from it:
+
+:func:`load_debian_xc`
+    Extreme classification: package descriptions -> the packages they depend on.
+:func:`load_debian_text`
+    Next-word prediction over ~17M tokens of English from Debian packages
+    (a Zipfian output layer of ~77k words, the papers' Text8 setting).
+:func:`load_fashion_mnist`
+    Fashion-MNIST (70k 28x28 images), from the ``dataset-fashion-mnist`` package.
+:func:`load_debtags_zsl`, :func:`load_fashion_zsl`
+    Zero-shot sets in GBU layout (:class:`~slide_ref.datasets.ZSLData`): debtags
+    classes described by the tag vocabulary's text, and Fashion-MNIST classes
+    described by WordNet.
+
+The protocol of each set (what is a point, a label, the split) is written in
+``docs/data.md``.  The cache folder is ``cache_dir``, else ``$SLIDE_DATA``, else
+``~/.cache/slide``; a set lives in a sub-folder named after its build
+parameters, so builds with other parameters do not overwrite it.  When apt
+cannot reach the archive the loaders raise
+:class:`~slide_ref._debian_archive.ArchiveUnavailableError` (a ``RuntimeError``)
+naming the failed command and the fix.
+
+Command line (``make data``)::
+
+    python -m slide_ref.debian_data --sets xc,text,fmnist,zsl [--cache-dir DIR] [--rebuild]
+"""
+import argparse
+import collections
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import types
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _debian_archive as archive
+from ._bag_of_words import (document_frequencies, ranked_vocabulary, smooth_idf, tfidf_rows,
+                            tokenize_terms)
+from ._debian_archive import ArchiveUnavailableError
+from ._validation import check_float, check_int
+
+__all__ = ["load_debian_xc", "build_debian_xc", "ArchiveUnavailableError", "DataSet",
+           "default_cache_dir"]
+
+
+# ----------------------------------------------------------------------------- common
+class DataSet(types.SimpleNamespace):
+    """A loaded set: arrays and metadata as attributes.
+
+    Iterating yields the main arrays named in ``unpack`` (for example
+    ``X, Y, Xt, Yt = load_debian_xc()``); ``stats`` is a dict of the set's
+    statistics.
+    """
+
+    def __iter__(self):
+        return iter([getattr(self, name) for name in self.unpack])
+
+
+def default_cache_dir():
+    """``$SLIDE_DATA`` if set, else ``~/.cache/slide``."""
+    return os.environ.get("SLIDE_DATA") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                        "slide")
+
+
+def _cache_root(cache_dir):
+    if cache_dir is None:
+        return default_cache_dir()
+    try:
+        return os.fsdecode(os.fspath(cache_dir))
+    except TypeError:
+        raise TypeError(f"cache_dir must be a path or None, got {type(cache_dir).__name__}") \
+            from None
+
+
+class _Progress:
+    """Stage messages with elapsed time on stderr, or nothing."""
+
+    def __init__(self, show, name):
+        self.show, self.name, self.start = bool(show), name, time.perf_counter()
+
+    def __call__(self, message):
+        if self.show:
+            elapsed = time.perf_counter() - self.start
+            print(f"[{self.name} {elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _set_folder(root, kind, params):
+    """``root/kind-<digest of params>``: one folder per set and build parameters."""
+    blob = json.dumps(params, sort_keys=True).encode()
+    return os.path.join(root, f"{kind}-{hashlib.sha1(blob).hexdigest()[:10]}")
+
+
+def _cached(kind, params, cache_dir, rebuild, build, save, load, progress):
+    """Load the set from its cache folder, or build it, save it there and return it.
+
+    The build is written into a temporary folder renamed into place, so the
+    cache folder exists only once complete; ``params.json`` in it records the
+    parameters.
+    """
+    root = _cache_root(cache_dir)
+    folder = _set_folder(root, kind, params)
+    if os.path.isdir(folder) and not rebuild:
+        progress(f"reading {folder}")
+        return load(folder)
+    os.makedirs(root, exist_ok=True)
+    data = build(root)
+    tmp = tempfile.mkdtemp(prefix=f".{kind}-", dir=root)
+    try:
+        save(data, tmp)
+        with open(os.path.join(tmp, "params.json"), "w") as fh:
+            json.dump({"params": params, "stats": data.stats}, fh, indent=1, sort_keys=True)
+        if os.path.isdir(folder):
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    progress(f"saved {folder}")
+    return data
+
+
+def _hash_fraction(key):
+    """A stable number in [0, 1) for a string (the split does not depend on the order)."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:12], 16) / float(1 << 48)
+
+
+def _debs_dir(root):
+    return os.path.join(root, "debs")
+
+
+def _write_json(path, obj):
+    with open(path, "w") as fh:
+        json.dump(obj, fh)
+
+
+def _read_json(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+# ----------------------------------------------------------------------------- XC
+def _package_texts(packages, descriptions):
+    """``{package: text}``: short + long description (long one from Translation-en)."""
+    texts = {}
+    for name, stanza in packages.items():
+        text = descriptions.get(stanza.get("Description-md5", ""), stanza.get("Description"))
+        if text:
+            texts[name] = archive.description_text(text)
+    return texts
+
+
+def _binaries_by_source(packages):
+    out = collections.defaultdict(set)
+    for name, stanza in packages.items():
+        out[archive.source_name(stanza)].add(name)
+    return out
+
+
+def xc_candidates(packages, descriptions, alternatives="first"):
+    """Points before filtering: one per described package, sorted by name.
+
+    Each is ``(name, source, text, labels)``; labels are the names in
+    Depends, Pre-Depends and Recommends (:func:`relation_names`), minus the
+    packages built from the point's own source (``foo-dev`` -> ``libfoo1``
+    says nothing the text does not).
+    """
+    texts = _package_texts(packages, descriptions)
+    siblings = _binaries_by_source(packages)
+    points = []
+    for name in sorted(texts):
+        stanza = packages[name]
+        source = archive.source_name(stanza)
+        labels = []
+        for field in ("Pre-Depends", "Depends", "Recommends"):
+            labels += archive.relation_names(stanza.get(field, ""), alternatives)
+        labels = [lab for lab in dict.fromkeys(labels) if lab not in siblings[source]]
+        points.append((name, source, texts[name], labels))
+    return points
+
+
+def build_debian_xc(packages, descriptions, *, min_label_count=2, min_feature_count=2,
+                    test_fraction=0.2, alternatives="first"):
+    """The Debian XC set from parsed lists (see :func:`load_debian_xc` for the protocol).
+
+    Parameters
+    ----------
+    packages : dict
+        ``{name: stanza}`` (:func:`~slide_ref._debian_archive.read_packages`).
+    descriptions : dict
+        ``{Description-md5: description}``
+        (:func:`~slide_ref._debian_archive.read_long_descriptions`).
+
+    Returns
+    -------
+    DataSet
+        ``X, Y, Xt, Yt`` (CSR float32), ``feature_names``, ``label_names``,
+        ``train_names``, ``test_names`` (package of each row) and ``stats``.
+    """
+    min_label_count = check_int(min_label_count, "min_label_count", low=1)
+    min_feature_count = check_int(min_feature_count, "min_feature_count", low=1)
+    test_fraction = check_float(test_fraction, "test_fraction", low=0.0, high=0.9)
+    points = xc_candidates(packages, descriptions, alternatives)
+    is_test = [_hash_fraction(source) < test_fraction for _, source, _, _ in points]
+    tokens = [tokenize_terms(text) for _, _, text, _ in points]
+    train_tokens = [t for t, test in zip(tokens, is_test) if not test]
+    # Vocabularies and idf come from the training points only.
+    df = document_frequencies(train_tokens)
+    features = ranked_vocabulary(df, min_feature_count)
+    idf = smooth_idf(df, features, len(train_tokens))
+    label_counts = collections.Counter(
+        lab for (_, _, _, labels), test in zip(points, is_test) if not test for lab in labels)
+    label_ids = ranked_vocabulary(label_counts, min_label_count)
+
+    parts = {False: [], True: []}
+    for point, toks, test in zip(points, tokens, is_test):
+        labels = sorted(label_ids[lab] for lab in point[3] if lab in label_ids)
+        if labels and any(t in features for t in toks):
+            parts[test].append((point[0], toks, labels))
+    X, Y = _xc_matrices(parts[False], features, idf, len(label_ids))
+    Xt, Yt = _xc_matrices(parts[True], features, idf, len(label_ids))
+    data = DataSet(X=X, Y=Y, Xt=Xt, Yt=Yt, unpack=("X", "Y", "Xt", "Yt"),
+                   feature_names=_names(features), label_names=_names(label_ids),
+                   train_names=[p[0] for p in parts[False]],
+                   test_names=[p[0] for p in parts[True]])
+    data.stats = _xc_stats(data)
+    return data
+
+
+def _names(vocabulary):
+    names = [None] * len(vocabulary)
+    for term, i in vocabulary.items():
+        names[i] = term
+    return names
+
+
+def _xc_matrices(rows, features, idf, n_labels):
+    X = tfidf_rows([toks for _, toks, _ in rows], features, idf)
+    indptr = np.cumsum([0] + [len(labels) for _, _, labels in rows])
+    ids = np.asarray([i for _, _, labels in rows for i in labels], dtype=np.int32)
+    Y = sp.csr_matrix((np.ones(ids.size, np.float32), ids, indptr), shape=(len(rows), n_labels))
+    return X, Y
+
+
+def _xc_stats(data):
+    n, nt = data.X.shape[0], data.Xt.shape[0]
+    return {"train_points": n, "test_points": nt, "features": data.X.shape[1],
+            "labels": data.Y.shape[1],
+            "labels_per_point": round(float((data.Y.nnz + data.Yt.nnz) / max(n + nt, 1)), 3),
+            "features_per_point": round(float((data.X.nnz + data.Xt.nnz) / max(n + nt, 1)), 2),
+            "test_labels_unseen_in_train": int(np.count_nonzero(
+                (np.asarray(data.Y.sum(axis=0)).ravel() == 0)
+                & (np.asarray(data.Yt.sum(axis=0)).ravel() > 0)))}
+
+
+def _save_xc(data, folder):
+    from .datasets import write_xc
+    n_labels = data.Y.shape[1]
+    write_xc(os.path.join(folder, "train.txt"), data.X, data.Y, n_labels=n_labels)
+    write_xc(os.path.join(folder, "test.txt"), data.Xt, data.Yt, n_labels=n_labels)
+    _write_json(os.path.join(folder, "names.json"),
+                {k: getattr(data, k) for k in ("feature_names", "label_names", "train_names",
+                                               "test_names")})
+
+
+def _load_xc(folder):
+    from .datasets import read_xc
+    X, Y = read_xc(os.path.join(folder, "train.txt"))
+    Xt, Yt = read_xc(os.path.join(folder, "test.txt"))
+    names = _read_json(os.path.join(folder, "names.json"))
+    stats = _read_json(os.path.join(folder, "params.json"))["stats"]
+    return DataSet(X=X, Y=Y, Xt=Xt, Yt=Yt, unpack=("X", "Y", "Xt", "Yt"), stats=stats,
+                   **names)
+
+
+def _read_lists(lists_dir, progress):
+    packages_files, translation_files = archive.ensure_lists(lists_dir)
+    progress(f"reading {len(packages_files)} Packages and {len(translation_files)} "
+             "Translation-en lists")
+    return (archive.read_packages(packages_files),
+            archive.read_long_descriptions(translation_files))
+
+
+def load_debian_xc(*, cache_dir=None, rebuild=False, show_progress=False, min_label_count=2,
+                   min_feature_count=2, test_fraction=0.2, alternatives="first",
+                   lists_dir=archive.DEFAULT_LISTS_DIR):
+    """Debian XC: package descriptions -> the packages they depend on.
+
+    Protocol (``docs/data.md``): one point per binary package in apt's
+    Packages lists that has a description; its text is the short + long
+    English description (Translation-en, joined on ``Description-md5``); its
+    labels are the packages named in Pre-Depends, Depends and Recommends
+    (versions and architecture qualifiers stripped; of alternatives ``a | b``
+    the first, or all with ``alternatives="all"``), minus those built from the
+    point's own source package.  Points are split into train/test by a hash
+    of their *source* package (binaries of one source share text), so no
+    source is on both sides.  Labels seen ``min_label_count`` times and terms
+    in ``min_feature_count`` descriptions of the training part are kept
+    (vocabularies ranked by frequency: id 0 the most frequent); features are
+    L2-normalised sublinear tf-idf rows.  Points left without labels or
+    features are dropped.  The result depends on the lists only.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Cache root (default ``$SLIDE_DATA`` or ``~/.cache/slide``).
+    rebuild : bool, default=False
+        Build again even when cached (for example after ``apt-get update``).
+    show_progress : bool, default=False
+        Stage messages on stderr.
+    min_label_count, min_feature_count : int
+    test_fraction : float, default=0.2
+        Fraction of the source packages in the test part.
+    alternatives : {"first", "all"}
+    lists_dir : path, default="/var/lib/apt/lists"
+        apt's lists; ``apt-get update -o Acquire::Languages=en`` runs when it
+        lacks Packages or Translation-en files.
+
+    Returns
+    -------
+    DataSet
+        Unpacks as ``X, Y, Xt, Yt`` (CSR float32: tf-idf features, 0/1 labels);
+        also ``feature_names``, ``label_names``, ``train_names``,
+        ``test_names`` and ``stats``.
+
+    Raises
+    ------
+    ArchiveUnavailableError
+        apt could not fetch the lists.
+    """
+    params = {"min_label_count": check_int(min_label_count, "min_label_count", low=1),
+              "min_feature_count": check_int(min_feature_count, "min_feature_count", low=1),
+              "test_fraction": check_float(test_fraction, "test_fraction", low=0.0, high=0.9),
+              "alternatives": _check_choice(alternatives, "alternatives", ("first", "all"))}
+    progress = _Progress(show_progress, "debian_xc")
+
+    def build(root):
+        packages, descriptions = _read_lists(lists_dir, progress)
+        progress(f"building from {len(packages)} packages")
+        return build_debian_xc(packages, descriptions, **params)
+
+    return _cached("debian_xc", params, cache_dir, rebuild, build, _save_xc, _load_xc,
+                   progress)
+
+
+def _check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, "
+                         f"got {value!r}")
+    return value
