@@ -923,3 +923,10 @@ from ._zsl_data import (DIGIT_STROKE_ATTRIBUTES, ZSLData, load_digits_zsl,  # no
 
 __all__ += ["ZSLData", "load_gbu", "save_gbu", "make_zsl", "load_digits_zsl",
             "DIGIT_STROKE_ATTRIBUTES"]
+# Real sets built at run time from Debian's archive: kept in their own module, exported here.
+from .debian_data import (ArchiveUnavailableError, load_debian_text,  # noqa: E402
+                          load_debian_xc, load_debtags_zsl, load_fashion_mnist,
+                          load_fashion_zsl)
+
+__all__ += ["load_debian_xc", "load_debian_text", "load_fashion_mnist", "load_debtags_zsl",
+            "load_fashion_zsl", "ArchiveUnavailableError"]

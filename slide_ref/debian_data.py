@@ -48,8 +48,9 @@ from ._bag_of_words import (document_frequencies, ranked_vocabulary, smooth_idf,
 from ._debian_archive import ArchiveUnavailableError
 from ._validation import check_float, check_int
 
-__all__ = ["load_debian_xc", "build_debian_xc", "load_debian_text", "build_debian_text",
-           "ArchiveUnavailableError", "DataSet",
+__all__ = ["load_debian_xc", "load_debian_text", "load_fashion_mnist", "load_debtags_zsl",
+           "load_fashion_zsl", "build_debian_xc", "build_debian_text", "build_debtags_zsl",
+           "read_idx", "FASHION_CLASSES", "ArchiveUnavailableError", "DataSet",
            "default_cache_dir"]
 
 
@@ -594,3 +595,404 @@ def load_debian_text(*, context=4, max_tokens=None, cache_dir=None, rebuild=Fals
                  test_examples=int(yt.size))
     return DataSet(X=X, y=y, Xt=Xt, yt=yt, unpack=("X", "y", "Xt", "yt"),
                    vocabulary=stream.vocabulary, counts=stream.counts, stats=stats)
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+#: Fashion-MNIST's class names, by label id.
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle boot")
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(content):
+    """Decode an IDX array (the MNIST file format) from bytes (gzip is detected).
+
+    Layout: two zero bytes, a type code, the number of dimensions, then each
+    dimension as a big-endian uint32, then the values row-major.
+    """
+    if content[:2] == b"\x1f\x8b":
+        content = gzip.decompress(content)
+    if len(content) < 4 or content[:2] != b"\x00\x00" or content[2] not in _IDX_TYPES:
+        raise ValueError("not an IDX file (bad magic number)")
+    ndim = content[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(content[4:header], dtype=">u4"))
+    dtype = np.dtype(_IDX_TYPES[content[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(content) - header != expected:
+        raise ValueError(f"IDX file holds {len(content) - header} bytes of data, its header "
+                         f"{shape} needs {expected}")
+    return np.frombuffer(content, dtype=dtype, offset=header).reshape(shape)
+
+
+def _fashion_arrays(root):
+    """uint8 images and labels of both parts from an unpacked ``dataset-fashion-mnist``."""
+    folder = os.path.join(root, "usr/share/datasets/fashion-mnist")
+    arrays = {}
+    for part, prefix in (("train", "train"), ("test", "t10k")):
+        for kind, key in (("images", "idx3"), ("labels", "idx1")):
+            with open(os.path.join(folder, f"{prefix}-{kind}-{key}-ubyte.gz"), "rb") as fh:
+                arrays[f"{part}_{kind}"] = read_idx(fh.read())
+    return arrays
+
+
+def _fashion_set(arrays):
+    def images(a):
+        return (a.reshape(a.shape[0], -1).astype(np.float32) / 255.0)
+
+    stats = {"train_images": int(arrays["train_labels"].size),
+             "test_images": int(arrays["test_labels"].size), "pixels": 784, "classes": 10}
+    return DataSet(X=images(arrays["train_images"]), y=arrays["train_labels"].astype(np.int64),
+                   Xt=images(arrays["test_images"]), yt=arrays["test_labels"].astype(np.int64),
+                   unpack=("X", "y", "Xt", "yt"), class_names=list(FASHION_CLASSES),
+                   raw=arrays, stats=stats)
+
+
+def load_fashion_mnist(*, cache_dir=None, rebuild=False, show_progress=False):
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package (the IDX files in it).
+
+    Returns
+    -------
+    DataSet
+        Unpacks as ``X, y, Xt, yt``: 60,000 / 10,000 images as float32 rows of
+        784 pixels in [0, 1] and int64 labels 0-9 (``class_names``).
+    """
+    progress = _Progress(show_progress, "fashion_mnist")
+
+    def build(root):
+        progress("fetching dataset-fashion-mnist")
+        with archive.unpacked("dataset-fashion-mnist", _debs_dir(root)) as unpacked_root:
+            return _fashion_set(_fashion_arrays(unpacked_root))
+
+    def save(data, folder):
+        np.savez(os.path.join(folder, "fashion_mnist.npz"), **data.raw)
+
+    def load(folder):
+        with np.load(os.path.join(folder, "fashion_mnist.npz")) as z:
+            return _fashion_set({k: z[k] for k in z.files})
+
+    return _cached("fashion_mnist", {"format": 1}, cache_dir, rebuild, build, save, load,
+                   progress)
+
+
+# ----------------------------------------------------------------------------- ZSL
+#: WordNet lemma (first noun sense) describing each Fashion-MNIST class; WordNet
+#: has no "ankle boot", its hypernym "boot" stands in.
+FASHION_WORDNET_LEMMAS = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                          "sneaker", "bag", "boot")
+
+# Words too common in glosses and tag descriptions to describe a class.
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to "
+    "which with e.g used use uses packages package applies software".split())
+
+
+def _content_words(text):
+    from ._bag_of_words import tokenize_words
+    return [w for w in tokenize_words(text) if w not in _STOPWORDS and len(w) > 1]
+
+
+def class_word_attributes(texts):
+    """Columns of tf-idf weights of the content words of each class's text: [n_words, C].
+
+    ``idf = log(C / df)``, so a word in every class's text weighs nothing.
+    """
+    bags = [collections.Counter(_content_words(t)) for t in texts]
+    df = document_frequencies(bags)
+    vocab = ranked_vocabulary(df, 1)
+    A = np.zeros((len(vocab), len(texts)))
+    for c, bag in enumerate(bags):
+        for w, n in bag.items():
+            A[vocab[w], c] = (1.0 + np.log(n)) * np.log(len(texts) / df[w])
+    return A[np.abs(A).sum(axis=1) > 0]
+
+
+def read_wordnet_nouns(root):
+    """``(index, synsets)`` of WordNet's nouns from an unpacked ``wordnet-base``.
+
+    ``index``: lemma -> synset offsets by sense; ``synsets``: offset ->
+    ``(hypernym offsets, gloss)``.
+    """
+    folder = os.path.join(root, "usr/share/wordnet")
+    index = {}
+    for line in _read_text(os.path.join(folder, "index.noun")).splitlines():
+        if line.startswith(" "):
+            continue
+        parts = line.split()
+        n_senses = int(parts[2])
+        index[parts[0]] = parts[-n_senses:]
+    synsets = {}
+    for line in _read_text(os.path.join(folder, "data.noun")).splitlines():
+        if line.startswith(" ") or " | " not in line:
+            continue
+        head, gloss = line.split(" | ", 1)
+        parts = head.split()
+        n_words = int(parts[3], 16)
+        p = 4 + 2 * n_words
+        n_pointers = int(parts[p])
+        pointers = [parts[p + 1 + 4 * k: p + 5 + 4 * k] for k in range(n_pointers)]
+        synsets[parts[0]] = ([off for sym, off, pos, _ in pointers
+                              if sym in ("@", "@i") and pos == "n"], gloss.strip())
+    return index, synsets
+
+
+def _hypernym_closure(offset, synsets):
+    seen, todo = [], list(synsets[offset][0])
+    while todo:
+        off = todo.pop()
+        if off not in seen:
+            seen.append(off)
+            todo += synsets[off][0]
+    return seen
+
+
+def wordnet_class_attributes(lemmas, index, synsets, kind="both"):
+    """Class attribute columns [K, C] from WordNet for nouns ``lemmas`` (first senses).
+
+    ``"hypernyms"``: one 0/1 row per ancestor synset (shared by all classes
+    dropped); ``"glosses"``: tf-idf of the content words of each class's gloss;
+    ``"both"``: the two blocks stacked, each scaled to unit column norm.
+    """
+    _check_choice(kind, "kind", ("hypernyms", "glosses", "both"))
+    missing = [lemma for lemma in lemmas if lemma not in index]
+    if missing:
+        raise ValueError(f"WordNet has no noun {missing}")
+    senses = [index[lemma][0] for lemma in lemmas]
+    closures = [set(_hypernym_closure(s, synsets)) for s in senses]
+    ancestors = sorted(set().union(*closures) - set.intersection(*closures))
+    H = np.array([[a in c for c in closures] for a in ancestors], dtype=np.float64)
+    G = class_word_attributes([synsets[s][1] for s in senses])
+    if kind == "hypernyms":
+        return H
+    if kind == "glosses":
+        return G
+    return np.vstack([_unit_cols(H), _unit_cols(G)])
+
+
+def _unit_cols(M):
+    norms = np.linalg.norm(M, axis=0, keepdims=True)
+    return M / np.where(norms > 0, norms, 1.0)
+
+
+def _zsl_data(features, labels, raw_attributes, unseen, class_names, test_fraction, rng,
+              source):
+    from ._zsl_data import ZSLData, _gbu_splits
+    n_classes = raw_attributes.shape[1]
+    seen = np.setdiff1d(np.arange(n_classes), unseen)
+    n_val = max(1, seen.size // 5)
+    splits = _gbu_splits(labels, seen, n_val, test_fraction, rng)
+    return ZSLData(features, labels, _unit_cols(raw_attributes).astype(np.float32),
+                   original_attributes=raw_attributes.astype(np.float32),
+                   class_names=class_names, source=source, **splits)
+
+
+def load_fashion_zsl(*, unseen=("pullover", "sandal", "dress"), attributes="both",
+                     test_fraction=0.2, random_state=0, cache_dir=None, rebuild=False,
+                     show_progress=False):
+    """Fashion-MNIST as a zero-shot set, classes described by WordNet (GBU layout).
+
+    Features are the 784 pixels in [0, 1] of all 70,000 images; each class's
+    attributes come from the first noun sense of its name in WordNet
+    (:data:`FASHION_WORDNET_LEMMAS`): hypernym indicators, gloss words, or both
+    (:func:`wordnet_class_attributes`).  Images of the ``unseen`` classes form
+    ``test_unseen``; ``test_fraction`` of each seen class's images form
+    ``test_seen``; a fifth of the seen classes are the validation classes.
+
+    Returns
+    -------
+    ZSLData
+    """
+    unseen_ids = _class_ids(unseen, FASHION_CLASSES, "unseen")
+    params = {"unseen": sorted(unseen_ids), "attributes": _check_choice(
+        attributes, "attributes", ("hypernyms", "glosses", "both")),
+        "test_fraction": check_float(test_fraction, "test_fraction", low=0.0, high=0.9),
+        "random_state": check_int(random_state, "random_state", low=0)}
+    progress = _Progress(show_progress, "fashion_zsl")
+    images = load_fashion_mnist(cache_dir=cache_dir, show_progress=show_progress)
+    features = np.concatenate([images.X, images.Xt])
+    labels = np.concatenate([images.y, images.yt])
+
+    def build(root):
+        progress("fetching wordnet-base")
+        with archive.unpacked("wordnet-base", _debs_dir(root)) as wn_root:
+            index, synsets = read_wordnet_nouns(wn_root)
+        A = wordnet_class_attributes(FASHION_WORDNET_LEMMAS, index, synsets, attributes)
+        return _fashion_zsl(features, labels, A, params)
+
+    def save(data, folder):
+        np.savez(os.path.join(folder, "fashion_zsl.npz"), attributes=data.original_attributes)
+
+    def load(folder):
+        with np.load(os.path.join(folder, "fashion_zsl.npz")) as z:
+            return _fashion_zsl(features, labels, z["attributes"].astype(np.float64), params)
+
+    return _cached("fashion_zsl", params, cache_dir, rebuild, build, save, load, progress)
+
+
+def _fashion_zsl(features, labels, A, params):
+    data = _zsl_data(features, labels, A, np.asarray(params["unseen"]), list(FASHION_CLASSES),
+                     params["test_fraction"], np.random.default_rng(params["random_state"]),
+                     "load_fashion_zsl")
+    data.stats = _zsl_stats(data)
+    return data
+
+
+def _class_ids(names, classes, argument):
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{argument} must be a sequence of class names")
+    unknown = [n for n in names if n not in classes]
+    if unknown or not names:
+        raise ValueError(f"{argument} must name classes among {list(classes)}, got {names!r}")
+    return [classes.index(n) for n in names]
+
+
+def _zsl_stats(data):
+    return {"images": int(data.labels.size), "features": int(data.features.shape[1]),
+            "attributes": int(data.attributes.shape[0]), "classes": int(data.n_classes),
+            "seen": int(data.seen.size), "unseen": int(data.unseen.size),
+            "trainval": int(data.trainval_loc.size), "test_seen": int(data.test_seen_loc.size),
+            "test_unseen": int(data.test_unseen_loc.size)}
+
+
+def debtags_points(packages, descriptions, facet, min_class_size):
+    """``(names, texts, tags)`` of the debtags ZSL set: one package per source.
+
+    A point is the first package (by name) of a source package tagged with
+    exactly one tag of ``facet`` (the placeholder ``facet::TODO`` ignored); classes are the tags with at least
+    ``min_class_size`` points.
+    """
+    texts = _package_texts(packages, descriptions)
+    chosen = {}
+    for name in sorted(texts):
+        tags = [t.strip() for t in packages[name].get("Tag", "").replace("\n", " ").split(",")]
+        # "facet::TODO" marks a package still to be classified, not a class.
+        in_facet = [t for t in tags if t.startswith(facet + "::") and not t.endswith("::TODO")]
+        source = archive.source_name(packages[name])
+        if len(in_facet) == 1 and source not in chosen:
+            chosen[source] = (name, texts[name], in_facet[0])
+    sizes = collections.Counter(tag for _, _, tag in chosen.values())
+    points = sorted(p for p in chosen.values() if sizes[p[2]] >= min_class_size)
+    return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
+
+
+def read_debtags_vocabulary(root):
+    """``{tag: description}`` from an unpacked ``debtags`` (``usr/share/debtags/vocabulary``)."""
+    path = os.path.join(root, "usr/share/debtags/vocabulary")
+    return {s["Tag"]: archive.description_text(s.get("Description", ""))
+            for s in archive.parse_stanzas(_read_text(path)) if "Tag" in s}
+
+
+def build_debtags_zsl(names, texts, tags, vocabulary, *, n_unseen=None, max_features=4096,
+                      test_fraction=0.2, random_state=0):
+    """ZSLData of the debtags set from :func:`debtags_points` and the tag vocabulary."""
+    classes = sorted(set(tags))
+    missing = [c for c in classes if c not in vocabulary]
+    if missing:
+        raise ValueError(f"the debtags vocabulary does not describe {missing}")
+    C = len(classes)
+    if C < 4:
+        raise ValueError(f"the debtags set needs at least 4 classes, found {C}")
+    U = max(1, C // 4) if n_unseen is None else check_int(n_unseen, "n_unseen", low=1,
+                                                          high=C - 3)
+    tokens = [tokenize_terms(t) for t in texts]
+    df = document_frequencies(tokens)
+    features = ranked_vocabulary(df, 3)
+    features = {t: i for t, i in features.items() if i < max_features}
+    X = tfidf_rows(tokens, features, smooth_idf(df, features, len(tokens))).toarray()
+    labels = np.array([classes.index(t) for t in tags], dtype=np.int64)
+    A = class_word_attributes([vocabulary[c] for c in classes])
+    rng = np.random.default_rng(random_state)
+    unseen = np.sort(rng.choice(C, size=U, replace=False))
+    data = _zsl_data(X, labels, A, unseen, classes, test_fraction, rng, "load_debtags_zsl")
+    data.image_files = list(names)
+    data.stats = _zsl_stats(data)
+    return data
+
+
+def load_debtags_zsl(*, facet="use", min_class_size=20, n_unseen=None, max_features=4096,
+                     test_fraction=0.2, random_state=0, cache_dir=None, rebuild=False,
+                     show_progress=False, lists_dir=archive.DEFAULT_LISTS_DIR):
+    """Debian packages as a zero-shot set: classes are the tags of one debtags facet.
+
+    Points (:func:`debtags_points`) are packages with exactly one tag of
+    ``facet`` (one package per source package); features are their
+    descriptions' L2-normalised tf-idf over the ``max_features`` most common
+    terms (dense); each class is described by the text the ``debtags``
+    package's vocabulary gives its tag (short + long description), as tf-idf
+    of its content words.  ``n_unseen`` classes (default a quarter) drawn with
+    ``random_state`` are unseen; GBU splits as in :func:`load_fashion_zsl`.
+    ``image_files`` holds the package of each row.
+
+    Returns
+    -------
+    ZSLData
+    """
+    params = {"facet": str(facet), "min_class_size": check_int(min_class_size,
+                                                                "min_class_size", low=2),
+              "n_unseen": None if n_unseen is None else check_int(n_unseen, "n_unseen", low=1),
+              "max_features": check_int(max_features, "max_features", low=1),
+              "test_fraction": check_float(test_fraction, "test_fraction", low=0.0, high=0.9),
+              "random_state": check_int(random_state, "random_state", low=0)}
+    progress = _Progress(show_progress, "debtags_zsl")
+
+    def build(root):
+        packages, descriptions = _read_lists(lists_dir, progress)
+        names, texts, tags = debtags_points(packages, descriptions, facet, min_class_size)
+        progress(f"fetching debtags ({len(names)} points)")
+        with archive.unpacked("debtags", _debs_dir(root)) as tags_root:
+            vocabulary = read_debtags_vocabulary(tags_root)
+        return build_debtags_zsl(names, texts, tags, vocabulary,
+                                 **{k: params[k] for k in ("n_unseen", "max_features",
+                                                           "test_fraction", "random_state")})
+
+    def save(data, folder):
+        from ._zsl_data import save_gbu
+        save_gbu(data, folder)
+
+    def load(folder):
+        from ._zsl_data import load_gbu
+        data = load_gbu(folder)
+        data.stats = _read_json(os.path.join(folder, "params.json"))["stats"]
+        return data
+
+    return _cached("debtags_zsl", params, cache_dir, rebuild, build, save, load, progress)
+
+
+# ----------------------------------------------------------------------------- command line
+#: What ``--sets`` accepts: name -> the loaders that build it.
+_SETS = {"xc": (load_debian_xc,), "text": (load_debian_text,),
+         "fmnist": (load_fashion_mnist,), "zsl": (load_debtags_zsl, load_fashion_zsl)}
+
+
+def main(argv=None):
+    """Build (or check the cache of) the sets named by ``--sets``; print their statistics."""
+    parser = argparse.ArgumentParser(
+        prog="python -m slide_ref.debian_data",
+        description="Build slide's real data sets from Debian's archive into a cache folder.")
+    parser.add_argument("--sets", default=",".join(_SETS),
+                        help=f"comma-separated, among {','.join(_SETS)} (default: all)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="cache root (default: $SLIDE_DATA or ~/.cache/slide)")
+    parser.add_argument("--rebuild", action="store_true", help="build even when cached")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _SETS]
+    if unknown:
+        parser.error(f"unknown set(s) {unknown}; choose among {','.join(_SETS)}")
+    try:
+        for name in names:
+            for loader in _SETS[name]:
+                start = time.perf_counter()
+                data = loader(cache_dir=args.cache_dir, rebuild=args.rebuild,
+                              show_progress=True)
+                print(f"{loader.__name__}: {time.perf_counter() - start:.1f}s {data.stats}",
+                      flush=True)
+    except ArchiveUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
