@@ -65,4 +65,4 @@ clean:
 # ~/.cache/slide (never into the repository; see docs/data.md)
 .PHONY: data
 data: $(STAMP)
-	$(BIN)/python -m slide_ref.debian_data --sets xc,text,fmnist,zsl
+	$(BIN)/python -m slide_ref.build_data --sets xc,text,fmnist,zsl

@@ -22,11 +22,8 @@ cannot reach the archive the loaders raise
 :class:`~slide_ref._debian_archive.ArchiveUnavailableError` (a ``RuntimeError``)
 naming the failed command and the fix.
 
-Command line (``make data``)::
-
-    python -m slide_ref.debian_data --sets xc,text,fmnist,zsl [--cache-dir DIR] [--rebuild]
+Command line (``make data``): ``python -m slide_ref.build_data --sets xc,text,fmnist,zsl``.
 """
-import argparse
 import collections
 import gzip
 import hashlib
@@ -95,9 +92,14 @@ class _Progress:
             print(f"[{self.name} {elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+#: Version of the cached layout and build protocol; part of every cache folder's name,
+#: so a change to either never reads an old build.
+BUILD_VERSION = 1
+
+
 def _set_folder(root, kind, params):
     """``root/kind-<digest of params>``: one folder per set and build parameters."""
-    blob = json.dumps(params, sort_keys=True).encode()
+    blob = json.dumps(dict(params, build_version=BUILD_VERSION), sort_keys=True).encode()
     return os.path.join(root, f"{kind}-{hashlib.sha1(blob).hexdigest()[:10]}")
 
 
@@ -957,42 +959,3 @@ def load_debtags_zsl(*, facet="use", min_class_size=20, n_unseen=None, max_featu
         return data
 
     return _cached("debtags_zsl", params, cache_dir, rebuild, build, save, load, progress)
-
-
-# ----------------------------------------------------------------------------- command line
-#: What ``--sets`` accepts: name -> the loaders that build it.
-_SETS = {"xc": (load_debian_xc,), "text": (load_debian_text,),
-         "fmnist": (load_fashion_mnist,), "zsl": (load_debtags_zsl, load_fashion_zsl)}
-
-
-def main(argv=None):
-    """Build (or check the cache of) the sets named by ``--sets``; print their statistics."""
-    parser = argparse.ArgumentParser(
-        prog="python -m slide_ref.debian_data",
-        description="Build slide's real data sets from Debian's archive into a cache folder.")
-    parser.add_argument("--sets", default=",".join(_SETS),
-                        help=f"comma-separated, among {','.join(_SETS)} (default: all)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="cache root (default: $SLIDE_DATA or ~/.cache/slide)")
-    parser.add_argument("--rebuild", action="store_true", help="build even when cached")
-    args = parser.parse_args(argv)
-    names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    unknown = [n for n in names if n not in _SETS]
-    if unknown:
-        parser.error(f"unknown set(s) {unknown}; choose among {','.join(_SETS)}")
-    try:
-        for name in names:
-            for loader in _SETS[name]:
-                start = time.perf_counter()
-                data = loader(cache_dir=args.cache_dir, rebuild=args.rebuild,
-                              show_progress=True)
-                print(f"{loader.__name__}: {time.perf_counter() - start:.1f}s {data.stats}",
-                      flush=True)
-    except ArchiveUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
