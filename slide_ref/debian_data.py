@@ -878,6 +878,54 @@ def debtags_points(packages, descriptions, facet, min_class_size):
     return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
 
 
+def read_wordnet_glosses(root):
+    """``{lemma: gloss of its first sense}`` over WordNet's four parts of speech.
+
+    A lemma that is a noun gets the noun gloss, else the verb, adjective or
+    adverb one.
+    """
+    folder = os.path.join(root, "usr/share/wordnet")
+    glosses = {}
+    for pos in ("noun", "verb", "adj", "adv"):
+        text = {}
+        for line in _read_text(os.path.join(folder, f"data.{pos}")).splitlines():
+            if not line.startswith(" ") and " | " in line:
+                head, gloss = line.split(" | ", 1)
+                text[head.split(" ", 1)[0]] = gloss.strip()
+        for line in _read_text(os.path.join(folder, f"index.{pos}")).splitlines():
+            parts = line.split()
+            if parts and not line.startswith(" ") and parts[0] not in glosses:
+                first_sense = parts[-int(parts[2])]
+                if first_sense in text:
+                    glosses[parts[0]] = text[first_sense]
+    return glosses
+
+
+def _lemma_of(word, glosses):
+    """``word`` or the first of a few regular stems of it that WordNet knows."""
+    candidates = [word, word[:-1] if word.endswith("s") else None,
+                  word[:-3] if word.endswith("ing") else None,
+                  word[:-3] + "e" if word.endswith("ing") else None]
+    return next((c for c in candidates if c and c in glosses), None)
+
+
+def gloss_expanded(text, glosses):
+    """``text`` followed by the WordNet gloss of each of its content words.
+
+    Tag descriptions are a few words long; the glosses give classes a shared,
+    richer vocabulary (``"compressing"`` -> "make more compact by or as if by
+    pressing").
+    """
+    words = dict.fromkeys(_content_words(text))
+    lemmas = [_lemma_of(w, glosses) for w in words]
+    return "\n".join([text] + [glosses[lemma] for lemma in lemmas if lemma])
+
+
+def _tag_words(tag):
+    """``"works-with::3dmodel"`` -> ``"3dmodel"``, ``"use::gameplaying"`` -> ``"gameplaying"``."""
+    return tag.split("::", 1)[1].replace("-", " ").replace(":", " ")
+
+
 def read_debtags_vocabulary(root):
     """``{tag: description}`` from an unpacked ``debtags`` (``usr/share/debtags/vocabulary``)."""
     path = os.path.join(root, "usr/share/debtags/vocabulary")
@@ -885,9 +933,13 @@ def read_debtags_vocabulary(root):
             for s in archive.parse_stanzas(_read_text(path)) if "Tag" in s}
 
 
-def build_debtags_zsl(names, texts, tags, vocabulary, *, n_unseen=None, max_features=4096,
-                      test_fraction=0.2, random_state=0):
-    """ZSLData of the debtags set from :func:`debtags_points` and the tag vocabulary."""
+def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, n_unseen=None,
+                      max_features=2048, test_fraction=0.2, random_state=0):
+    """ZSLData of the debtags set from :func:`debtags_points` and the tag vocabulary.
+
+    With ``glosses`` (:func:`read_wordnet_glosses`) each tag description is
+    expanded by :func:`gloss_expanded` before it becomes attributes.
+    """
     classes = sorted(set(tags))
     missing = [c for c in classes if c not in vocabulary]
     if missing:
@@ -899,11 +951,18 @@ def build_debtags_zsl(names, texts, tags, vocabulary, *, n_unseen=None, max_feat
                                                           high=C - 3)
     tokens = [tokenize_terms(t) for t in texts]
     df = document_frequencies(tokens)
-    features = ranked_vocabulary(df, 3)
+    features = ranked_vocabulary(df, 2)
     features = {t: i for t, i in features.items() if i < max_features}
-    X = tfidf_rows(tokens, features, smooth_idf(df, features, len(tokens))).toarray()
+    idf = smooth_idf(df, features, len(tokens))
+    X = tfidf_rows(tokens, features, idf).toarray()
     labels = np.array([classes.index(t) for t in tags], dtype=np.int64)
-    A = class_word_attributes([vocabulary[c] for c in classes])
+    # A class is its tag's name and description, embedded like a package's text in
+    # the same term space (attribute k = feature k); terms no class uses are dropped.
+    descriptions = [_tag_words(c) + "\n" + vocabulary[c] for c in classes]
+    if glosses is not None:
+        descriptions = [gloss_expanded(d, glosses) for d in descriptions]
+    A = tfidf_rows([tokenize_terms(d) for d in descriptions], features, idf).toarray().T
+    A = A[np.abs(A).sum(axis=1) > 0].astype(np.float64)
     rng = np.random.default_rng(random_state)
     unseen = np.sort(rng.choice(C, size=U, replace=False))
     data = _zsl_data(X, labels, A, unseen, classes, test_fraction, rng, "load_debtags_zsl")
@@ -912,17 +971,19 @@ def build_debtags_zsl(names, texts, tags, vocabulary, *, n_unseen=None, max_feat
     return data
 
 
-def load_debtags_zsl(*, facet="use", min_class_size=20, n_unseen=None, max_features=4096,
-                     test_fraction=0.2, random_state=0, cache_dir=None, rebuild=False,
-                     show_progress=False, lists_dir=archive.DEFAULT_LISTS_DIR):
+def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wordnet=False,
+                     max_features=2048, test_fraction=0.2, random_state=0, cache_dir=None,
+                     rebuild=False, show_progress=False, lists_dir=archive.DEFAULT_LISTS_DIR):
     """Debian packages as a zero-shot set: classes are the tags of one debtags facet.
 
     Points (:func:`debtags_points`) are packages with exactly one tag of
     ``facet`` (one package per source package); features are their
-    descriptions' L2-normalised tf-idf over the ``max_features`` most common
-    terms (dense); each class is described by the text the ``debtags``
-    package's vocabulary gives its tag (short + long description), as tf-idf
-    of its content words.  ``n_unseen`` classes (default a quarter) drawn with
+    descriptions' L2-normalised tf-idf over the ``max_features`` terms in
+    most descriptions (dense); each class is described by its tag's name and
+    the text the ``debtags`` package's vocabulary gives the tag (short + long
+    description), followed with ``wordnet=True`` by the WordNet gloss of each
+    of its content words (``wordnet-base``), embedded like a package text in
+    the same tf-idf term space (attribute rows are the terms some class uses).  ``n_unseen`` classes (default a quarter) drawn with
     ``random_state`` are unseen; GBU splits as in :func:`load_fashion_zsl`.
     ``image_files`` holds the package of each row.
 
@@ -933,6 +994,7 @@ def load_debtags_zsl(*, facet="use", min_class_size=20, n_unseen=None, max_featu
     params = {"facet": str(facet), "min_class_size": check_int(min_class_size,
                                                                 "min_class_size", low=2),
               "n_unseen": None if n_unseen is None else check_int(n_unseen, "n_unseen", low=1),
+              "wordnet": bool(wordnet),
               "max_features": check_int(max_features, "max_features", low=1),
               "test_fraction": check_float(test_fraction, "test_fraction", low=0.0, high=0.9),
               "random_state": check_int(random_state, "random_state", low=0)}
@@ -944,7 +1006,11 @@ def load_debtags_zsl(*, facet="use", min_class_size=20, n_unseen=None, max_featu
         progress(f"fetching debtags ({len(names)} points)")
         with archive.unpacked("debtags", _debs_dir(root)) as tags_root:
             vocabulary = read_debtags_vocabulary(tags_root)
-        return build_debtags_zsl(names, texts, tags, vocabulary,
+        glosses = None
+        if wordnet:
+            with archive.unpacked("wordnet-base", _debs_dir(root)) as wn_root:
+                glosses = read_wordnet_glosses(wn_root)
+        return build_debtags_zsl(names, texts, tags, vocabulary, glosses=glosses,
                                  **{k: params[k] for k in ("n_unseen", "max_features",
                                                            "test_fraction", "random_state")})
 
