@@ -103,6 +103,7 @@ def _wordnet_files(root):
     for pos in ("verb", "adj", "adv"):
         _write(root, f"usr/share/wordnet/data.{pos}",
                f"00000009 00 {pos[0]} 01 word 0 000 | the gloss of a {pos} word\n")
+        _write(root, f"usr/share/wordnet/index.{pos}", f"word {pos[0]} 1 0 1 0 00000009  \n")
 
 
 def fake_package_files(name, root):
@@ -448,14 +449,15 @@ def test_load_fashion_zsl(fake_archive):
 
 def test_load_debtags_zsl(fake_archive):
     data = dd.load_debtags_zsl(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"],
-                               min_class_size=5, n_unseen=1)
+                               facet="use", min_class_size=5, n_unseen=1)
     assert data.class_names == [f"use::theme{t}" for t in range(4)]
     # One package per source: the apps (the libraries carry no use:: tag).
     assert data.features.shape[0] == 40 and all(n.startswith("app") for n in data.image_files)
     assert data.unseen.size == 1 and data.seen.size == 3
     assert data.attributes.shape[1] == 4
-    again = dd.load_debtags_zsl(cache_dir=fake_archive["cache"],
-                                lists_dir=fake_archive["lists"], min_class_size=5, n_unseen=1)
+    again = dd.load_debtags_zsl(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"],
+                                facet="use", min_class_size=5, n_unseen=1)
+    assert fake_archive["fetched"] == ["debtags"]               # the second call: cached
     assert_array_equal(again.features, data.features)
     assert again.class_names == data.class_names
     assert again.stats == data.stats
@@ -487,3 +489,26 @@ def test_build_data_command_line(fake_archive, capsys):
     assert "load_fashion_mnist" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         build_data.main(["--sets", "nope"])
+
+
+def test_gloss_expansion_uses_first_senses(tmp_path):
+    _wordnet_files(str(tmp_path))
+    glosses = dd.read_wordnet_glosses(str(tmp_path))
+    assert glosses["garment"] == "an article of clothing worn on the body"
+    assert glosses["word"] == "the gloss of a verb word"          # the verb, not the adj
+    text = dd.gloss_expanded("Garments and containers", glosses)
+    assert text.split("\n") == ["Garments and containers", glosses["garment"],
+                                glosses["container"]]
+
+
+def test_debtags_attributes_share_the_feature_terms(tmp_path):
+    packages, descriptions = _lists(fake_lists(str(tmp_path)))
+    names, texts, tags = dd.debtags_points(packages, descriptions, "use", 5)
+    vocabulary = {f"use::theme{t}": f"{THEMES[t]}" for t in range(4)}
+    data = dd.build_debtags_zsl(names, texts, tags, vocabulary, n_unseen=1)
+    # One attribute per description term that is also a package-text term: the 13 words
+    # of the four themes ("for" included, "theme0" is no package term).
+    assert data.attributes.shape == (13, 4)
+    assert_allclose(np.linalg.norm(data.attributes, axis=0), 1.0, rtol=1e-6)
+    df = dd.document_frequencies([dd.tokenize_terms(t) for t in texts])
+    assert data.features.shape[1] == sum(n >= 2 for n in df.values())
