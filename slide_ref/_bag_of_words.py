@@ -11,7 +11,8 @@ import re
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["tokenize_terms", "tokenize_words", "ranked_vocabulary", "tfidf_rows"]
+__all__ = ["tokenize_terms", "tokenize_words", "ranked_vocabulary", "names_by_id",
+           "document_frequencies", "smooth_idf", "tfidf_rows"]
 
 # A term of technical English: letters and digits with inner '.', '_', '-'
 # (python3-numpy, x86_64, e.g) and trailing '+' kept (c++, gtk+).
@@ -39,6 +40,14 @@ def ranked_vocabulary(counts, min_count):
     kept = [(-n, term) for term, n in counts.items() if n >= min_count]
     kept.sort()
     return {term: i for i, (_, term) in enumerate(kept)}
+
+
+def names_by_id(vocabulary):
+    """The terms of a ``{term: id}`` vocabulary as a list indexed by id."""
+    names = [None] * len(vocabulary)
+    for term, i in vocabulary.items():
+        names[i] = term
+    return names
 
 
 def document_frequencies(token_lists):

@@ -30,7 +30,7 @@ import tempfile
 __all__ = ["ArchiveUnavailableError", "run_command", "DEFAULT_LISTS_DIR", "list_files",
            "ensure_lists", "read_list", "parse_stanzas", "read_packages",
            "read_long_descriptions", "description_text", "relation_names", "source_name",
-           "fetch_package", "unpacked"]
+           "package_texts", "read_package_file", "fetch_package", "unpacked"]
 
 #: Where apt keeps the package lists it downloaded.
 DEFAULT_LISTS_DIR = "/var/lib/apt/lists"
@@ -236,6 +236,27 @@ def source_name(stanza):
 
 
 # ----------------------------------------------------------------------------- packages
+def package_texts(packages, descriptions):
+    """``{package: text}``: the short + long description of every described package.
+
+    The long description comes from the Translation-en lists (``descriptions``,
+    keyed by ``Description-md5``), else the Packages stanza's short one.
+    """
+    texts = {}
+    for name, stanza in packages.items():
+        text = descriptions.get(stanza.get("Description-md5", ""), stanza.get("Description"))
+        if text:
+            texts[name] = description_text(text)
+    return texts
+
+
+def read_package_file(path):
+    """Text of a file unpacked from a package (``.gz`` and dictzip ``.dz`` decompressed)."""
+    opener = gzip.open if path.endswith((".gz", ".dz")) else open
+    with opener(path, "rb") as fh:
+        return fh.read().decode("utf-8", "replace")
+
+
 def fetch_package(name, debs_dir):
     """Path of ``name``'s .deb in ``debs_dir``, downloaded with ``apt-get download`` if absent."""
     os.makedirs(debs_dir, exist_ok=True)

@@ -9,7 +9,10 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
+from slide_ref import _bag_of_words as bow
 from slide_ref import _debian_archive as archive
+from slide_ref import _debian_text as td
+from slide_ref import _debian_zsl as zd
 from slide_ref import debian_data as dd
 
 # ----------------------------------------------------------------------------- fixtures
@@ -371,26 +374,26 @@ def test_load_fashion_mnist(fake_archive, monkeypatch):
 # ----------------------------------------------------------------------------- text
 def test_build_debian_text_vocabulary_and_split():
     docs = [(f"doc{k}", "the cat sat on the mat " * 3 + "q" * (k + 2)) for k in range(30)]
-    data = dd.build_debian_text(docs, min_count=5, test_fraction=0.3)
+    data = td.build_debian_text(docs, min_count=5, test_fraction=0.3)
     assert data.vocabulary[0] == "the" and set(data.vocabulary) == {"the", "cat", "sat", "on",
                                                                     "mat"}
     assert np.all(np.diff(data.counts) <= 0)               # ranked by training count
     assert 0 < data.doc_is_test.sum() < 30
     assert data.tokens.size == 30 * 18                     # the rare words are removed
-    capped = dd.build_debian_text(docs, min_count=1, max_tokens=100)
+    capped = td.build_debian_text(docs, min_count=1, max_tokens=100)
     assert capped.stats["raw_tokens"] <= 100 and capped.stats["documents"] == 5
 
 
 def test_next_word_examples_bag_of_previous_words():
     tokens = np.array([0, 1, 2, 1, 3, 5, 6, 7], dtype=np.int32)
     offsets = np.array([0, 5, 6, 8])                      # docs of 5, 1 and 2 tokens
-    X, y = dd.next_word_examples(tokens, offsets, np.array([0, 1, 2]), context=2, n_words=8)
+    X, y = td.next_word_examples(tokens, offsets, np.array([0, 1, 2]), context=2, n_words=8)
     assert_array_equal(y, [2, 1, 3])                       # docs 1 and 2 are too short
     assert_allclose(X.toarray()[0], [0.5, 0.5, 0, 0, 0, 0, 0, 0])
     assert_allclose(X.toarray()[2], [0, 0.5, 0.5, 0, 0, 0, 0, 0])
-    X, y = dd.next_word_examples(tokens, offsets, np.array([2]), context=1, n_words=8)
+    X, y = td.next_word_examples(tokens, offsets, np.array([2]), context=1, n_words=8)
     assert_array_equal(y, [7]) and X.indices.tolist() == [6]
-    X, y = dd.next_word_examples(np.array([4, 4, 4], np.int32), np.array([0, 3]),
+    X, y = td.next_word_examples(np.array([4, 4, 4], np.int32), np.array([0, 3]),
                                  np.array([0]), context=2, n_words=5)
     assert_allclose(X.toarray(), [[0, 0, 0, 0, 1.0]])     # a repeated word adds up
 
@@ -417,20 +420,20 @@ def test_load_debian_text_reads_every_source(fake_archive, monkeypatch):
 # ----------------------------------------------------------------------------- ZSL
 def test_wordnet_class_attributes(tmp_path):
     _wordnet_files(str(tmp_path))
-    index, synsets = dd.read_wordnet_nouns(str(tmp_path))
+    index, synsets = zd.read_wordnet_nouns(str(tmp_path))
     assert synsets["00000010"][0] == ["00000002"]
-    H = dd.wordnet_class_attributes(dd.FASHION_WORDNET_LEMMAS, index, synsets, "hypernyms")
+    H = zd.wordnet_class_attributes(zd.FASHION_WORDNET_LEMMAS, index, synsets, "hypernyms")
     # entity is shared by all: dropped; garment / footwear / container remain.
     assert H.shape == (3, 10)
     assert_array_equal(H.sum(axis=0), np.ones(10))
-    G = dd.wordnet_class_attributes(dd.FASHION_WORDNET_LEMMAS, index, synsets, "glosses")
+    G = zd.wordnet_class_attributes(zd.FASHION_WORDNET_LEMMAS, index, synsets, "glosses")
     # Rows: the lemma words (t-shirt and shirt share "shirt"); "cloth" and "straps" are in
     # every gloss and weigh nothing.
     assert G.shape == (9, 10) and np.all(np.abs(G).sum(axis=0) > 0)
-    both = dd.wordnet_class_attributes(dd.FASHION_WORDNET_LEMMAS, index, synsets)
+    both = zd.wordnet_class_attributes(zd.FASHION_WORDNET_LEMMAS, index, synsets)
     assert both.shape == (H.shape[0] + G.shape[0], 10)
     with pytest.raises(ValueError, match="no noun"):
-        dd.wordnet_class_attributes(["unicorn"], index, synsets)
+        zd.wordnet_class_attributes(["unicorn"], index, synsets)
 
 
 def test_load_fashion_zsl(fake_archive):
@@ -467,10 +470,10 @@ def test_debtags_points_skip_todo_and_small_classes(tmp_path):
     packages, descriptions = _lists(fake_lists(str(tmp_path)))
     packages["app0"]["Tag"] = "use::TODO, use::theme0"
     packages["app1"]["Tag"] = "use::theme1, use::theme2"     # two tags: not a point
-    names, _, tags = dd.debtags_points(packages, descriptions, "use", 5)
+    names, _, tags = zd.debtags_points(packages, descriptions, "use", 5)
     assert "app0" in names and "app1" not in names
     assert set(tags) == {f"use::theme{t}" for t in range(4)}
-    names, _, _ = dd.debtags_points(packages, descriptions, "use", 11)
+    names, _, _ = zd.debtags_points(packages, descriptions, "use", 11)
     assert names == []
 
 
@@ -493,22 +496,22 @@ def test_build_data_command_line(fake_archive, capsys):
 
 def test_gloss_expansion_uses_first_senses(tmp_path):
     _wordnet_files(str(tmp_path))
-    glosses = dd.read_wordnet_glosses(str(tmp_path))
+    glosses = zd.read_wordnet_glosses(str(tmp_path))
     assert glosses["garment"] == "an article of clothing worn on the body"
     assert glosses["word"] == "the gloss of a verb word"          # the verb, not the adj
-    text = dd.gloss_expanded("Garments and containers", glosses)
+    text = zd.gloss_expanded("Garments and containers", glosses)
     assert text.split("\n") == ["Garments and containers", glosses["garment"],
                                 glosses["container"]]
 
 
 def test_debtags_attributes_share_the_feature_terms(tmp_path):
     packages, descriptions = _lists(fake_lists(str(tmp_path)))
-    names, texts, tags = dd.debtags_points(packages, descriptions, "use", 5)
+    names, texts, tags = zd.debtags_points(packages, descriptions, "use", 5)
     vocabulary = {f"use::theme{t}": f"{THEMES[t]}" for t in range(4)}
-    data = dd.build_debtags_zsl(names, texts, tags, vocabulary, n_unseen=1)
+    data = zd.build_debtags_zsl(names, texts, tags, vocabulary, n_unseen=1)
     # One attribute per description term that is also a package-text term: the 13 words
     # of the four themes ("for" included, "theme0" is no package term).
     assert data.attributes.shape == (13, 4)
     assert_allclose(np.linalg.norm(data.attributes, axis=0), 1.0, rtol=1e-6)
-    df = dd.document_frequencies([dd.tokenize_terms(t) for t in texts])
+    df = bow.document_frequencies([bow.tokenize_terms(t) for t in texts])
     assert data.features.shape[1] == sum(n >= 2 for n in df.values())
