@@ -61,14 +61,16 @@ def default_cache_dir():
                                                         "slide")
 
 
-def _cache_root(cache_dir):
-    if cache_dir is None:
-        return default_cache_dir()
+def _check_path(value, name):
+    """``value`` as a ``str`` path; ``TypeError`` naming ``name`` for anything else."""
     try:
-        return os.fsdecode(os.fspath(cache_dir))
+        return os.fsdecode(os.fspath(value))
     except TypeError:
-        raise TypeError(f"cache_dir must be a path or None, got {type(cache_dir).__name__}") \
-            from None
+        raise TypeError(f"{name} must be a path, got {type(value).__name__}") from None
+
+
+def _cache_root(cache_dir):
+    return default_cache_dir() if cache_dir is None else _check_path(cache_dir, "cache_dir")
 
 
 class _Progress:
@@ -115,7 +117,12 @@ def _cached(kind, params, cache_dir, rebuild, build, save, load, progress):
             json.dump({"params": params, "stats": data.stats}, fh, indent=1, sort_keys=True)
         if os.path.isdir(folder):
             shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not os.path.isdir(folder):   # else another process saved the same set first
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -255,7 +262,7 @@ def _load_xc(folder):
 
 
 def _read_lists(lists_dir, progress):
-    packages_files, translation_files = archive.ensure_lists(lists_dir)
+    packages_files, translation_files = archive.ensure_lists(_check_path(lists_dir, "lists_dir"))
     progress(f"reading {len(packages_files)} Packages and {len(translation_files)} "
              "Translation-en lists")
     return (archive.read_packages(packages_files),

@@ -289,6 +289,7 @@ def test_cache_dir_defaults_to_slide_data(monkeypatch, tmp_path):
     ({"test_fraction": 1.5}, ValueError, "test_fraction"),
     ({"alternatives": "any"}, ValueError, "alternatives"),
     ({"cache_dir": 3}, TypeError, "cache_dir"),
+    ({"lists_dir": 3}, TypeError, "lists_dir"),
 ])
 def test_load_debian_xc_checks_arguments(fake_archive, kwargs, error, match):
     kwargs = dict({"cache_dir": fake_archive["cache"], "lists_dir": fake_archive["lists"]},
@@ -396,6 +397,16 @@ def test_next_word_examples_bag_of_previous_words():
     X, y = td.next_word_examples(np.array([4, 4, 4], np.int32), np.array([0, 3]),
                                  np.array([0]), context=2, n_words=5)
     assert_allclose(X.toarray(), [[0, 0, 0, 0, 1.0]])     # a repeated word adds up
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"context": 0}, ValueError, "context"), ({"max_tokens": 0}, ValueError, "max_tokens"),
+    ({"min_count": 1.5}, TypeError, "min_count"), ({"test_fraction": -1}, ValueError, "test_"),
+])
+def test_load_debian_text_checks_arguments(fake_archive, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        dd.load_debian_text(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"],
+                            **kwargs)
 
 
 def test_load_debian_text_reads_every_source(fake_archive, monkeypatch):
