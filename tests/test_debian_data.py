@@ -490,11 +490,15 @@ def test_debtags_points_skip_todo_and_small_classes(tmp_path):
 
 # ----------------------------------------------------------------------------- both backends
 @pytest.mark.parametrize("name", ["load_debian_xc", "load_debian_text", "load_fashion_mnist",
-                                  "load_debtags_zsl", "load_fashion_zsl",
-                                  "ArchiveUnavailableError"])
+                                  "load_debtags_zsl", "load_fashion_zsl"])
 def test_both_backends_export_the_loaders(backend, name):
     assert name in backend.datasets.__all__
     assert getattr(backend.datasets, name) is getattr(dd, name)
+
+
+def test_both_backends_expose_the_archive_error(backend):
+    assert backend.datasets.ArchiveUnavailableError is dd.ArchiveUnavailableError
+    assert issubclass(dd.ArchiveUnavailableError, RuntimeError)
 
 
 def test_build_data_command_line(fake_archive, capsys):
