@@ -18,19 +18,17 @@ from ._validation import check_float, check_int
 
 __all__ = ["TEXT_SOURCES", "text_documents", "build_debian_text", "next_word_examples"]
 
-# ----------------------------------------------------------------------------- text
 # The English of the text task, in build order: (source name, package or None).
 # A metapackage (python3-doc, linux-doc) stands for the release's versioned one.
 TEXT_SOURCES = (("descriptions", None), ("wordnet", "wordnet-base"), ("gcide", "dict-gcide"),
                 ("perl", "perl-doc"), ("python", "python3-doc"), ("linux", "linux-doc"))
 
-
+# GCIDE: syllabified headwords \Ab"a*ca\, bracketed etymologies, sources and accent
+# codes ([1913 Webster], [a^]) and parenthesised pronunciations.
 _DICT_MARKUP = re.compile(r"\\[^\\\n]*\\|\[[^\]\n]*\]|\([^()\n]*\)")
-
-
+# reStructuredText: directive and comment lines (.. note::), roles (:func:`), heading rules.
 _RST_MARKUP = re.compile(r"^\s*\.\. .*$|:[a-z:]+:`|^[=\-~^*+|#]{3,}.*$", re.MULTILINE)
-
-
+# POD: command words (=head1, =item) and the letter of formatting codes (C<...>, B<<...>>).
 _POD_MARKUP = re.compile(r"^=[a-z]+\d?|[A-Z]<+", re.MULTILINE)
 
 
@@ -63,7 +61,9 @@ def wordnet_documents(root):
     """WordNet glosses (``data.noun`` ... ``data.adv``), 100 synsets per document."""
     for pos in ("noun", "verb", "adj", "adv"):
         path = os.path.join(root, "usr/share/wordnet", f"data.{pos}")
-        glosses = [line.split(" | ", 1)[1].strip() for line in archive.read_package_file(path).splitlines()
+        lines = archive.read_package_file(path).splitlines()
+        # Lines starting with two spaces are the licence header.
+        glosses = [line.split(" | ", 1)[1].strip() for line in lines
                    if not line.startswith("  ") and " | " in line]
         yield from _blocks(f"wordnet:{pos}", glosses, 100)
 

@@ -19,7 +19,6 @@ __all__ = ["FASHION_WORDNET_LEMMAS", "read_wordnet_nouns", "wordnet_class_attrib
            "read_wordnet_glosses", "gloss_expanded", "debtags_points", "read_debtags_vocabulary",
            "build_debtags_zsl", "zsl_data"]
 
-# ----------------------------------------------------------------------------- ZSL
 #: WordNet lemma (first noun sense) describing each Fashion-MNIST class; WordNet
 #: has no "ankle boot", its hypernym "boot" stands in.
 FASHION_WORDNET_LEMMAS = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
@@ -142,8 +141,8 @@ def debtags_points(packages, descriptions, facet, min_class_size):
     """``(names, texts, tags)`` of the debtags ZSL set: one package per source.
 
     A point is the first package (by name) of a source package tagged with
-    exactly one tag of ``facet`` (the placeholder ``facet::TODO`` ignored); classes are the tags with at least
-    ``min_class_size`` points.
+    exactly one tag of ``facet`` (the placeholder ``facet::TODO`` ignored);
+    classes are the tags with at least ``min_class_size`` points.
     """
     texts = archive.package_texts(packages, descriptions)
     chosen = {}

@@ -543,6 +543,7 @@ def _fashion_zsl(features, labels, A, params):
 
 
 def _class_ids(names, classes, argument):
+    """Ids of the class ``names`` (a sequence of strings) among ``classes``."""
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise TypeError(f"{argument} must be a sequence of class names")
     unknown = [n for n in names if n not in classes]
@@ -563,7 +564,8 @@ def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wo
     the text the ``debtags`` package's vocabulary gives the tag (short + long
     description), followed with ``wordnet=True`` by the WordNet gloss of each
     of its content words (``wordnet-base``), embedded like a package text in
-    the same tf-idf term space (attribute rows are the terms some class uses).  ``n_unseen`` classes (default a quarter) drawn with
+    the same tf-idf term space (attribute rows are the terms some class
+    uses).  ``n_unseen`` classes (default a quarter) drawn with
     ``random_state`` are unseen; GBU splits as in :func:`load_fashion_zsl`.
     ``image_files`` holds the package of each row.
 
@@ -571,7 +573,9 @@ def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wo
     -------
     ZSLData
     """
-    params = {"facet": str(facet), "min_class_size": check_int(min_class_size,
+    if not isinstance(facet, str):
+        raise TypeError(f"facet must be a debtags facet name (str), got {type(facet).__name__}")
+    params = {"facet": facet, "min_class_size": check_int(min_class_size,
                                                                 "min_class_size", low=2),
               "n_unseen": None if n_unseen is None else check_int(n_unseen, "n_unseen", low=1),
               "wordnet": bool(wordnet),
@@ -583,6 +587,10 @@ def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wo
     def build(root):
         packages, descriptions = _read_lists(lists_dir, progress)
         names, texts, tags = debtags_points(packages, descriptions, facet, min_class_size)
+        if len(set(tags)) < 4:
+            raise ValueError(f"facet {facet!r} has {len(set(tags))} tags with "
+                             f"min_class_size={min_class_size} packages; the set needs 4 "
+                             "(facets with many: works-with, use, field, game)")
         progress(f"fetching debtags ({len(names)} points)")
         with archive.unpacked("debtags", _debs_dir(root)) as tags_root:
             vocabulary = read_debtags_vocabulary(tags_root)

@@ -477,6 +477,14 @@ def test_load_debtags_zsl(fake_archive):
     assert again.stats == data.stats
 
 
+def test_load_debtags_zsl_checks_the_facet(fake_archive):
+    with pytest.raises(ValueError, match="facet 'nope' has 0 tags"):
+        dd.load_debtags_zsl(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"],
+                            facet="nope")
+    with pytest.raises(TypeError, match="facet"):
+        dd.load_debtags_zsl(cache_dir=fake_archive["cache"], facet=3)
+
+
 def test_debtags_points_skip_todo_and_small_classes(tmp_path):
     packages, descriptions = _lists(fake_lists(str(tmp_path)))
     packages["app0"]["Tag"] = "use::TODO, use::theme0"
