@@ -60,3 +60,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info slide_fast/_kernels/*.c slide_fast/_kernels/*.so
+
+# the real data sets, built from Debian's archive through apt into $(SLIDE_DATA) or
+# ~/.cache/slide (never into the repository; see docs/data.md)
+.PHONY: data
+data: $(STAMP)
+	$(BIN)/python -m slide_ref.build_data --sets xc,text,fmnist,zsl

@@ -1003,3 +1003,12 @@ from ._zsl_data import (DIGIT_STROKE_ATTRIBUTES, ZSLData, load_digits_zsl,  # no
 
 __all__ += ["ZSLData", "load_gbu", "save_gbu", "make_zsl", "load_digits_zsl",
             "DIGIT_STROKE_ATTRIBUTES"]
+# Real sets built at run time from Debian's archive: kept in their own module, exported here.
+from .debian_data import (ArchiveUnavailableError, load_debian_text,  # noqa: E402
+                          load_debian_xc, load_debtags_zsl, load_fashion_mnist,
+                          load_fashion_zsl)
+
+# The error is importable from here but kept out of __all__, the list of functions and data
+# classes both backends mirror.
+__all__ += ["load_debian_xc", "load_debian_text", "load_fashion_mnist", "load_debtags_zsl",
+            "load_fashion_zsl"]

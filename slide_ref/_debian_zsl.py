@@ -1,0 +1,251 @@
+"""Class descriptions and points of the two zero-shot sets (GBU layout).
+
+WordNet (``wordnet-base``) describes Fashion-MNIST's classes; debtags' tag
+vocabulary (``debtags``) describes the classes of one facet of Debian's
+package tags.  The loaders are in :mod:`slide_ref.debian_data`; the protocols
+in ``docs/data.md``.
+"""
+import collections
+import os
+
+import numpy as np
+
+from . import _debian_archive as archive
+from ._bag_of_words import (document_frequencies, ranked_vocabulary, smooth_idf, tfidf_rows,
+                            tokenize_terms, tokenize_words)
+from ._validation import check_choice, check_int
+
+__all__ = ["FASHION_WORDNET_LEMMAS", "read_wordnet_nouns", "wordnet_class_attributes",
+           "read_wordnet_glosses", "gloss_expanded", "debtags_points", "read_debtags_vocabulary",
+           "build_debtags_zsl", "zsl_data"]
+
+#: WordNet lemma (first noun sense) describing each Fashion-MNIST class; WordNet
+#: has no "ankle boot", its hypernym "boot" stands in.
+FASHION_WORDNET_LEMMAS = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                          "sneaker", "bag", "boot")
+
+
+# Words too common in glosses and tag descriptions to describe a class.
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to "
+    "which with e.g used use uses packages package applies software".split())
+
+
+def _content_words(text):
+    return [w for w in tokenize_words(text) if w not in _STOPWORDS and len(w) > 1]
+
+
+def class_word_attributes(texts):
+    """Columns of tf-idf weights of the content words of each class's text: [n_words, C].
+
+    ``idf = log(C / df)``, so a word in every class's text weighs nothing.
+    """
+    bags = [collections.Counter(_content_words(t)) for t in texts]
+    df = document_frequencies(bags)
+    vocab = ranked_vocabulary(df, 1)
+    A = np.zeros((len(vocab), len(texts)))
+    for c, bag in enumerate(bags):
+        for w, n in bag.items():
+            A[vocab[w], c] = (1.0 + np.log(n)) * np.log(len(texts) / df[w])
+    return A[np.abs(A).sum(axis=1) > 0]
+
+
+def read_wordnet_nouns(root):
+    """``(index, synsets)`` of WordNet's nouns from an unpacked ``wordnet-base``.
+
+    ``index``: lemma -> synset offsets by sense; ``synsets``: offset ->
+    ``(hypernym offsets, gloss)``.
+    """
+    folder = os.path.join(root, "usr/share/wordnet")
+    index = {}
+    for line in archive.read_package_file(os.path.join(folder, "index.noun")).splitlines():
+        if line.startswith(" "):
+            continue
+        parts = line.split()
+        n_senses = int(parts[2])
+        index[parts[0]] = parts[-n_senses:]
+    synsets = {}
+    for line in archive.read_package_file(os.path.join(folder, "data.noun")).splitlines():
+        if line.startswith(" ") or " | " not in line:
+            continue
+        head, gloss = line.split(" | ", 1)
+        parts = head.split()
+        n_words = int(parts[3], 16)
+        p = 4 + 2 * n_words
+        n_pointers = int(parts[p])
+        pointers = [parts[p + 1 + 4 * k: p + 5 + 4 * k] for k in range(n_pointers)]
+        synsets[parts[0]] = ([off for sym, off, pos, _ in pointers
+                              if sym in ("@", "@i") and pos == "n"], gloss.strip())
+    return index, synsets
+
+
+def _hypernym_closure(offset, synsets):
+    seen, todo = [], list(synsets[offset][0])
+    while todo:
+        off = todo.pop()
+        if off not in seen:
+            seen.append(off)
+            todo += synsets[off][0]
+    return seen
+
+
+def wordnet_class_attributes(lemmas, index, synsets, kind="both"):
+    """Class attribute columns [K, C] from WordNet for nouns ``lemmas`` (first senses).
+
+    ``"hypernyms"``: one 0/1 row per ancestor synset (shared by all classes
+    dropped); ``"glosses"``: tf-idf of the content words of each class's gloss;
+    ``"both"``: the two blocks stacked, each scaled to unit column norm.
+    """
+    check_choice(kind, "kind", ("hypernyms", "glosses", "both"))
+    missing = [lemma for lemma in lemmas if lemma not in index]
+    if missing:
+        raise ValueError(f"WordNet has no noun {missing}")
+    senses = [index[lemma][0] for lemma in lemmas]
+    closures = [set(_hypernym_closure(s, synsets)) for s in senses]
+    ancestors = sorted(set().union(*closures) - set.intersection(*closures))
+    H = np.array([[a in c for c in closures] for a in ancestors], dtype=np.float64)
+    G = class_word_attributes([synsets[s][1] for s in senses])
+    if kind == "hypernyms":
+        return H
+    if kind == "glosses":
+        return G
+    return np.vstack([_unit_cols(H), _unit_cols(G)])
+
+
+def _unit_cols(M):
+    norms = np.linalg.norm(M, axis=0, keepdims=True)
+    return M / np.where(norms > 0, norms, 1.0)
+
+
+def zsl_data(features, labels, raw_attributes, unseen, class_names, test_fraction, rng,
+              source):
+    from ._zsl_data import ZSLData, _gbu_splits
+    n_classes = raw_attributes.shape[1]
+    seen = np.setdiff1d(np.arange(n_classes), unseen)
+    n_val = max(1, seen.size // 5)
+    splits = _gbu_splits(labels, seen, n_val, test_fraction, rng)
+    return ZSLData(features, labels, _unit_cols(raw_attributes).astype(np.float32),
+                   original_attributes=raw_attributes.astype(np.float32),
+                   class_names=class_names, source=source, **splits)
+
+
+def zsl_stats(data):
+    return {"images": int(data.labels.size), "features": int(data.features.shape[1]),
+            "attributes": int(data.attributes.shape[0]), "classes": int(data.n_classes),
+            "seen": int(data.seen.size), "unseen": int(data.unseen.size),
+            "trainval": int(data.trainval_loc.size), "test_seen": int(data.test_seen_loc.size),
+            "test_unseen": int(data.test_unseen_loc.size)}
+
+
+def debtags_points(packages, descriptions, facet, min_class_size):
+    """``(names, texts, tags)`` of the debtags ZSL set: one package per source.
+
+    A point is the first package (by name) of a source package tagged with
+    exactly one tag of ``facet`` (the placeholder ``facet::TODO`` ignored);
+    classes are the tags with at least ``min_class_size`` points.
+    """
+    texts = archive.package_texts(packages, descriptions)
+    chosen = {}
+    for name in sorted(texts):
+        tags = [t.strip() for t in packages[name].get("Tag", "").replace("\n", " ").split(",")]
+        # "facet::TODO" marks a package still to be classified, not a class.
+        in_facet = [t for t in tags if t.startswith(facet + "::") and not t.endswith("::TODO")]
+        source = archive.source_name(packages[name])
+        if len(in_facet) == 1 and source not in chosen:
+            chosen[source] = (name, texts[name], in_facet[0])
+    sizes = collections.Counter(tag for _, _, tag in chosen.values())
+    points = sorted(p for p in chosen.values() if sizes[p[2]] >= min_class_size)
+    return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
+
+
+def read_wordnet_glosses(root):
+    """``{lemma: gloss of its first sense}`` over WordNet's four parts of speech.
+
+    A lemma that is a noun gets the noun gloss, else the verb, adjective or
+    adverb one.
+    """
+    folder = os.path.join(root, "usr/share/wordnet")
+    glosses = {}
+    for pos in ("noun", "verb", "adj", "adv"):
+        text = {}
+        for line in archive.read_package_file(os.path.join(folder, f"data.{pos}")).splitlines():
+            if not line.startswith(" ") and " | " in line:
+                head, gloss = line.split(" | ", 1)
+                text[head.split(" ", 1)[0]] = gloss.strip()
+        for line in archive.read_package_file(os.path.join(folder, f"index.{pos}")).splitlines():
+            parts = line.split()
+            if parts and not line.startswith(" ") and parts[0] not in glosses:
+                first_sense = parts[-int(parts[2])]
+                if first_sense in text:
+                    glosses[parts[0]] = text[first_sense]
+    return glosses
+
+
+def _lemma_of(word, glosses):
+    """``word`` or the first of a few regular stems of it that WordNet knows."""
+    candidates = [word, word[:-1] if word.endswith("s") else None,
+                  word[:-3] if word.endswith("ing") else None,
+                  word[:-3] + "e" if word.endswith("ing") else None]
+    return next((c for c in candidates if c and c in glosses), None)
+
+
+def gloss_expanded(text, glosses):
+    """``text`` followed by the WordNet gloss of each of its content words.
+
+    Tag descriptions are a few words long; the glosses give classes a shared,
+    richer vocabulary (``"compressing"`` -> "make more compact by or as if by
+    pressing").
+    """
+    words = dict.fromkeys(_content_words(text))
+    lemmas = [_lemma_of(w, glosses) for w in words]
+    return "\n".join([text] + [glosses[lemma] for lemma in lemmas if lemma])
+
+
+def _tag_words(tag):
+    """``"works-with::3dmodel"`` -> ``"3dmodel"``, ``"use::gameplaying"`` -> ``"gameplaying"``."""
+    return tag.split("::", 1)[1].replace("-", " ").replace(":", " ")
+
+
+def read_debtags_vocabulary(root):
+    """``{tag: description}`` from an unpacked ``debtags`` (``usr/share/debtags/vocabulary``)."""
+    path = os.path.join(root, "usr/share/debtags/vocabulary")
+    return {s["Tag"]: archive.description_text(s.get("Description", ""))
+            for s in archive.parse_stanzas(archive.read_package_file(path)) if "Tag" in s}
+
+
+def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, n_unseen=None,
+                      max_features=2048, test_fraction=0.2, random_state=0):
+    """ZSLData of the debtags set from :func:`debtags_points` and the tag vocabulary.
+
+    With ``glosses`` (:func:`read_wordnet_glosses`) each tag description is
+    expanded by :func:`gloss_expanded` before it becomes attributes.
+    """
+    classes = sorted(set(tags))
+    missing = [c for c in classes if c not in vocabulary]
+    if missing:
+        raise ValueError(f"the debtags vocabulary does not describe {missing}")
+    C = len(classes)
+    if C < 4:
+        raise ValueError(f"the debtags set needs at least 4 classes, found {C}")
+    U = max(1, C // 4) if n_unseen is None else check_int(n_unseen, "n_unseen", low=1,
+                                                          high=C - 3)
+    tokens = [tokenize_terms(t) for t in texts]
+    df = document_frequencies(tokens)
+    features = ranked_vocabulary(df, 2)
+    features = {t: i for t, i in features.items() if i < max_features}
+    idf = smooth_idf(df, features, len(tokens))
+    X = tfidf_rows(tokens, features, idf).toarray()
+    labels = np.array([classes.index(t) for t in tags], dtype=np.int64)
+    # A class is its tag's name and description, embedded like a package's text in
+    # the same term space (attribute k = feature k); terms no class uses are dropped.
+    descriptions = [_tag_words(c) + "\n" + vocabulary[c] for c in classes]
+    if glosses is not None:
+        descriptions = [gloss_expanded(d, glosses) for d in descriptions]
+    A = tfidf_rows([tokenize_terms(d) for d in descriptions], features, idf).toarray().T
+    A = A[np.abs(A).sum(axis=1) > 0].astype(np.float64)
+    rng = np.random.default_rng(random_state)
+    unseen = np.sort(rng.choice(C, size=U, replace=False))
+    data = zsl_data(X, labels, A, unseen, classes, test_fraction, rng, "load_debtags_zsl")
+    data.image_files = list(names)
+    data.stats = zsl_stats(data)
+    return data
