@@ -11,7 +11,8 @@ table (``fig05:A``). For every key whose figure has a JSON in ``--out``
 (``paper_figures/out/figNN_*.json``, written by ``python -m paper_figures.figNN_...``),
 the block becomes the command that produced the JSON, the machine it ran on, and
 the table the figure script renders from it (its ``doc_tables(data)``). Blocks
-whose figure has not been run keep their text.
+whose figure has not been run keep their text, and so do those whose JSON comes
+from a ``--smoke`` run (unless ``--allow-smoke``).
 
     python -m paper_figures.make_docs                 # paper_figures/out -> docs/
     python -m paper_figures.make_docs --check         # exit 1 if a page would change
@@ -55,13 +56,22 @@ def render_block(table, meta):
             f"{table.strip()}\n")
 
 
-def generated_blocks(results):
-    """``{key: block text}`` for every table the available results can fill."""
+def is_smoke(data):
+    """Whether a JSON comes from a ``--smoke`` run (tiny sizes: not for the docs)."""
+    return "--smoke" in data["meta"]["command"].split()
+
+
+def generated_blocks(results, allow_smoke=False):
+    """``{key: block text}`` for every table the available results can fill; ``--smoke``
+    outputs are skipped unless ``allow_smoke``."""
     blocks = {}
     for stem, data in results.values():
         if "meta" not in data:
             raise ValueError(f"{stem}.json has no 'meta' (command and machine): rerun "
                              f"python -m paper_figures.{stem}")
+        if is_smoke(data) and not allow_smoke:
+            print(f"skipped {stem}.json: a --smoke run")
+            continue
         for key, table in figure_tables(stem, data).items():
             blocks[key] = render_block(table, data["meta"])
     return blocks
@@ -104,9 +114,12 @@ def main(argv=None):
     p.add_argument("--docs", default=DOCS_DIR, help="directory of the docs pages")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a page would change")
+    p.add_argument("--allow-smoke", action="store_true",
+                   help="also use the outputs of --smoke runs (for testing the generator)")
     args = p.parse_args(argv)
     results = load_results(args.out)
-    changed = update_docs(args.docs, generated_blocks(results), write=not args.check)
+    blocks = generated_blocks(results, allow_smoke=args.allow_smoke)
+    changed = update_docs(args.docs, blocks, write=not args.check)
     for path, keys in changed.items():
         print(f"{'would update' if args.check else 'updated'} {path}: {', '.join(keys)}")
     if not results:

@@ -38,7 +38,10 @@ def test_figure_script_smoke(name, tmp_path):
     keys = list(make_docs.figure_tables(name, results))
     assert keys and all(k.split(":")[0] == name.split("_")[0] for k in keys)
     page.write_text("".join(f"<!-- table:{k} -->\nold\n<!-- /table -->\n" for k in keys))
-    assert make_docs.main(["--out", str(tmp_path), "--docs", str(page.parent)]) == 0
+    make_docs.main(["--out", str(tmp_path), "--docs", str(page.parent)])
+    assert page.read_text().count("old") == len(keys)      # smoke outputs stay out of the docs
+    assert make_docs.main(["--out", str(tmp_path), "--docs", str(page.parent),
+                           "--allow-smoke"]) == 0
     text = page.read_text()
     assert "old" not in text
     assert text.count(f"Command: `python -m paper_figures.{name} --smoke`; machine: ") == len(keys)
