@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from paper_figures import make_docs
+from paper_figures import _common, make_docs
+from slide_bench import configs, machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = sorted(os.path.splitext(os.path.basename(p))[0]
@@ -116,3 +117,48 @@ def test_generator_refuses_json_without_meta(fixture_dirs):
     (out / "fig03_zsl_table.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="meta"):
         make_docs.main(["--out", str(out), "--docs", str(docs)])
+
+
+# --- the module the benchmarks and figures share ----------------------------------------------
+
+SMALL = dict(n_features=300, n_labels=400, labels_per_sample=2, range_pow=8)
+
+
+def test_model_names_parse_negatives_and_memory():
+    assert configs.parse_model_name("batch-hard:800:2", 10_000) == ("batch-hard", 800, 2)
+    assert configs.parse_model_name("batch-hard", 10_000) == ("batch-hard", 1000, 4)
+    assert configs.parse_model_name("uniform-lazy", 400) == ("uniform-lazy", 200, 4)  # capped
+
+
+@pytest.mark.parametrize("model", configs.SLIDE_MODELS)
+def test_every_shared_model_trains_on_a_small_configuration(model):
+    X, Y, Xt, Yt = configs.make_data(SMALL, n_train=2 * configs.BATCH, n_test=50)
+    net = configs.make_model(SMALL, model, Y, n_threads=1)
+    configs.train(net, X, Y, 3)
+    assert 0.0 <= configs.p_at_1(net, Xt, Yt) <= 1.0
+    assert configs.top1(net, Xt).shape == (50,)
+
+
+@pytest.mark.parametrize("model", ["softmax", "torch-everything"])
+def test_unknown_model_name_is_refused(model):
+    with pytest.raises(ValueError, match="unknown model"):
+        configs.make_model(SMALL, model)
+
+
+def test_configurations_are_shared_by_name():
+    assert set(configs.CONFIGS) >= {"A", "B", "670k"}
+    assert configs.CONFIGS["B"]["n_labels"] == 100_000
+
+
+def test_machine_description_names_cpu_cores_simd_and_threads():
+    info = machine.machine_info(n_threads=3)
+    assert info["cpu"] and info["cores"] >= 1 and info["n_threads"] == 3
+    assert info["simd_level"] in info["simd_available"]
+    text = machine.describe({"cpu": "X CPU", "cores": 8, "simd_level": "avx512", "n_threads": 2})
+    assert text == "X CPU, 8 cores, SIMD avx512, 2 threads"
+
+
+def test_recorded_command_leaves_out_the_output_directory():
+    assert (_common.command_line("fig04_lns_samplers", ["--out", "/tmp/x", "--seeds", "0",
+                                                        "--out=/y", "--configs", "100k labels"])
+            == "python -m paper_figures.fig04_lns_samplers --seeds 0 --configs '100k labels'")
