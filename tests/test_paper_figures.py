@@ -8,8 +8,11 @@ import sys
 
 import pytest
 
-from paper_figures import _common, make_docs
-from slide_bench import configs, machine
+# paper_figures is not installed: it imports when the tests run from the repository root
+# (`python -m pytest`), not from the emulated-SIMD test build (make test-simd-emulated)
+pytest.importorskip("paper_figures", reason="run from the repository root")
+from paper_figures import _common, make_docs  # noqa: E402
+from slide_bench import configs, machine  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = sorted(os.path.splitext(os.path.basename(p))[0]
