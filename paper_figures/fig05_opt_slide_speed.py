@@ -188,11 +188,10 @@ def main(argv=None):
                   flush=True)
         md.append(scaling_table(results["670k"]))
     os.makedirs(args.out, exist_ok=True)
-    path = _common.save_json({"results": results}, args.out, "fig05_opt_slide_speed.json",
-                             n_threads=args.n_threads, argv=argv)
-    with open(path) as fh:
-        meta = json.load(fh)["meta"]
-    text = f"Command: `{meta['command']}`\n\n" + "\n\n".join(md) + "\n"
+    _common.save_json({"results": results}, args.out, "fig05_opt_slide_speed.json",
+                      n_threads=args.n_threads, argv=argv)
+    cmd = _common.command_line("fig05_opt_slide_speed", sys.argv[1:] if argv is None else argv)
+    text = f"Command: `{cmd}`\n\n" + "\n\n".join(md) + "\n"
     with open(os.path.join(args.out, "fig05_opt_slide_speed.md"), "w") as fh:
         fh.write(text)
     print(text)
