@@ -3,20 +3,17 @@
 Wraps the network's kernel module and its output sampler so that every call is
 timed, trains warm-up batches, then ``--batches`` batches, and prints the
 milliseconds per batch of each kernel (and of the touched-row computation of
-lazy Adam and SGD). The configurations and models are those of
-``benchmarks/bench_e2e.py``:
+lazy Adam and SGD). The configurations and models are those of the benchmarks
+(``slide_bench.configs``):
 
-    PYTHONPATH=.. python profile_train_step.py --config B --model uniform-lazy
+    python asv_bench/profile_train_step.py --config B --model uniform-lazy
 """
 import argparse
 import collections
-import os
-import sys
 import time
 import types
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmarks import bench_e2e as e2e  # noqa: E402
+from slide_bench import configs as e2e
 
 
 def timed(fn, name, totals):
@@ -43,7 +40,7 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=100)
     p.add_argument("--n-train", type=int, default=20_000)
     args = p.parse_args(argv)
-    X, Y, _, _ = e2e.data(args.config, n_train=args.n_train, n_test=1)
+    X, Y, _, _ = e2e.make_data(args.config, n_train=args.n_train, n_test=1)
     net = e2e.make_model(args.config, args.model, Y)
     totals = collections.defaultdict(float)
     network = types.SimpleNamespace()

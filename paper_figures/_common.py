@@ -1,9 +1,13 @@
-"""Helpers shared by the figure scripts: output paths, timing loops, plotting."""
+"""Helpers shared by the figure scripts: output paths, run metadata, timing loops, plotting."""
 import argparse
 import json
 import os
+import shlex
+import sys
 
 import numpy as np
+
+from slide_bench.machine import machine_info
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
@@ -16,12 +20,35 @@ def parser(description):
     return p
 
 
-def save_json(obj, out_dir, name):
+def save_json(obj, out_dir, name, n_threads=None, argv=None):
+    """Write ``obj`` (a dict) to ``out_dir/name`` with a ``meta`` entry: the command that
+    produced it and the machine it ran on (:func:`run_meta`), for the docs tables."""
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, name)
+    obj = dict(obj, meta=run_meta(os.path.splitext(name)[0], n_threads, argv))
     with open(path, "w") as fh:
         json.dump(obj, fh, indent=1, default=float)
     return path
+
+
+def run_meta(script, n_threads=None, argv=None):
+    """``{"command": ..., "machine": ...}`` of this run of ``paper_figures.<script>``."""
+    return {"command": command_line(script, sys.argv[1:] if argv is None else argv),
+            "machine": machine_info(n_threads)}
+
+
+def command_line(script, argv):
+    """The command that reruns a figure: ``python -m paper_figures.<script> ARGS``, without
+    ``--out`` (where the outputs go does not change them)."""
+    args, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            args.append(a)
+    return " ".join(["python -m", f"paper_figures.{script}"] + [shlex.quote(a) for a in args])
 
 
 def train_curve(model, X, Y, Xt, Yt, batch_size, budget_s, eval_every, max_epochs=1,

@@ -7,18 +7,14 @@ with power-law labels.  Same network for everyone: sparse input -> 128 ReLU ->
 softmax, Adam lr 1e-3, batch 128, 2 threads; SLIDE samples the output layer
 with DWTA tables (K=6, L=50).  Training time excludes evaluation.
 
-    python paper_figures/fig01_slide_p1_vs_time.py            # ~15 minutes on 2 cores
-    python paper_figures/fig01_slide_p1_vs_time.py --smoke    # seconds
+    python -m paper_figures.fig01_slide_p1_vs_time            # ~15 minutes on 2 cores
+    python -m paper_figures.fig01_slide_p1_vs_time --smoke    # seconds
 """
 import os
-import sys
 
-import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402
-
-import slide_fast  # noqa: E402
+import slide_fast
+from paper_figures import _common
+from slide_bench import peers
 
 
 def configs(smoke):
@@ -39,16 +35,23 @@ def models(n_features, n_labels, n_threads):
             lsh=slide_fast.lsh.LSHParams(K=6, L=50),
             lr=1e-3, n_threads=n_threads, random_state=0),
             lambda m, X: m.predict_topk(X, k=1)[0][:, 0])
-    try:
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "asv_bench"))
-        from benchmarks import peers
-        if peers.available():
-            out["full softmax (PyTorch)"] = (peers.TorchXC(n_features, n_labels,
-                                                           n_threads=n_threads),
-                                             lambda m, X: m.predict_top1(X))
-    except ImportError:
-        pass
+    if peers.available():
+        out["full softmax (PyTorch)"] = (peers.TorchXC(n_features, n_labels,
+                                                       n_threads=n_threads),
+                                         lambda m, X: m.predict_top1(X))
     return out
+
+
+def doc_tables(data):
+    """The docs table of a saved run (its JSON): final samples/s and P@1 of every model."""
+    lines = ["| data | model | samples/s | P@1 at the end | samples trained | train s |",
+             "|---|---|---|---|---|---|"]
+    for title, panel in data["results"].items():
+        for name, curve in panel["curves"].items():
+            train_s, samples, p1 = curve[-1]
+            lines.append(f"| {title} | {name} | {samples / train_s:,.0f} | {p1:.4f} | "
+                         f"{samples:,} | {train_s:.1f} |")
+    return {"fig01": "\n".join(lines)}
 
 
 def main(argv=None):
@@ -69,7 +72,8 @@ def main(argv=None):
                   f"P@1 {last[2]:.4f} after {last[1]} samples, {last[0]:.1f} s", flush=True)
         panels[title] = curves
         results[title] = {"config": cfg, "curves": curves}
-    _common.save_json(results, args.out, "fig01_slide_p1_vs_time.json")
+    _common.save_json({"results": results}, args.out, "fig01_slide_p1_vs_time.json",
+                      n_threads=args.n_threads, argv=argv)
     path = _common.plot_curves(panels, os.path.join(args.out, "fig01_slide_p1_vs_time.png"))
     print(f"wrote {path}")
 

@@ -27,19 +27,16 @@ accuracy vs time; bottom row: vs examples trained; mean over seeds),
 ``.json`` (every curve), ``.md`` and ``.csv`` (final accuracy, training time
 and time to reach uniform's final accuracy).
 
-    python paper_figures/fig02_nwsketch_accuracy.py            # ~10 min on 2 cores
-    python paper_figures/fig02_nwsketch_accuracy.py --smoke    # seconds
+    python -m paper_figures.fig02_nwsketch_accuracy            # ~10 min on 2 cores
+    python -m paper_figures.fig02_nwsketch_accuracy --smoke    # seconds
 """
 import csv
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import parser, save_json  # noqa: E402
-
-import slide_fast as slide  # noqa: E402
+import slide_fast as slide
+from paper_figures._common import parser, save_json
 
 NAME = "fig02_nwsketch_accuracy"
 METHODS = ("uniform", "nw", "loss", "sb")
@@ -166,6 +163,19 @@ def write_tables(rows, out_dir):
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    path = os.path.join(out_dir, f"{NAME}.md")
+    with open(path, "w") as fh:
+        fh.write(markdown(rows) + "\n")
+    return path
+
+
+def doc_tables(data):
+    """The docs table of a saved run (its JSON)."""
+    return {"fig02": markdown(data["summary"])}
+
+
+def markdown(rows):
+    """Final accuracy, training and sampler time, time to uniform's accuracy per sampler."""
     lines = ["| data set | sampler | final test acc. (mean ± sd) | train time (s) "
              "| sampler time (s) | extra forwards / example | time to uniform's final acc. (s, median; runs) |",
              "|---|---|---|---|---|---|---|"]
@@ -176,10 +186,7 @@ def write_tables(rows, out_dir):
                      f"{r['final_acc_std']:.3f} | {r['train_time_s']:.1f} | "
                      f"{r['sampler_time_s']:.2f} | {r['extra_forwards_per_example']:.2f} | "
                      f"{reach} |")
-    path = os.path.join(out_dir, f"{NAME}.md")
-    with open(path, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    return path
+    return "\n".join(lines)
 
 
 def plot(curves, path):
@@ -233,7 +240,8 @@ def main(argv=None):
     rows = summarize(curves)
     save_json({"curves": curves, "summary": rows,
                "fields": ["train_time_s", "examples", "test_acc", "sampler_time_s",
-                          "extra_forward_examples"]}, args.out, f"{NAME}.json")
+                          "extra_forward_examples"]}, args.out, f"{NAME}.json",
+              n_threads=args.n_threads, argv=argv)
     write_tables(rows, args.out)
     print(plot(curves, os.path.join(args.out, f"{NAME}.png")))
 

@@ -17,21 +17,18 @@ Control: the chosen setting refitted with the unseen classes' attribute columns
 permuted among themselves (no class keeps its own); zero-shot accuracy must fall to
 chance (1/U).  SoftLabelZSL runs on ``slide_fast`` with one hidden layer of 256.
 
-    python paper_figures/fig03_zsl_table.py            # about 10 minutes on 2 busy cores
-    python paper_figures/fig03_zsl_table.py --smoke    # seconds
+    python -m paper_figures.fig03_zsl_table            # about 10 minutes on 2 busy cores
+    python -m paper_figures.fig03_zsl_table --smoke    # seconds
 """
 import os
-import sys
 import time
 
 import numpy as np
 from sklearn.base import clone
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402
-
-import slide_fast  # noqa: E402
-from slide_ref.cli import zsl_methods  # noqa: E402
+import slide_fast
+from paper_figures import _common
+from slide_ref.cli import zsl_methods
 
 FOLDS = [(1, 5, 8), (0, 4, 7), (2, 3, 9), (1, 3, 6), (2, 4, 8)]
 METRICS = ("zsl", "U", "S", "H")
@@ -105,6 +102,11 @@ def summarise(raw):
     return table
 
 
+def doc_tables(data):
+    """The docs table of a saved run (its JSON)."""
+    return {"fig03": markdown(data["table"]).rstrip("\n")}
+
+
 def markdown(table):
     lines = ["| data | method | ZSL | GZSL U | GZSL S | GZSL H | H (no calibration) | "
              "control ZSL (chance) |", "|---|---|---|---|---|---|---|---|"]
@@ -162,7 +164,8 @@ def main(argv=None):
         writer.writeheader()
         writer.writerows(table)
     _common.save_json({"table": table, "runs": raw, "smoke": args.smoke,
-                       "seconds": time.perf_counter() - t0}, args.out, name + ".json")
+                       "seconds": time.perf_counter() - t0}, args.out, name + ".json",
+                      n_threads=args.n_threads, argv=argv)
     plot(table, os.path.join(args.out, name + ".png"))
     print(md)
     print(f"outputs in {args.out} ({time.perf_counter() - t0:.0f} s)")

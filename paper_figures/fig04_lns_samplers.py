@@ -18,19 +18,16 @@ negatives per sample, with the logQ correction and accidental-hit removal
 also reports how many classes came from the tables and what fraction of the
 true top-50 logits they held. Training time excludes evaluation.
 
-    python paper_figures/fig04_lns_samplers.py            # ~25 minutes on 2 cores
-    python paper_figures/fig04_lns_samplers.py --smoke    # seconds
+    python -m paper_figures.fig04_lns_samplers            # ~25 minutes on 2 cores
+    python -m paper_figures.fig04_lns_samplers --smoke    # seconds
 """
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402
-
-import slide_fast  # noqa: E402
+import slide_fast
+from paper_figures import _common
 
 SAMPLERS = ["lsh-embedding", "lsh-label", "uniform", "unigram", "loguniform", "full"]
 
@@ -97,6 +94,11 @@ def summarize(results):
                     row[key] = float(np.mean([r["retrieval"][key] for r in per_seed]))
             table.setdefault(title, {})[name] = row
     return table
+
+
+def doc_tables(data):
+    """The docs table of a saved run (its JSON)."""
+    return {"fig04": markdown(data["table"], data["budget_s"]).rstrip("\n")}
 
 
 def markdown(table, budget):
@@ -181,7 +183,7 @@ def main(argv=None):
     table = summarize(results)
     _common.save_json({"results": results, "table": table, "budget_s": budget,
                        "hash": args.hash}, args.out,
-                      "fig04_lns_samplers.json")
+                      "fig04_lns_samplers.json", n_threads=args.n_threads, argv=argv)
     md = markdown(table, budget)
     with open(os.path.join(args.out, "fig04_lns_samplers.md"), "w") as fh:
         fh.write(md)

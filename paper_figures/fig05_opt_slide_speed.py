@@ -1,7 +1,7 @@
 """Optimized SLIDE against PyTorch: one epoch of 200k points on configurations A and B, and
 the 670k-label scaling run.
 
-Configurations and models are those of ``asv_bench/benchmarks/bench_e2e.py``:
+Configurations and models are those of the benchmarks (``slide_bench.configs``):
 A = 10k features / 10k labels / one label per point (2^14 buckets), B = 100k
 features / 100k labels / mean 2 labels per point (2^18 buckets); network sparse
 input -> 128 ReLU -> softmax, batch 128, Adam lr 1e-3, 2 threads, DWTA K=6 L=50.
@@ -28,9 +28,9 @@ Outputs in ``--out``: ``fig05_opt_slide_speed.md`` (tables),
 ``fig05_opt_slide_speed.json`` (curves) and ``fig05_opt_slide_speed.png``
 (P@1 against training time).
 
-    python paper_figures/fig05_opt_slide_speed.py                       # ~40 min on 2 cores
-    python paper_figures/fig05_opt_slide_speed.py --configs B --scaling # B and 670k only
-    python paper_figures/fig05_opt_slide_speed.py --smoke               # seconds
+    python -m paper_figures.fig05_opt_slide_speed                       # ~40 min on 2 cores
+    python -m paper_figures.fig05_opt_slide_speed --configs B --scaling # B and 670k only
+    python -m paper_figures.fig05_opt_slide_speed --smoke               # seconds
 """
 import json
 import os
@@ -41,15 +41,13 @@ import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "asv_bench"))
-import _common  # noqa: E402
-from benchmarks import bench_e2e as e2e  # noqa: E402
-from benchmarks import peers  # noqa: E402
+from paper_figures import _common
+from slide_bench import configs as e2e
+from slide_bench import peers
 
-e2e.CONFIGS.setdefault("smoke", dict(n_features=500, n_labels=1000, labels_per_sample=2,
-                                     range_pow=14))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = dict(e2e.CONFIGS, smoke=dict(n_features=500, n_labels=1000, labels_per_sample=2,
+                                       range_pow=14))
 DEFAULT_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
                   "torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 SIZES = {"A": (200_000, 5_000), "B": (200_000, 2_000), "smoke": (3_000, 300)}
@@ -59,15 +57,11 @@ def child(config, model, n_train, n_test, eval_every, n_threads, scaling_steps):
     """Train one model (in this process) and print a JSON report as the last line."""
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n_threads, user_api="blas")
-    import slide_fast
     t0 = time.perf_counter()
-    X, Y, Xt, Yt = slide_fast.datasets.make_xc(
-        n_train, e2e.CONFIGS[config]["n_features"], e2e.CONFIGS[config]["n_labels"],
-        n_test=n_test, labels_per_sample=e2e.CONFIGS[config]["labels_per_sample"],
-        random_state=0)
+    X, Y, Xt, Yt = e2e.make_data(CONFIGS[config], n_train, n_test)
     gen_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    m = e2e.make_model(config, model, Y, n_threads=n_threads)
+    m = e2e.make_model(CONFIGS[config], model, Y, n_threads=n_threads)
     build_s = time.perf_counter() - t0
     report = {"config": config, "model": model, "n_train": n_train, "data_s": gen_s,
               "build_s": build_s}
@@ -93,11 +87,11 @@ def run_child(args, config, model, scaling_steps=0):
         n_train, n_test = args.scaling_train, 1
     else:
         n_train, n_test = SIZES[config]
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", config, model,
+    cmd = [sys.executable, "-m", "paper_figures.fig05_opt_slide_speed", "--child", config, model,
            "--n-threads", str(args.n_threads), "--eval-every", str(args.eval_every),
            "--n-train", str(n_train), "--n-test", str(n_test),
            "--scaling-steps", str(scaling_steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
         raise RuntimeError(f"{config}/{model} failed")
@@ -109,6 +103,23 @@ def time_to(curve, target):
         if p1 >= target:
             return train_s
     return None
+
+
+def scaling_table(rows):
+    """samples/s, steps, peak RSS and build time of the scaling runs."""
+    lines = ["| 670k: model | samples/s | steps | peak RSS MB | build s |",
+             "|---|---|---|---|---|"]
+    for model, r in rows.items():
+        lines.append(f"| {model} | {r['samples_per_second']:,.0f} | {r['steps']} | "
+                     f"{r['peak_rss_mb']:,.0f} | {r['build_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def doc_tables(data):
+    """The docs tables of a saved run (its JSON): one per configuration, and the 670k run."""
+    results = data["results"]
+    return {f"fig05:{config}": scaling_table(rows) if config == "670k" else
+            table(results, config) for config, rows in results.items()}
 
 
 def table(results, config):
@@ -168,8 +179,6 @@ def main(argv=None):
         md.append(table(results, config))
     if args.scaling:
         results["670k"] = {}
-        lines = ["| 670k: model | samples/s | steps | peak RSS MB | build s |",
-                 "|---|---|---|---|---|"]
         scale_config = "smoke" if args.smoke else "670k"
         for model in args.scaling_models.split(","):
             r = run_child(args, scale_config, model, scaling_steps=args.scaling_steps)
@@ -177,16 +186,15 @@ def main(argv=None):
             print(f"{scale_config:<6}{model:<22}{r['samples_per_second']:9,.0f} samples/s  "
                   f"peak RSS {r['peak_rss_mb']:7,.0f} MB  build {r['build_s']:.1f} s",
                   flush=True)
-            lines.append(f"| {model} | {r['samples_per_second']:,.0f} | {r['steps']} | "
-                         f"{r['peak_rss_mb']:,.0f} | {r['build_s']:.1f} |")
-        md.append("\n".join(lines))
+        md.append(scaling_table(results["670k"]))
     os.makedirs(args.out, exist_ok=True)
-    cmd = "python paper_figures/fig05_opt_slide_speed.py " + " ".join(argv or sys.argv[1:])
-    text = f"Command: `{cmd.strip()}`\n\n" + "\n\n".join(md) + "\n"
+    _common.save_json({"results": results}, args.out, "fig05_opt_slide_speed.json",
+                      n_threads=args.n_threads, argv=argv)
+    cmd = _common.command_line("fig05_opt_slide_speed", sys.argv[1:] if argv is None else argv)
+    text = f"Command: `{cmd}`\n\n" + "\n\n".join(md) + "\n"
     with open(os.path.join(args.out, "fig05_opt_slide_speed.md"), "w") as fh:
         fh.write(text)
     print(text)
-    _common.save_json(results, args.out, "fig05_opt_slide_speed.json")
     path = _common.plot_curves(panels, os.path.join(args.out, "fig05_opt_slide_speed.png"))
     print(f"wrote {path}")
 

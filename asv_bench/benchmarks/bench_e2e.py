@@ -1,44 +1,10 @@
 """End-to-end training of Optimized SLIDE's two configurations against PyTorch peers.
 
-Configurations (``config``), synthetic power-law XC sets of
-``slide.datasets.make_xc``; network sparse input -> 128 ReLU -> softmax, batch
-128, Adam lr 1e-3, 2 threads; SLIDE's output tables DWTA K=6, L=50:
-
-* ``A``: 10k features, 10k labels, one label per point, 2^14 buckets per table;
-* ``B``: 100k features, 100k labels, 1 + Poisson(1) labels per point (mean 2;
-  ~96% of points have at most 3), 2^18 buckets per table.
-
-Models (``model``):
-
-* ``slide``: ``slide_fast`` SLIDE as in the papers: LSH-sampled softmax (labels,
-  table hits, random padding to 1000 per point), dense Adam over every weight;
-* ``slide-lazy``: the same with ``optimizer="lazy_adam"`` (only the rows the
-  batch touched are updated);
-* ``uniform-lazy``: ``slide_fast`` with ``negative.UniformSampler(1000,
-  shared=True)`` (the labels of each point plus 1000 uniform negatives shared by
-  the batch, the PyTorch sampled peer's distribution) and lazy Adam;
-* ``batch``: ``slide_fast`` with ``UniformSampler(1000, shared=True,
-  batch_labels=True)``: every point scored against all labels of the batch plus
-  1000 shared uniform negatives (the PyTorch sampled peer's loss), computed as
-  dense products over those rows of the output weights, dense Adam (the peer's
-  optimizer);
-* ``batch-lazy-input``: the same with ``optimizer="lazy_input_adam"`` (lazy
-  Adam on the input layer's rows, dense on the output layer);
-* ``batch-catchup``: the same with ``optimizer="catchup_adam"`` (lazy Adam that
-  applies the zero-gradient steps of dense Adam when a row is next read: dense
-  Adam's result at lazy Adam's cost);
-* ``batch-hard``: ``batch-catchup`` with ``hard_negatives=4``: each label of a
-  batch remembers the 4 candidates that outscored it most, and they join the
-  candidate set of the next batch holding the label;
-
-A sampled model's name may end in ``:M`` (M uniform negatives instead of 1000)
-and ``batch-hard`` in ``:M:T`` (T remembered negatives per label instead of 4),
-e.g. ``batch-hard:800:4``.
-* ``full``: ``slide_fast`` full softmax, dense Adam;
-* ``torch-full``, ``torch-uniform``, ``torch-loguniform``, ``torch-uniform-fused``:
-  the PyTorch peers of ``peers.py`` (full softmax; 1000 shared uniform
-  negatives; 1000 log-uniform negatives with logQ correction; uniform with
-  ``Adam(fused=True)``). Skipped when torch is not installed.
+Configurations (``config``: A, B, 670k) and models (``model``: ``slide``,
+``slide-lazy``, ``uniform-lazy``, ``batch``, ``batch-lazy-input``,
+``batch-catchup``, ``batch-hard``, ``full`` and the PyTorch peers ``torch-*``,
+skipped when torch is not installed) are those of ``slide_bench.configs``, which
+the figure scripts share.
 
 Benchmarks:
 
@@ -73,24 +39,17 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from slide_bench import configs as shared
+from slide_bench import peers
+from slide_bench.configs import BATCH, SLIDE_MODELS, TORCH_MODELS, p_at_1, train
 
-from . import peers
 from .common import N_THREADS, QUICK, OneShot, Pinned, backend
 
-BATCH = 128
-CONFIGS = {
-    "A": dict(n_features=10_000, n_labels=10_000, labels_per_sample=1, range_pow=14),
-    "B": dict(n_features=100_000, n_labels=100_000, labels_per_sample=2, range_pow=18),
-    "670k": dict(n_features=135_909, n_labels=670_091, labels_per_sample=5, range_pow=18),
-}
+CONFIGS = dict(shared.CONFIGS)
 if QUICK:   # bench-quick checks that every benchmark runs: small shapes, same code paths
     CONFIGS = {name: dict(c, n_features=c["n_features"] // 50, n_labels=c["n_labels"] // 50,
                           range_pow=10)
                for name, c in CONFIGS.items()}
-SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
-                "batch-catchup", "batch-hard", "full"]
-TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
 MODELS = SLIDE_MODELS + TORCH_MODELS
 CONFIG_NAMES = ["A", "B"]
 #: Models of TimeToAccuracy and Scaling670k.
@@ -115,73 +74,18 @@ def data(config, n_train=N_TRAIN, n_test=N_TEST):
 
 
 def make_model(config, model, Y=None, n_threads=N_THREADS, seed=0):
-    """A fresh model of the given name for ``config`` (``Y``: training labels, whose
-    counts order the labels of the log-uniform peer). A name may end in ``:M`` to draw ``M``
-    negatives instead of 1,000 (sampled models; for example ``batch-lazy-input:2000``), and
-    ``batch-hard`` in ``:M:T`` to remember ``T`` hard negatives per label instead of 4."""
-    c = CONFIGS[config]
-    d, n = c["n_features"], c["n_labels"]
-    model, _, n_neg = model.partition(":")
-    n_neg, _, n_hard = n_neg.partition(":")
-    n_neg = min(int(n_neg) if n_neg else 1000, n // 2)
-    n_hard = int(n_hard) if n_hard else 4
-    if model.startswith("torch"):
-        if not peers.available():
-            raise NotImplementedError("PyTorch is not installed")
-        loss = {"torch-full": "full", "torch-uniform": "uniform",
-                "torch-loguniform": "log-uniform", "torch-uniform-fused": "uniform"}[model]
-        counts = None if Y is None else np.asarray(Y.sum(axis=0)).ravel()
-        return peers.TorchXC(d, n, loss=loss, fused=model.endswith("fused"), counts=counts,
-                             n_negatives=n_neg, n_threads=n_threads, seed=seed)
-    slide = backend("fast")
-    kw = dict(hidden=(128,), lsh=slide.lsh.LSHParams(K=6, L=50, range_pow=c["range_pow"]),
-              lr=1e-3, batch_size=BATCH, n_threads=n_threads, random_state=seed)
-    if model == "slide":
-        pass
-    elif model == "slide-lazy":
-        kw["optimizer"] = "lazy_adam"
-    elif model == "uniform-lazy":
-        kw.update(optimizer="lazy_adam",
-                  output_sampler=slide.negative.UniformSampler(n_neg, shared=True))
-    elif model in ("batch", "batch-lazy-input", "batch-catchup", "batch-hard"):
-        kw.update(optimizer={"batch": "adam", "batch-lazy-input": "lazy_input_adam",
-                             "batch-catchup": "catchup_adam", "batch-hard": "catchup_adam"}[model],
-                  output_sampler=slide.negative.UniformSampler(
-                      n_neg, shared=True, batch_labels=True,
-                      hard_negatives=n_hard if model == "batch-hard" else 0))
-    elif model == "full":
-        kw["sampled"] = (False, False)
-    else:
-        raise ValueError(f"unknown model {model!r}")
-    return slide.network.SlideNetwork(d, n, **kw)
-
-
-def train(model, X, Y, n_batches, start=0):
-    """``n_batches`` consecutive batches of 128, wrapping around the data."""
-    n_blocks = X.shape[0] // BATCH
-    for b in range(start, start + n_batches):
-        lo = (b % n_blocks) * BATCH
-        model.train_batch(X[lo:lo + BATCH], Y[lo:lo + BATCH])
-
-
-def top1(model, X):
-    if peers.available() and isinstance(model, peers.TorchXC):
-        return model.predict_top1(X)
-    return model.predict_topk(X, k=1)[0][:, 0]
-
-
-def p_at_1(model, X, Y):
-    pred = top1(model, X)
-    return float(np.asarray(Y[np.arange(Y.shape[0]), pred]).mean())
+    """``slide_bench.configs.make_model`` on this suite's (possibly shrunk) ``CONFIGS``."""
+    return shared.make_model(CONFIGS[config], model, Y, n_threads=n_threads, seed=seed)
 
 
 def peak_rss_child(config, model, n_batches, n_train=N_TRAIN):
     """Run :func:`_child` in a fresh interpreter; returns its JSON report."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = ("import sys; sys.path.insert(0, %r); from benchmarks import bench_e2e; "
-            "bench_e2e._child(%r, %r, %d, %d)" % (root, config, model, n_batches, n_train))
+    code = ("from benchmarks import bench_e2e; "
+            "bench_e2e._child(%r, %r, %d, %d)" % (config, model, n_batches, n_train))
+    # run in the suite's root: ``python -c`` puts the working directory on the path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=1200)
+                         check=True, timeout=1200, cwd=root)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

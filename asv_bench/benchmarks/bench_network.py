@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from . import peers
+from slide_bench import peers
 from .common import N_THREADS, Pinned, backend
 
 N_FEATURES = N_LABELS = 10_000

@@ -1,4 +1,4 @@
-"""PyTorch CPU peers of the training benchmarks (used only when torch is installed).
+"""PyTorch CPU peers of the benchmarks and figures (used only when torch is installed).
 
 The network is the one SLIDE trains: a sparse input summed into 128 ReLU units
 (``EmbeddingBag`` with per-sample weights), then a linear output layer, Adam.
