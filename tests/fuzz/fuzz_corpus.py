@@ -18,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from fuzz_inputs import make_labels, make_X
+from fuzz_inputs import make_X
 
 #: JSON values that are the wrong type for every field that holds a number, string or dict
 WRONG_JSON = {"str": "abc", "list": [1, 2], "dict": {"a": 1}, "null": None, "neg": -1,
@@ -69,9 +69,9 @@ def _save_bases(directory):
     """Valid files: classifiers of both backends and configurations, and a sketch."""
     import slide_fast
     import slide_ref
-    from fuzz_ops import N_FEATURES, N_OUTPUTS, small_clf
+    from fuzz_ops import N_FEATURES, label_matrix, small_clf
     bases = {}
-    X, Y = make_X({"n": 16, "d": N_FEATURES}), make_labels({}, 16, N_OUTPUTS)
+    X, Y = make_X({"n": 16, "d": N_FEATURES}), label_matrix(16)
     for mod in (slide_ref, slide_fast):
         for config in ("lsh", "unigram"):
             kw = {"sampler": mod.negative.UnigramSampler(n_negatives=8)} \

@@ -4,14 +4,16 @@ Cases run in batches through ``fuzz_worker.py``; the worker announces each case
 before running it, so when a child dies (signal, abort, a runtime library's
 ``exit``) or stops answering, the running case is known.  That case is then run
 alone to confirm it, and the rest of its batch continues in a fresh child.
-Cases that may allocate without bound run alone from the start, so their peak
-memory is their own.
+A case's peak memory is the child's high-water mark when the case raised it
+(cases marked ``isolate``, the giant allocations, run alone from the start so
+the mark is theirs alone).
 
 Outcome classes: ``ok`` (returned, invariants hold), ``allowed`` (an exception
 of :data:`ALLOWED` whose message names the argument, or the file and field),
 ``unclear`` (any other exception, or a message that names neither), ``crash``,
 ``hang``, ``garbage`` (returned wrong results, or accepted input that is
-invalid) and ``memory`` (peak memory above the case's bound).
+invalid), ``memory`` (peak memory above the case's bound) and ``harness`` (an
+exception raised by the suite's own code: a bug of the suite, never a finding).
 """
 import collections
 import json
@@ -27,7 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "fuzz_worker.py")
-CLASSES = ("ok", "allowed", "unclear", "crash", "hang", "garbage", "memory")
+CLASSES = ("ok", "allowed", "unclear", "crash", "hang", "garbage", "memory", "harness")
 STARTUP_S = 30.0
 
 
@@ -57,7 +59,7 @@ def _run_batch(specs, env):
         by_id = {s["id"]: s for s in specs}
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
-        deadline, buf = time.monotonic() + STARTUP_S + specs[0].get("timeout", 20), b""
+        deadline, buf = time.monotonic() + STARTUP_S + specs[0].get("timeout", 10), b""
         while True:
             if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -73,7 +75,7 @@ def _run_batch(specs, env):
                 msg = json.loads(line)
                 if msg["event"] == "start":
                     current = by_id[msg["id"]]
-                    deadline = time.monotonic() + current.get("timeout", 20)
+                    deadline = time.monotonic() + current.get("timeout", 10)
                 else:
                     outcomes[msg["id"]], current = msg, None
         code = proc.wait()
@@ -114,7 +116,7 @@ def run_specs(specs, env):
     return outcomes
 
 
-def run_all(specs, env, jobs=2, batch_size=40):
+def run_all(specs, env, jobs=2, batch_size=80):
     """Run ``specs`` over ``jobs`` children at a time; isolated cases get a child each."""
     batches = [[s] for s in specs if s.get("isolate")]
     shared = [s for s in specs if not s.get("isolate")]
@@ -159,9 +161,10 @@ def classify(spec, outcome):
     """``(class, detail)`` of one case's outcome."""
     status = outcome.get("status")
     if status in ("crash", "hang"):
-        return status, outcome.get("stderr", "")[-300:] or status
+        return status, _crash_summary(outcome)
     limit = spec.get("max_rss_mb")
-    if limit and outcome.get("maxrss_mb", 0) > limit:
+    peak = outcome.get("maxrss_mb", 0)
+    if limit and peak > limit and peak > outcome.get("maxrss_before_mb", 0):
         return "memory", f"peak {outcome['maxrss_mb']} MB > {limit} MB"
     if status == "ok":
         if outcome["violations"]:
@@ -170,6 +173,8 @@ def classify(spec, outcome):
             return "garbage", "invalid input accepted without error"
         return "ok", ""
     text = f"{outcome['type']}: {outcome['message']}"
+    if outcome.get("origin") == "harness":
+        return "harness", text + " at " + outcome.get("where", "")
     if not _allowed(outcome):
         return "unclear", text
     if spec.get("file") and os.path.basename(spec["file"]) not in outcome["message"]:
@@ -178,6 +183,19 @@ def classify(spec, outcome):
     if names and not any(_names(outcome["message"], n) for n in names):
         return "unclear", f"message names none of {names}: " + text
     return "allowed", ""
+
+
+def _crash_summary(outcome):
+    """The signal or exit status and the innermost Python frame faulthandler printed."""
+    if outcome["status"] == "hang":
+        return "hang (no answer within the case's timeout)"
+    lines = outcome.get("stderr", "").splitlines()
+    fatal = [ln for ln in lines if "Fatal Python error" in ln or "Aborted" in ln
+             or "double free" in ln or "corrupted" in ln or "libgomp" in ln]
+    frames = [ln.strip() for ln in lines if ln.strip().startswith("File ")]
+    code = outcome.get("returncode")
+    head = f"signal {-code}" if isinstance(code, int) and code < 0 else f"exit status {code}"
+    return "; ".join([head] + fatal[:2] + frames[:1])
 
 
 def summarize(specs, outcomes):
@@ -197,7 +215,7 @@ def summarize(specs, outcomes):
 
 
 def format_table(table):
-    cols = ("cases", "crash", "hang", "garbage", "unclear", "memory")
+    cols = ("cases", "crash", "hang", "garbage", "unclear", "memory", "harness")
     lines = [f"{'entry point':28s} {'backend':7s} " + " ".join(f"{c:>8s}" for c in cols)]
     total = collections.Counter()
     for (entry, backend), row in sorted(table.items()):

@@ -42,6 +42,10 @@ X_MUTATIONS = {
 }
 
 
+CSR_ONLY = {"col_big", "col_neg", "col_wrap", "col_wrap40", "unsorted", "dup",
+            "indptr_decreasing", "indptr_overrun", "indptr_negative"}
+
+
 def _base_csr(n, d, seed, density=0.2):
     rng = np.random.default_rng(seed)
     rows = []
@@ -124,7 +128,8 @@ def make_X(desc):
     """A feature matrix from its description (see the module docstring)."""
     n, d, seed = int(desc["n"]), int(desc["d"]), int(desc.get("seed", 0))
     mut, val = desc.get("mut", "none"), desc.get("val", 1)
-    dense = desc.get("fmt", "csr") == "dense"
+    # a broken CSR structure has no dense form: those mutations always give CSR
+    dense = desc.get("fmt", "csr") == "dense" and mut not in CSR_ONLY
     if mut == "none_value":
         return None
     if mut == "zero_rows":
@@ -140,8 +145,7 @@ def make_X(desc):
             return X[None]
         if mut == "list_of_lists":
             return X.tolist()
-    elif mut in ("col_big", "col_neg", "col_wrap", "col_wrap40", "unsorted", "dup",
-                 "indptr_decreasing", "indptr_overrun", "indptr_negative"):
+    elif mut in CSR_ONLY:
         return _mutate_csr(X, mut, val)
     if mut in ("nan", "inf", "huge") and n:
         return _mutate_values(X, mut, val)

@@ -103,8 +103,9 @@ def network_init(draw):
     value = draw(st.sampled_from(bad if invalid else good))
     value = list(value) if isinstance(value, tuple) else value
     names = [name, "hidden width"] if name == "hidden" else [name]
-    return case({"params": {name: value}}, invalid, names, isolate=name in RESOURCE,
-                max_rss_mb=1200 if name in RESOURCE else None, timeout=60)
+    huge = name in RESOURCE and isinstance(value, int) and abs(value) >= 10**6
+    return case({"params": {name: value}}, invalid, names, isolate=huge,
+                max_rss_mb=1200 if name in RESOURCE else None, timeout=60 if huge else 10)
 
 
 @st.composite
@@ -160,8 +161,7 @@ def network_from_state(state_keys):
         invalid = isinstance(value, (str, list, dict)) and not isinstance(old, str) or (
             isinstance(old, str) and not isinstance(value, str))
         return case({"config": config, "param": name, "value": value}, invalid, [name],
-                    isolate=isinstance(value, int) and abs(value) > 10**6, max_rss_mb=1200,
-                    timeout=60)
+                    max_rss_mb=1200, timeout=30)
     return strategy()
 
 
@@ -236,8 +236,8 @@ def negative_sampler(draw):
     pname = draw(st.sampled_from(accepted))
     value = draw(st.sampled_from(SAMPLER_PARAMS[pname]))
     big = pname in ("n_negatives", "L", "range_pow", "hard_negatives")
-    return case({"name": name, "params": {pname: value}}, True, [pname], isolate=big,
-                max_rss_mb=1200 if big else None, timeout=60)
+    return case({"name": name, "params": {pname: value}}, True, [pname],
+                max_rss_mb=1200 if big else None, timeout=30 if big else 10)
 
 
 # ----------------------------------------------------------------------------- lsh
@@ -268,7 +268,7 @@ def lsh_family(draw):
         names.append("range_pow")
     big = any(isinstance(v, int) and v >= 10**6 for v in params.values())
     return case({"family": family, "params": params, "X": X, "method": method,
-                 "range_pow": range_pow}, bool(names), names, isolate=big,
+                 "range_pow": range_pow}, bool(names), names,
                 max_rss_mb=1200 if big else None)
 
 
@@ -289,8 +289,7 @@ def lsh_family_state(family_keys):
         value = draw(st.sampled_from(WRONG_JSON))
         return case({"family": family, "param": name, "value": value},
                     isinstance(value, (str, list, dict)) != isinstance(params[name], str),
-                    [name], isolate=isinstance(value, int) and abs(value) > 10**6,
-                    max_rss_mb=1200)
+                    [name], max_rss_mb=1200)
     return strategy()
 
 
@@ -349,7 +348,8 @@ def nwsketch_sketch(draw):
         if args["gamma"] != 0.5:
             names.append("gamma")
     big = any(isinstance(v, int) and v >= 10**6 for v in params.values())
-    return case({"params": params, **args}, bool(names), names, isolate=big, max_rss_mb=1200)
+    return case({"params": params, **args}, bool(names), names,
+                max_rss_mb=1200 if big else None)
 
 
 EXAMPLE_SAMPLERS = {"NWSampler": {"scheme": ["x"], "n_rows": [0], "n_buckets": [0, 2**31],
@@ -396,7 +396,9 @@ def zsl_fit(draw):
     if target in ("X", "Xq", "attributes"):
         args["how"] = draw(st.sampled_from(["nan", "inf", "complex", "str", "shape", "transpose",
                                             "empty"]))
-        names = [target.rstrip("q"), "attributes" if target == "attributes" else "X"]
+        names = [target.rstrip("q")]
+        if args["how"] in ("shape", "transpose", "empty") and target != "attributes":
+            names.append("y")       # a sample-count mismatch may be reported on y
     elif target == "y":
         args["how"] = draw(st.sampled_from(["out_of_range", "negative", "float", "str", "shape",
                                             "nan"]))
@@ -505,7 +507,8 @@ def metrics_case(draw):
             target = args["target"] = "pred"
         args["how"] = draw(st.sampled_from(["nan", "out_of_range", "negative", "float", "str",
                                             "complex", "shape", "empty"]))
-        names = {"pred": ["pred"], "Y": ["Y_true"], "inv": ["inv_propensity"]}[target]
+        names = {"pred": ["pred", "predicted", "predictions"], "Y": ["Y_true"],
+                 "inv": ["inv_propensity"]}[target]
     invalid = target is not None and not (target == "k" and args.get("k") == 10**9)
     return case(args, invalid, names)
 

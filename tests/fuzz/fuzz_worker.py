@@ -32,16 +32,32 @@ def _limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
 
 
+def _origin(exc):
+    """"library" when the deepest frame of slide or of this suite is the library's, else
+    "harness" (an exception of the fuzz code itself, a bug of the suite, not a finding)."""
+    if type(exc).__name__ == "CliError":       # the command line's exit status, by design
+        return "library"
+    origin = "library"
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        path = frame.f_code.co_filename.replace(os.sep, "/")
+        if "/slide_ref/" in path or "/slide_fast/" in path:
+            origin = "library"
+        elif path.endswith(("/fuzz_ops.py", "/fuzz_inputs.py")):
+            origin = "harness"
+    return origin
+
+
 def _describe(exc):
     mro = [c.__name__ for c in type(exc).__mro__]
     return {"status": "raised", "type": type(exc).__name__, "module": type(exc).__module__,
-            "mro": mro, "message": str(exc)[:600],
+            "mro": mro, "message": str(exc)[:600], "origin": _origin(exc),
             "where": traceback.format_exception(exc)[-2][:400] if exc.__traceback__ else ""}
 
 
 def run_one(spec):
     """Run one case; never raises (except for the process-killing failures under test)."""
     stderr = io.StringIO()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     try:
         with contextlib.redirect_stderr(stderr), np.errstate(all="ignore"):
             violations = fuzz_ops.run(spec) or []
@@ -51,7 +67,9 @@ def run_one(spec):
         out["message"] = out["message"][:200]
     except BaseException as exc:           # noqa: BLE001  SystemExit included: it is an outcome
         out = _describe(exc)
+    # the high-water mark: a case raised it when it ends above its value before the case
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    out["maxrss_before_mb"] = rss_before
     return out
 
 

@@ -87,7 +87,9 @@ def save_cases(tmp):
             if "exists" in a or "overwrite" in a:
                 a["path"] = a["path"].replace(".npz", f"-{b}.npz")
             specs.append({"entry": "classifier.save", "op": "classifier.save", "backend": b,
-                          "args": a, "invalid": True, "names": names})
+                          "args": a, "invalid": True,
+                          "names": [n.replace(".npz", f"-{b}.npz") if "exists" in a else n
+                                    for n in names]})
     return specs
 
 
@@ -127,7 +129,7 @@ def cli_cases(tmp):
     train = ["train", "--train", good, "--hidden", "8", "--K", "2", "--L", "3", "--no-progress",
              "--n-threads", "1"]
     argvs = [
-        (["--bogus"], ["--bogus"]), (["train"], ["--train"]),
+        (["--bogus"], ["--bogus", "command"]), (["train"], ["--train"]),
         (["train", "--train", os.path.join(tmp, "nope.txt")], ["nope.txt"]),
         (["train", "--train", bad, "--no-progress"], ["cli-bad.txt"]),
         (train + ["--K", "0"], ["K"]), (train + ["--K", "x"], ["--K"]),
@@ -152,7 +154,7 @@ def cli_cases(tmp):
 def write_xc_cases(tmp):
     specs = fs.collect(fs.datasets_write_xc(), n_cases(15), entry="datasets.write_xc")
     for i, spec in enumerate(specs):
-        spec["args"]["path"] = os.path.join(tmp, f"w{i}.txt")
+        spec["args"] = dict(spec["args"], path=os.path.join(tmp, f"w{i}.txt"))
     return specs
 
 
