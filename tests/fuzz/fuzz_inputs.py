@@ -92,9 +92,9 @@ def _mutate_csr(X, mut, val):
     elif mut == "indptr_decreasing":
         X.indptr[1] = -1
     elif mut == "indptr_overrun":
-        X.indptr[-1] = X.nnz + abs(int(val)) + 1
+        X.indptr[-1] = X.nnz + abs(int(val)) % 2**30 + 1
     elif mut == "indptr_negative":
-        X.indptr[0] = -abs(int(val)) - 1
+        X.indptr[0] = -(abs(int(val)) % 2**31) - 1
     return X
 
 

@@ -286,6 +286,11 @@ def classifier_save(mod, args):
 @op("classifier.load")
 def classifier_load(mod, args):
     clf = mod.SlideClassifier.load(args["path"])
+    net = clf.network_
+    if (clf.n_features_in_, clf.n_outputs_) != (net.n_features, net.n_outputs) or \
+            type(clf.n_features_in_) is not int or type(clf.n_outputs_) is not int:
+        return [f"loaded n_features_in_={clf.n_features_in_!r}, n_outputs_={clf.n_outputs_!r} "
+                f"disagree with the network's ({net.n_features}, {net.n_outputs})"]
     X = make_X({"n": 4, "d": int(clf.n_features_in_), "seed": 3})
     bad = []
     for sampled in (False, True):
@@ -314,7 +319,7 @@ FAMILY_CLASSES = ["WTAHash", "DWTAHash", "SimHash", "DensifiedMinHash", "PStable
 
 def make_family(mod, args):
     cls = getattr(mod.lsh, FAMILY_CLASSES[args.get("family", 0) % len(FAMILY_CLASSES)])
-    params = {"K": 2, "L": 3, "random_state": 0, **args.get("params", {})}
+    params = {"K": 2, "L": 3, "random_state": 0, **args.get("family_params", {})}
     return cls(args.get("n_features", N_FEATURES), **params)
 
 
@@ -411,9 +416,10 @@ def nwsketch_example_sampler(mod, args):
     X = make_X({"d": 8, "fmt": "dense", **args.get("X", {"n": 40})})
     sampler.start(X, args.get("batch_size", 8))
     n = np.shape(X)[0]
+    dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
     bad = []
     for _ in range(3):
-        idx, w = sampler.next_batch(lambda i: np.abs(np.asarray(X)[i, 0]) + 0.1)
+        idx, w = sampler.next_batch(lambda i: np.abs(dense[i, 0]) + 0.1)
         if len(idx) and (np.min(idx) < 0 or np.max(idx) >= n):
             bad.append("example index outside the data")
         if w is not None and not np.isfinite(w).all():

@@ -267,7 +267,7 @@ def lsh_family(draw):
     if method == "buckets" and range_pow not in (8, 1):
         names.append("range_pow")
     big = any(isinstance(v, int) and v >= 10**6 for v in params.values())
-    return case({"family": family, "params": params, "X": X, "method": method,
+    return case({"family": family, "family_params": params, "X": X, "method": method,
                  "range_pow": range_pow}, bool(names), names,
                 max_rss_mb=1200 if big else None)
 

@@ -28,7 +28,7 @@ import fuzz_ops  # noqa: E402  (needs the path above)
 
 def _limit_memory():
     """Cap the address space so an unbounded allocation fails in this child, not the host."""
-    mb = int(os.environ.get("SLIDE_FUZZ_MEMORY_MB", "3072"))
+    mb = int(os.environ.get("SLIDE_FUZZ_MEMORY_MB", "2048"))
     resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
 
 

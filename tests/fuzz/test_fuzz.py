@@ -137,7 +137,7 @@ def cli_cases(tmp):
         (train + ["--batch-size", "0"], ["batch_size", "batch-size"]),
         (train + ["--epochs", "-1"], ["epochs"]), (train + ["--hidden", "0"], ["hidden"]),
         (train + ["--negatives", "-5", "--sampler", "uniform"], ["n_negatives", "negatives"]),
-        (train + ["--max-active", "nan"], ["max_active", "max-active"]),
+        (train + ["--sampler", "lsh-embedding", "--max-active", "nan"], ["max_active", "max-active"]),
         (train + ["--n-threads", "0"], ["n_threads", "n-threads"]),
         (train + ["--bf16", "3"], ["--bf16"]),
         (["evaluate", "--model", model, "--data", good], ["cli-model.npz"]),
