@@ -39,6 +39,45 @@ def _write_npz(path, members):
         np.savez(fh, **members)
 
 
+#: damage named by the known failure classes, always in the corpus where the member exists:
+#: (member name ending, damage)
+TARGETED_ARRAYS = [("fill_perm", "dup"), ("fill_perm", "out_of_range"),
+                   ("tables.offsets", "reverse"), ("tables.offsets", "out_of_range"),
+                   ("tables.members", "out_of_range"), ("family.slots", "out_of_range"),
+                   ("family.coord_bin", "out_of_range"), ("schedule", "neg_big"),
+                   ("layer0.W", "nan"), ("layer1.W", "inf"), ("layer1.vW", "negative"),
+                   ("layer1.W", "complex"), ("layer1.W", "str"), ("sampler.counts", "shape"),
+                   ("sampler.counts", "negative"), ("projection", "nan"), ("table", "negative"),
+                   ("step", "neg_big")]
+#: metadata values named by the known failure classes: (section, field, value, invalid)
+TARGETED_META = [("network", "n_features", 5000000, True), ("network", "n_outputs", 10**9, True),
+                 ("network", "schedule_first", -2**62, True),
+                 ("network", "schedule_growth", 0, False), ("network", "K", "6", True),
+                 ("params", "n_buckets", 2**31 - 1, True), ("params", "n_rows", 10**9, True),
+                 ("", "format", 99, True)]
+
+
+def _targeted(directory, name, members, meta):
+    """The damage of :data:`TARGETED_ARRAYS` and :data:`TARGETED_META` that fits this file."""
+    from fuzz_ops import _mutate_array
+    out = []
+    for i, (suffix, how) in enumerate(TARGETED_ARRAYS):
+        for key in [k for k in members if k.endswith(suffix)][:1]:
+            path = os.path.join(directory, f"{name}.target{i}-{how}.npz")
+            _write_npz(path, {**members, key: _mutate_array(members[key], how, 1)})
+            out.append((path, key, _array_invalid(key, members[key], how)))
+    for i, (section, field, value, invalid) in enumerate(TARGETED_META):
+        target = meta.get(section) if section else meta
+        if not isinstance(target, dict) or field not in target:
+            continue
+        new = json.loads(json.dumps(meta))
+        (new[section] if section else new)[field] = value
+        path = os.path.join(directory, f"{name}.tmeta{i}-{field}.npz")
+        _write_npz(path, {**members, "__meta__": np.array(json.dumps(new))})
+        out.append((path, field, invalid))
+    return out
+
+
 def _is_free_integer(key):
     """Integer members any value of which is valid (seeds)."""
     return "seed" in key
@@ -55,7 +94,7 @@ def _array_invalid(key, value, how):
     if how in ("out_of_range", "dup", "reverse"):
         return integer and not _is_free_integer(key) and np.asarray(value).size > 1
     if how == "negative":
-        return key.endswith((".v", "counts", "table"))
+        return key.endswith((".vW", ".vb", "counts", "table"))
     return False
 
 
@@ -199,6 +238,8 @@ def build_corpus(directory, n_meta, n_arrays, seed=0):
         for i, (field, new, invalid) in enumerate(rng.sample(metas, min(n_meta, len(metas)))):
             out = os.path.join(directory, f"{name}.meta{i}-{field}.npz")
             _write_npz(out, {**members, "__meta__": np.array(json.dumps(new))})
+            corpus.append({"path": out, "kind": kind, "field": field, "invalid": invalid})
+        for out, field, invalid in _targeted(directory, name, members, meta):
             corpus.append({"path": out, "kind": kind, "field": field, "invalid": invalid})
         arrays = [(k, how) for k in members if k != "__meta__" for how in ARRAY_DAMAGE]
         from fuzz_ops import _mutate_array
