@@ -65,14 +65,14 @@ test-debug-build: $(STAMP)
 	rm -rf $(DBG) && mkdir -p $(DBG)
 	cp -r slide_ref slide_fast setup.py setup.cfg pyproject.toml README.md $(DBG)/
 	find $(DBG) \( -name '*.so' -o -name '*.c' -o -name '__pycache__' \) -prune -exec rm -rf {} +
-	cd $(DBG) && SLIDE_DEBUG_CYTHON=1 ../../$(BIN)/python setup.py -q build_ext -j 2 --inplace \
+	cd $(DBG) && SLIDE_DEBUG_CYTHON=1 $(abspath $(BIN))/python setup.py -q build_ext -j 2 --inplace \
 	  >build.log 2>&1 || { tail -30 build.log; exit 1; }
 	# the checks are in: an optimized build calls no buffer-index error at all
 	test "$$(cat $(DBG)/slide_fast/_kernels/*.c | grep -c __Pyx_RaiseBufferIndexError)" -gt 100
-	cd $(DBG) && ../../$(BIN)/python -c "import slide_fast as s; assert '$(DBG)' in s.__file__, s.__file__"
-	cd $(DBG) && ../../$(BIN)/python -m pytest ../../tests -m "not slow and not fuzz" -q \
+	cd $(DBG) && $(abspath $(BIN))/python -c "import slide_fast as s; assert '$(DBG)' in s.__file__, s.__file__"
+	cd $(DBG) && $(abspath $(BIN))/python -m pytest ../../tests -m "not slow and not fuzz" -q \
 	  -p no:cacheprovider $(PYTEST_ARGS)
-	cd $(DBG) && SLIDE_FUZZ_REPORT=fuzz-report.json ../../$(BIN)/python -m pytest ../../tests/fuzz \
+	cd $(DBG) && SLIDE_FUZZ_REPORT=fuzz-report.json $(abspath $(BIN))/python -m pytest ../../tests/fuzz \
 	  -m fuzz -q -p no:cacheprovider --hypothesis-seed=16 $(FUZZ_ARGS)
 
 # run every benchmark once against the installed package (a smoke test, not a measurement)

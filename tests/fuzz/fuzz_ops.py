@@ -323,7 +323,8 @@ def make_family(mod, args):
     return cls(args.get("n_features", N_FEATURES), **params)
 
 
-def check_codes(codes, n_rows, n_hashes):
+def check_codes(codes, n_rows):
+    """One row of hash codes per input row."""
     codes = np.asarray(codes)
     return [] if codes.shape[0] == n_rows else [f"{codes.shape[0]} code rows for {n_rows} rows"]
 
@@ -334,7 +335,7 @@ def lsh_family(mod, args):
     X = make_X({"d": family.n_features, **args.get("X", {"n": 4})})
     method = args.get("method", "hash")
     if method == "hash":
-        return check_codes(family.hash(X), np.shape(X)[0], family.n_hashes)
+        return check_codes(family.hash(X), np.shape(X)[0])
     buckets = np.asarray(family.buckets(X, args.get("range_pow", 8)))
     rp = args.get("range_pow", 8)
     if buckets.size and (buckets.min() < 0 or buckets.max() >= 2**rp):
@@ -355,7 +356,7 @@ def lsh_family_state(mod, args):
     X = make_X({"n": 4, "d": fam.n_features})
     tables = mod.lsh.LSHTables(fam, range_pow=6, capacity=4, random_state=0)
     tables.build(make_X({"n": 20, "d": fam.n_features, "seed": 1}).toarray())
-    return _check_candidates(tables.query(X), 20) + check_codes(fam.hash(X), 4, fam.n_hashes)
+    return _check_candidates(tables.query(X), 20) + check_codes(fam.hash(X), 4)
 
 
 def _check_candidates(result, n_items):
