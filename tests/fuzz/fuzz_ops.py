@@ -180,7 +180,8 @@ def _mutate_array(value, how, pos):
         a = a.astype(np.int64) if a.dtype.kind in "iub" else a
         a.flat[flat_pos] = -2**62
     elif how == "negative" and a.size:
-        a.flat[flat_pos] = -abs(a.flat[flat_pos]) - 1
+        with np.errstate(over="ignore"):        # -abs(INT_MIN) wraps; still negative enough
+            a.flat[flat_pos] = -abs(a.flat[flat_pos]) - 1
     elif how == "out_of_range" and a.size:
         a = a.astype(np.int64) if a.dtype.kind in "iub" else a
         a.flat[flat_pos] = a.max() + 10**6
