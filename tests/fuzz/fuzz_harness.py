@@ -232,3 +232,24 @@ def write_report(path, table, failures, seconds):
     with open(path, "w") as fh:
         json.dump({"seconds": round(seconds, 1), "table": rows, "failures": failures}, fh,
                   indent=1, default=str)
+
+
+def rerun(report_path, entry=None, limit=20):
+    """Run the failing cases of a report again, each alone; prints their class now.
+
+    ``python tests/fuzz/fuzz_harness.py build/fuzz-report.json [entry]`` (from the
+    repository root, with the backends importable) checks whether a fix closed them.
+    """
+    with open(report_path) as fh:
+        failures = json.load(fh)["failures"]
+    chosen = [f["spec"] for f in failures if entry in (None, f["entry"])][:limit]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(
+        __import__("slide_fast").__file__)))
+    for spec in chosen:
+        outcome = run_specs([spec], child_env(root))[spec["id"]]
+        cls, detail = classify(spec, outcome)
+        print(f"{spec['entry']:24s} {spec['backend']:4s} {cls:8s} {detail[:150]}")
+
+
+if __name__ == "__main__":
+    rerun(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

@@ -10,8 +10,9 @@ The table is printed and written to ``build/fuzz-report.json`` (or
 Budget: ``SLIDE_FUZZ_SCALE`` multiplies the drawn cases per entry point (1 in
 CI, about 4 minutes on 2 cores); the hypothesis seed is fixed by
 ``make test-fuzz`` (``--hypothesis-seed``) so a run reproduces.  A failing case
-reproduces alone with ``python tests/fuzz/fuzz_worker.py`` fed its spec from
-the report.
+reproduces alone with ``python tests/fuzz/fuzz_worker.py`` fed its spec (one
+JSON line) from the report, and ``python tests/fuzz/fuzz_harness.py REPORT
+[ENTRY]`` runs a report's failing cases again, each alone.
 """
 import json
 import os
