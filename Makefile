@@ -10,8 +10,11 @@ SOURCES := setup.py setup.cfg pyproject.toml $(wildcard slide_fast/_kernels/*.py
 PYTEST_ARGS ?=
 
 EMU    := build/simd-emulated
+DBG    := build/debug
+FUZZ_ARGS ?=
 
 .PHONY: install demo test test-all test-simd-emulated bench bench-quick clean
+.PHONY: test-fuzz test-debug-build
 
 install: $(STAMP)
 
@@ -29,7 +32,7 @@ demo: $(STAMP)
 
 # the fast selection (every module, both backends, every SIMD level); slow tests: make test-all
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not fuzz" -q $(PYTEST_ARGS)
 	cd asv_bench && ../$(BIN)/asv check -E existing:../$(BIN)/python
 
 test-all: $(STAMP)
@@ -48,6 +51,29 @@ test-simd-emulated: $(STAMP)
 	  { tail -30 $(EMU)-build.log; exit 1; }
 	cd $(EMU) && ../../$(BIN)/python -c "import slide_fast as s; assert s._kernels._cpu.emulated(), s.__file__"
 	cd $(EMU) && ../../$(BIN)/python -m pytest ../../tests -m "not slow" -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# the fuzz suite (tests/fuzz): hostile input to every public entry point of both backends, each
+# risky case in a child process so crashes and hangs are counted; writes build/fuzz-report.json.
+# SLIDE_FUZZ_SCALE=10 widens the campaign; the seed stays fixed for reproducibility
+test-fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests/fuzz -m fuzz -q -p no:cacheprovider --hypothesis-seed=16 $(FUZZ_ARGS)
+
+# the fast selection and the fuzz suite on a build with Cython's bound, wraparound and
+# initialization checks on (SLIDE_DEBUG_CYTHON=1): an index a kernel trusts but should not
+# raises IndexError there instead of corrupting memory (a test build in $(DBG), never installed)
+test-debug-build: $(STAMP)
+	rm -rf $(DBG) && mkdir -p $(DBG)
+	cp -r slide_ref slide_fast setup.py setup.cfg pyproject.toml README.md $(DBG)/
+	find $(DBG) \( -name '*.so' -o -name '*.c' -o -name '__pycache__' \) -prune -exec rm -rf {} +
+	cd $(DBG) && SLIDE_DEBUG_CYTHON=1 $(abspath $(BIN))/python setup.py -q build_ext -j 2 --inplace \
+	  >build.log 2>&1 || { tail -30 build.log; exit 1; }
+	# the checks are in: an optimized build calls no buffer-index error at all
+	test "$$(cat $(DBG)/slide_fast/_kernels/*.c | grep -c __Pyx_RaiseBufferIndexError)" -gt 100
+	cd $(DBG) && $(abspath $(BIN))/python -c "import slide_fast as s; assert '$(DBG)' in s.__file__, s.__file__"
+	cd $(DBG) && $(abspath $(BIN))/python -m pytest ../../tests -m "not slow and not fuzz" -q \
+	  -p no:cacheprovider $(PYTEST_ARGS)
+	cd $(DBG) && SLIDE_FUZZ_REPORT=fuzz-report.json $(abspath $(BIN))/python -m pytest ../../tests/fuzz \
+	  -m fuzz -q -p no:cacheprovider --hypothesis-seed=16 $(FUZZ_ARGS)
 
 # run every benchmark once against the installed package (a smoke test, not a measurement)
 bench-quick: $(STAMP)

@@ -31,3 +31,19 @@ def rng():
 def assert_allclose_f32(actual, desired, rtol=2e-5, atol=1e-6):
     """The one float tolerance used to compare float32 kernels across backends."""
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "fuzz: the fuzz campaign of tests/fuzz (minutes; run by make test-fuzz, "
+                   "deselected unless -m names it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave the fuzz campaign out of every run whose -m expression does not name it."""
+    if "fuzz" in (config.getoption("-m") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("fuzz") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
