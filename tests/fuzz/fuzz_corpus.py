@@ -51,8 +51,8 @@ TARGETED_ARRAYS = [("fill_perm", "dup"), ("fill_perm", "out_of_range"),
                    ("step", "neg_big")]
 #: metadata values named by the known failure classes: (section, field, value, invalid)
 TARGETED_META = [("network", "n_features", 5000000, True), ("network", "n_outputs", 10**9, True),
-                 ("network", "schedule_first", -2**62, True),
-                 ("network", "schedule_growth", 0, False), ("network", "K", "6", True),
+                 ("network.lsh", "schedule_first", -2**62, True),
+                 ("network.lsh", "schedule_growth", 0, False), ("network.lsh", "K", "6", True),
                  ("params", "n_buckets", 2**31 - 1, True), ("params", "n_rows", 10**9, True),
                  ("", "format", 99, True)]
 
@@ -67,11 +67,13 @@ def _targeted(directory, name, members, meta):
             _write_npz(path, {**members, key: _mutate_array(members[key], how, 1)})
             out.append((path, key, _array_invalid(key, members[key], how)))
     for i, (section, field, value, invalid) in enumerate(TARGETED_META):
-        target = meta.get(section) if section else meta
+        new = json.loads(json.dumps(meta))
+        target = new
+        for part in section.split(".") if section else ():     # a dotted path of sections
+            target = target.get(part) if isinstance(target, dict) else None
         if not isinstance(target, dict) or field not in target:
             continue
-        new = json.loads(json.dumps(meta))
-        (new[section] if section else new)[field] = value
+        target[field] = value
         path = os.path.join(directory, f"{name}.tmeta{i}-{field}.npz")
         _write_npz(path, {**members, "__meta__": np.array(json.dumps(new))})
         out.append((path, field, invalid))

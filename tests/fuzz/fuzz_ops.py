@@ -71,11 +71,18 @@ def as_indicator(Y, n_outputs=N_OUTPUTS):
                          shape=(len(Y), n_outputs))
 
 
+def lsh_nested(params):
+    """Flat LSH settings (``K``, ``L``, ``selection``, ...) moved into ``params["lsh"]``,
+    where the network, the estimator and ``LSHSampler`` take them."""
+    from slide_ref._compat import nest_lsh_params
+    return nest_lsh_params(params)
+
+
 def small_net_params(**kw):
     params = dict(hidden=(16,), K=2, L=4, min_active=8, fill_below=12, batch_size=8,
                   random_state=0, n_threads=1)
     params.update(kw)
-    return params
+    return lsh_nested(params)
 
 
 def small_net(mod, **kw):
@@ -225,7 +232,9 @@ def network_from_state(mod, args):
     if "key" in args:
         arrays[args["key"]] = _mutate_array(arrays[args["key"]], args["how"], args.get("pos", 0))
     if "param" in args:
-        params[args["param"]] = args["value"]
+        params = dict(params, **{args["param"]: args["value"]})
+        lsh = params.pop("lsh", None) or {}
+        params = lsh_nested({**lsh, **params})      # a (damaged) LSH setting goes in lsh
     net = mod.network.SlideNetwork.from_state(params, arrays)
     return exercise_network(net, net.n_features, net.n_outputs)
 
@@ -235,7 +244,7 @@ def small_clf(mod, **kw):
     base = dict(hidden=16, K=2, L=4, min_active=8, fill_below=12, batch_size=8, random_state=0,
                 show_progress=False, eval_every=1000, n_threads=1)
     base.update(kw)
-    return mod.SlideClassifier(**base)
+    return mod.SlideClassifier(**lsh_nested(base))
 
 
 @op("classifier.fit")
@@ -304,10 +313,13 @@ def classifier_load(mod, args):
 @op("negative.sampler")
 def negative_sampler(mod, args):
     name = args.get("name", "uniform")
+    params = args.get("params", {})
+    if name.startswith("lsh") or name == "LSHSampler":
+        params = lsh_nested(params)
     if args.get("via_make", True):
-        sampler = mod.negative.make_sampler(name, module=mod.negative, **args.get("params", {}))
+        sampler = mod.negative.make_sampler(name, module=mod.negative, **params)
     else:
-        sampler = getattr(mod.negative, name)(**args.get("params", {}))
+        sampler = getattr(mod.negative, name)(**params)
     net = small_net(mod, output_sampler=sampler)
     if "counts" not in args.get("params", {}):      # frequency samplers see the labels first
         net.sampler_.prepare(label_matrix(32))
