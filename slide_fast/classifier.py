@@ -1,9 +1,6 @@
 """``SlideClassifier`` on the fast engine (API of :mod:`slide_ref.classifier`)."""
 from slide_ref import classifier as _ref
 
-from ._binding import bind
+from ._binding import mirror
 
-__all__ = list(_ref.__all__)
-
-SlideClassifier = bind(_ref.SlideClassifier, __name__)
-FORMAT = _ref.FORMAT
+mirror(_ref, globals())

@@ -9,14 +9,6 @@ standardisation, which they share.
 """
 from slide_ref import zsl as _ref
 
-from ._binding import bind
+from ._binding import mirror
 
-__all__ = list(_ref.__all__)
-
-SoftLabelZSL = bind(_ref.SoftLabelZSL, __name__)
-ESZSL = bind(_ref.ESZSL, __name__)
-SJE = bind(_ref.SJE, __name__)
-similarity_targets = _ref.similarity_targets
-evaluate_zsl = _ref.evaluate_zsl
-tune_calibration = _ref.tune_calibration
-gbu_protocol = _ref.gbu_protocol
+mirror(_ref, globals())
