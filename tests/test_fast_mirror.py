@@ -60,7 +60,7 @@ def test_module_functions_build_classes_of_their_backend(backend):
              backend.optimizers.make_optimizer("adam", "dense"),
              backend.optimizers.make_optimizer("sgd", "dense", split=True)]
     classes = [type(obj) for obj in built] + [backend.lsh.hash_family_class("wta")]
-    family = slide_ref.lsh.WTAHash(K=2, L=3, dim=8, random_state=0)
+    family = slide_ref.lsh.WTAHash(8, K=2, L=3, random_state=0)
     classes.append(type(backend.lsh.hash_family_from_state(family.get_state())))
     assert [cls.__module__.split(".")[0] for cls in classes] == [backend.__name__] * 6
     assert all(cls._kernels is backend._kernels for cls in classes)
