@@ -50,6 +50,7 @@ import numpy as np
 
 from ._backend import KERNELS, sibling
 from ._kernels.rng import counter_randint as _ref_randint
+from ._params import store_params
 from ._validation import (StateError, check_choice, check_float, check_int,
                           check_random_state, seed_from)
 from .lsh import LSHParams
@@ -314,13 +315,7 @@ class UniformSampler(_StaticSampler):
     def __init__(self, n_negatives=1000, *, shared=False, logq=False,
                  remove_accidental_hits=True, batch_labels=False, hard_negatives=0,
                  random_state=None):
-        self.n_negatives = n_negatives
-        self.shared = shared
-        self.logq = logq
-        self.remove_accidental_hits = remove_accidental_hits
-        self.batch_labels = batch_labels
-        self.hard_negatives = hard_negatives
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _draw(self, n_rows, step):
         m, N = self.n_negatives, self.n_outputs_
@@ -429,15 +424,7 @@ class UnigramSampler(_CDFSampler):
     def __init__(self, n_negatives=1000, *, counts=None, power=1.0, shared=False, logq=False,
                  remove_accidental_hits=True, batch_labels=False, hard_negatives=0,
                  random_state=None):
-        self.n_negatives = n_negatives
-        self.counts = counts
-        self.power = power
-        self.shared = shared
-        self.logq = logq
-        self.remove_accidental_hits = remove_accidental_hits
-        self.batch_labels = batch_labels
-        self.hard_negatives = hard_negatives
-        self.random_state = random_state
+        store_params(self, locals())
 
     def setup(self, W, **kw):
         check_float(self.power, "power", low=0.0)
@@ -468,14 +455,7 @@ class LogUniformSampler(_CDFSampler):
     def __init__(self, n_negatives=1000, *, counts=None, shared=False, logq=False,
                  remove_accidental_hits=True, batch_labels=False, hard_negatives=0,
                  random_state=None):
-        self.n_negatives = n_negatives
-        self.counts = counts
-        self.shared = shared
-        self.logq = logq
-        self.remove_accidental_hits = remove_accidental_hits
-        self.batch_labels = batch_labels
-        self.hard_negatives = hard_negatives
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _probabilities(self):
         N = self.n_outputs_
@@ -529,11 +509,7 @@ class LSHSampler(OutputSampler):
 
     def __init__(self, query="embedding", *, label_query="random", lsh=None, faithful=False,
                  random_state=None):
-        self.query = query
-        self.label_query = label_query
-        self.lsh = lsh
-        self.faithful = faithful
-        self.random_state = random_state
+        store_params(self, locals())
 
     def setup(self, W, **kw):
         check_choice(self.query, "query", {"embedding", "label"})

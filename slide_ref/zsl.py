@@ -38,6 +38,7 @@ from sklearn.base import BaseEstimator, clone
 
 from . import _kernels as _kernel_package
 from . import metrics
+from ._params import store_params
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads)
 
@@ -298,20 +299,7 @@ class SoftLabelZSL(_ZSLEstimator):
     def __init__(self, hidden=(1024,), loss="soft", q=0.2, lam=1.0, temperature=0.1,
                  logit_scale=1.0, lr=1e-3, batch_size=128, epochs=30, weight_decay=0.0,
                  normalize="standard", n_threads=None, random_state=None, show_progress=False):
-        self.hidden = hidden
-        self.loss = loss
-        self.q = q
-        self.lam = lam
-        self.temperature = temperature
-        self.logit_scale = logit_scale
-        self.lr = lr
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.weight_decay = weight_decay
-        self.normalize = normalize
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.show_progress = show_progress
+        store_params(self, locals())
 
     def _check_params(self):
         check_choice(self.loss, "loss", set(LOSSES))
@@ -476,9 +464,7 @@ class ESZSL(_ZSLEstimator):
     """
 
     def __init__(self, feature_reg=1e3, attribute_reg=1.0, normalize=None):
-        self.feature_reg = feature_reg
-        self.attribute_reg = attribute_reg
-        self.normalize = normalize
+        store_params(self, locals())
 
     def fit(self, X, y, attributes, seen=None, unseen=None):
         """Fit the closed form on seen-class samples (arguments as in :class:`SoftLabelZSL`)."""
@@ -521,12 +507,7 @@ class SJE(_ZSLEstimator):
 
     def __init__(self, lr=0.1, margin=1.0, epochs=20, batch_size=1, normalize="l2",
                  random_state=None):
-        self.lr = lr
-        self.margin = margin
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.normalize = normalize
-        self.random_state = random_state
+        store_params(self, locals())
 
     def fit(self, X, y, attributes, seen=None, unseen=None):
         """Train on seen-class samples (arguments as in :class:`SoftLabelZSL`)."""
