@@ -250,6 +250,37 @@ def _ratio(num, den):
 # Ranking metrics
 # ----------------------------------------------------------------------------
 
+# The metrics after precision_at_k document their arguments by reference to it;
+# their shared Parameters and Returns sections are written once, here.
+_AT_K_PARAMETERS = """Parameters
+    ----------
+    Y_true, pred, k
+        As in :func:`precision_at_k`."""
+_INV_PROPENSITY = """
+    inv_propensity : array-like of shape (n_labels,)
+        {}"""
+_AT_K_RETURNS = """
+
+    Returns
+    -------
+    numpy.ndarray of shape (k,), float64"""
+
+
+def _at_k_sections(inv_propensity=None):
+    """Fill the ``{sections}`` of a ranking metric's docstring: Parameters (with
+    ``inv_propensity`` described as given, if the metric takes it) and Returns."""
+    sections = _AT_K_PARAMETERS
+    if inv_propensity is not None:
+        sections += _INV_PROPENSITY.format(inv_propensity)
+    sections += _AT_K_RETURNS
+
+    def document(func):
+        if func.__doc__:        # None under ``python -OO``
+            func.__doc__ = func.__doc__.replace("{sections}", sections)
+        return func
+    return document
+
+
 def precision_at_k(Y_true, pred, k=5):
     """Precision at 1..k.
 
@@ -274,6 +305,7 @@ def precision_at_k(Y_true, pred, k=5):
     return np.cumsum(hits, axis=1).mean(axis=0) / np.arange(1, top.shape[1] + 1)
 
 
+@_at_k_sections()
 def ndcg_at_k(Y_true, pred, k=5):
     """Normalised discounted cumulative gain at 1..k.
 
@@ -282,34 +314,21 @@ def ndcg_at_k(Y_true, pred, k=5):
     min(k, |y_i|) true labels first.  The result is the mean over samples; a
     sample with no true labels scores 0 and still counts in the mean.
 
-    Parameters
-    ----------
-    Y_true, pred, k
-        As in :func:`precision_at_k`.
-
-    Returns
-    -------
-    numpy.ndarray of shape (k,), float64
+    {sections}
     """
     Y, top, hits = _prepare(Y_true, pred, k)
     dcg = np.cumsum(hits * _discounts(top.shape[1]), axis=1)
     return _ratio(dcg, _ideal_dcg(Y, top.shape[1])).mean(axis=0)
 
 
+@_at_k_sections()
 def recall_at_k(Y_true, pred, k=5):
     """Recall at 1..k.
 
     R@k = mean over samples of (true labels among the top k) / |y_i|; a
     sample with no true labels scores 0 and still counts in the mean.
 
-    Parameters
-    ----------
-    Y_true, pred, k
-        As in :func:`precision_at_k`.
-
-    Returns
-    -------
-    numpy.ndarray of shape (k,), float64
+    {sections}
     """
     Y, _, hits = _prepare(Y_true, pred, k)
     n_pos = np.diff(Y.indptr).astype(np.float64)[:, None]
@@ -324,6 +343,7 @@ def _weighted_gains(Y_true, pred, inv_propensity, k):
     return Y, gains, _best_gains(Y, w, top.shape[1])
 
 
+@_at_k_sections("Non-negative label weights, usually ``inverse_propensity(Y_train)``.")
 def psprecision_at_k(Y_true, pred, inv_propensity, k=5):
     """Propensity-scored precision at 1..k, normalised to [0, 1].
 
@@ -335,16 +355,7 @@ def psprecision_at_k(Y_true, pred, inv_propensity, k=5):
     i.e. the best achievable top-k prediction.  (The 1/k of both sides
     cancels.)  Rare labels weigh more, so the metric rewards predicting them.
 
-    Parameters
-    ----------
-    Y_true, pred, k
-        As in :func:`precision_at_k`.
-    inv_propensity : array-like of shape (n_labels,)
-        Non-negative label weights, usually ``inverse_propensity(Y_train)``.
-
-    Returns
-    -------
-    numpy.ndarray of shape (k,), float64
+    {sections}
 
     Notes
     -----
@@ -359,6 +370,7 @@ def psprecision_at_k(Y_true, pred, inv_propensity, k=5):
                   np.cumsum(best, axis=1).mean(axis=0))
 
 
+@_at_k_sections("As in :func:`psprecision_at_k`.")
 def psndcg_at_k(Y_true, pred, inv_propensity, k=5):
     """Propensity-scored nDCG at 1..k, normalised to [0, 1].
 
@@ -372,16 +384,7 @@ def psndcg_at_k(Y_true, pred, inv_propensity, k=5):
     min(k, |y_i|) positives).  This per-sample normaliser follows pyxclib; it
     weights samples as nDCG does before the ratio of means.
 
-    Parameters
-    ----------
-    Y_true, pred, k
-        As in :func:`precision_at_k`.
-    inv_propensity : array-like of shape (n_labels,)
-        As in :func:`psprecision_at_k`.
-
-    Returns
-    -------
-    numpy.ndarray of shape (k,), float64
+    {sections}
 
     Notes
     -----
