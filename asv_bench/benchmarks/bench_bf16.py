@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .common import N_THREADS, Pinned, backend, select
+from .common import N_THREADS, OneShot, Pinned, backend, select, train_window
 
 N_FEATURES = N_LABELS = 10_000
 BATCH = 128
@@ -41,17 +41,14 @@ def make_network(mode):
 
 
 def train(model, X, Y, n_batches, start=0):
-    for b in range(start, start + n_batches):
-        lo = (b * BATCH) % (X.shape[0] - BATCH)
-        model.train_batch(X[lo:lo + BATCH], Y[lo:lo + BATCH])
+    """The benchmark's training loop: :func:`~.common.train_window` with ``BATCH``."""
+    train_window(model, X, Y, n_batches, start, BATCH)
 
 
-class TrainingBF16(Pinned):
+class TrainingBF16(OneShot, Pinned):
     params = [MODES]
     param_names = ["bf16"]
     timeout = 300
-    number = 1
-    repeat = 1
 
     def setup(self, mode):
         self.pin()
@@ -68,12 +65,10 @@ class TrainingBF16(Pinned):
     track_samples_per_second.unit = "samples/s"
 
 
-class AccuracyBF16(Pinned):
+class AccuracyBF16(OneShot, Pinned):
     params = [MODES]
     param_names = ["bf16"]
     timeout = 600
-    number = 1
-    repeat = 1
 
     def setup(self, mode):
         self.pin()

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from slide_bench import peers
-from .common import N_THREADS, Pinned, backend
+from .common import N_THREADS, OneShot, Pinned, backend, train_window
 
 N_FEATURES = N_LABELS = 10_000
 BATCH = 128
@@ -48,9 +48,8 @@ def make_model(name, output):
 
 
 def train(model, X, Y, n_batches, start=0):
-    for b in range(start, start + n_batches):
-        lo = (b * BATCH) % (X.shape[0] - BATCH)
-        model.train_batch(X[lo:lo + BATCH], Y[lo:lo + BATCH])
+    """The benchmark's training loop: :func:`~.common.train_window` with ``BATCH``."""
+    train_window(model, X, Y, n_batches, start, BATCH)
 
 
 def top1(model, X):
@@ -59,12 +58,10 @@ def top1(model, X):
     return model.predict_topk(X, k=1)[0][:, 0]
 
 
-class Training(Pinned):
+class Training(OneShot, Pinned):
     params = (["ref", "fast", "torch"], ["sampled", "full", "sampled-fused"])
     param_names = ["backend", "output"]
     timeout = 600
-    number = 1
-    repeat = 1
 
     def setup(self, name, output):
         self.pin()
@@ -81,13 +78,11 @@ class Training(Pinned):
     track_samples_per_second.unit = "samples/s"
 
 
-class Accuracy(Pinned):
+class Accuracy(OneShot, Pinned):
     """P@1 after 400 steps (51,200 samples): compare only within one run and data."""
     params = (["fast", "torch"], ["sampled", "full"])
     param_names = ["backend", "output"]
     timeout = 900
-    number = 1
-    repeat = 1
 
     def setup(self, name, output):
         self.pin()

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .common import N_THREADS, SEED, Pinned, backend
+from .common import N_THREADS, SEED, OneShot, Pinned, backend
 
 R, W, K = 32, 1024, 4        # NWSampler's defaults
 N_POINTS = 4096
@@ -68,12 +68,10 @@ class TimeSketchKernels(Pinned):
         _run_op(self.sk, op, self.data)
 
 
-class SketchSpeedup(Pinned):
+class SketchSpeedup(OneShot, Pinned):
     """ref / fast time of each kernel, measured back to back in one process."""
     params = (["mix", "insert", "query"],)
     param_names = ["op"]
-    number = 1
-    repeat = 1
     timeout = 300
 
     def setup(self, op):
@@ -109,11 +107,9 @@ def _train_one_epoch(sampler_name):
     return hist[-1], sampler.start_time_
 
 
-class SamplerOverhead(Pinned):
+class SamplerOverhead(OneShot, Pinned):
     params = (["UniformExamples", "NWSampler", "LossImportance", "SelectiveBackprop"],)
     param_names = ["sampler"]
-    number = 1
-    repeat = 1
     timeout = 600
 
     def setup(self, sampler):

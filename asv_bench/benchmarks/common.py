@@ -95,6 +95,14 @@ class OneShot:
     warmup_time = 0
 
 
+def train_window(model, X, Y, n_batches, start=0, batch=128):
+    """Train ``n_batches`` consecutive batches of ``batch`` rows; batch ``b`` starts at
+    row ``(b * batch) % (n - batch)``, so the windows slide over the data and wrap."""
+    for b in range(start, start + n_batches):
+        lo = (b * batch) % (X.shape[0] - batch)
+        model.train_batch(X[lo:lo + batch], Y[lo:lo + batch])
+
+
 def _readonly(a):
     a.flags.writeable = False
     return a
