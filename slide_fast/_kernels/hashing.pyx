@@ -340,21 +340,53 @@ cdef inline void _topk_push(double v, int64_t c, double *top_v, int64_t *top_c, 
         size[0] = s + 1
 
 
-cdef inline void _minhash_finish(const int64_t *top_c, int size, const int32_t *coord_bin,
-                                 const uint32_t *coord_rank, int32_t *code, uint32_t *best,
-                                 int32_t *scratch, int n_hashes,
+cdef struct _MinHashScratch:
+    # one thread's working memory: the row's top-k values and coordinates, then
+    # each bin's best rank and the densification's scratch
+    double *top_v
+    int64_t *top_c
+    uint32_t *best
+    int32_t *scratch
+
+
+cdef inline _MinHashScratch _minhash_scratch(int topk, int n_hashes) noexcept nogil:
+    """Allocate one thread's scratch (check it with :func:`_minhash_scratch_ok`)."""
+    cdef _MinHashScratch s
+    s.top_v = <double *>malloc(topk * sizeof(double))
+    s.top_c = <int64_t *>malloc(topk * sizeof(int64_t))
+    s.best = <uint32_t *>malloc(n_hashes * sizeof(uint32_t))
+    s.scratch = <int32_t *>malloc(n_hashes * sizeof(int32_t))
+    return s
+
+
+cdef inline bint _minhash_scratch_ok(_MinHashScratch s) noexcept nogil:
+    return s.top_v != NULL and s.top_c != NULL and s.best != NULL and s.scratch != NULL
+
+
+cdef inline void _minhash_scratch_free(_MinHashScratch s) noexcept nogil:
+    free(s.top_v)
+    free(s.top_c)
+    free(s.best)
+    free(s.scratch)
+
+
+cdef inline void _minhash_finish(_MinHashScratch s, int size, const int32_t *coord_bin,
+                                 const uint32_t *coord_rank, int32_t *code, int n_hashes,
                                  uint32_t probe_seed) noexcept nogil:
+    """A row's codes from its ``size`` top coordinates (in ``s.top_c``): per bin the
+    coordinate of smallest rank, ties by id; empty bins densified."""
     cdef int t, h, b
     cdef int64_t c
     for h in range(n_hashes):
         code[h] = -1
     for t in range(size):
-        c = top_c[t]
+        c = s.top_c[t]
         b = coord_bin[c]
-        if code[b] == -1 or coord_rank[c] < best[b] or (coord_rank[c] == best[b] and c < code[b]):
+        if code[b] == -1 or coord_rank[c] < s.best[b] or (coord_rank[c] == s.best[b]
+                                                          and c < code[b]):
             code[b] = <int32_t>c
-            best[b] = coord_rank[c]
-    slide_densify_row(code, scratch, n_hashes, probe_seed)
+            s.best[b] = coord_rank[c]
+    slide_densify_row(code, s.scratch, n_hashes, probe_seed)
 
 
 def minhash_dense(const floating[:, ::1] X, const int32_t[::1] coord_bin,
@@ -369,28 +401,19 @@ def minhash_dense(const floating[:, ::1] X, const int32_t[::1] coord_bin,
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     codes = np.empty((n, n_hashes), dtype=np.int32)
     cdef int32_t[:, ::1] out = codes
-    cdef double *top_v
-    cdef int64_t *top_c
-    cdef uint32_t *best
-    cdef int32_t *scratch
+    cdef _MinHashScratch s
     with nogil, parallel(num_threads=n_threads):
-        top_v = <double *>malloc(topk * sizeof(double))
-        top_c = <int64_t *>malloc(topk * sizeof(int64_t))
-        best = <uint32_t *>malloc(n_hashes * sizeof(uint32_t))
-        scratch = <int32_t *>malloc(n_hashes * sizeof(int32_t))
-        if top_v == NULL or top_c == NULL or best == NULL or scratch == NULL:
+        s = _minhash_scratch(topk, n_hashes)
+        if not _minhash_scratch_ok(s):
             failp[0] = 1
         else:
             for i in prange(n, schedule="dynamic", chunksize=64):
                 size = 0
                 for c in range(d):
-                    _topk_push(X[i, c], c, top_v, top_c, &size, topk)
-                _minhash_finish(top_c, size, &coord_bin[0], &coord_rank[0], &out[i, 0], best,
-                                scratch, n_hashes, <uint32_t>probe_seed)
-        free(top_v)
-        free(top_c)
-        free(best)
-        free(scratch)
+                    _topk_push(X[i, c], c, s.top_v, s.top_c, &size, topk)
+                _minhash_finish(s, size, &coord_bin[0], &coord_rank[0], &out[i, 0], n_hashes,
+                                <uint32_t>probe_seed)
+        _minhash_scratch_free(s)
     if failed:
         raise MemoryError("minhash_dense: could not allocate per-thread scratch")
     return codes
@@ -413,28 +436,19 @@ def minhash_csr(const index_t[::1] indptr, const index_t[::1] indices, const flo
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     codes = np.empty((n, n_hashes), dtype=np.int32)
     cdef int32_t[:, ::1] out = codes
-    cdef double *top_v
-    cdef int64_t *top_c
-    cdef uint32_t *best
-    cdef int32_t *scratch
+    cdef _MinHashScratch s
     with nogil, parallel(num_threads=n_threads):
-        top_v = <double *>malloc(topk * sizeof(double))
-        top_c = <int64_t *>malloc(topk * sizeof(int64_t))
-        best = <uint32_t *>malloc(n_hashes * sizeof(uint32_t))
-        scratch = <int32_t *>malloc(n_hashes * sizeof(int32_t))
-        if top_v == NULL or top_c == NULL or best == NULL or scratch == NULL:
+        s = _minhash_scratch(topk, n_hashes)
+        if not _minhash_scratch_ok(s):
             failp[0] = 1
         else:
             for i in prange(n, schedule="dynamic", chunksize=64):
                 size = 0
                 for k in range(indptr[i], indptr[i + 1]):
-                    _topk_push(data[k], indices[k], top_v, top_c, &size, topk)
-                _minhash_finish(top_c, size, &coord_bin[0], &coord_rank[0], &out[i, 0], best,
-                                scratch, n_hashes, <uint32_t>probe_seed)
-        free(top_v)
-        free(top_c)
-        free(best)
-        free(scratch)
+                    _topk_push(data[k], indices[k], s.top_v, s.top_c, &size, topk)
+                _minhash_finish(s, size, &coord_bin[0], &coord_rank[0], &out[i, 0], n_hashes,
+                                <uint32_t>probe_seed)
+        _minhash_scratch_free(s)
     if failed:
         raise MemoryError("minhash_csr: could not allocate per-thread scratch")
     return codes
