@@ -34,18 +34,13 @@ cdef inline int check_indptr_any(object indptr, Py_ssize_t n_rows, Py_ssize_t nn
                         kernel)
 
 
-cdef inline int check_ids(const int32_t[::1] ids, Py_ssize_t n, str name,
-                          str kernel) except -1:
-    # every id in [0, n) (negative ids wrap to huge unsigned values)
-    cdef Py_ssize_t k
-    for k in range(ids.shape[0]):
-        if <size_t>ids[k] >= <size_t>n:
-            raise ValueError(f"{kernel}: {name} holds {ids[k]}, outside [0, {n})")
-    return 0
+ctypedef fused id_t:
+    int32_t
+    int64_t
 
 
-cdef inline int check_ids64(const int64_t[::1] ids, Py_ssize_t n, str name,
-                            str kernel) except -1:
+cdef inline int check_ids(const id_t[::1] ids, Py_ssize_t n, str name, str kernel) except -1:
+    # every id (int32 or int64) in [0, n) (negative ids wrap to huge unsigned values)
     cdef Py_ssize_t k
     for k in range(ids.shape[0]):
         if <size_t>ids[k] >= <size_t>n:

@@ -149,6 +149,32 @@ cdef Py_ssize_t _select_one(Py_ssize_t i, const int64_t *cand_indptr, const int3
     return _pad(mark, out, size, n_outputs, min_active, fill_below, fill_perm, seed, step, i)
 
 
+cdef tuple _slots(bound_a):
+    """Per-sample slots of a scratch array, sample ``i`` getting ``bound_a[i]`` entries:
+    the slot offsets [B + 1], the scratch (int32) and the sizes written (zeros, [B])."""
+    cdef Py_ssize_t B = bound_a.shape[0]
+    slot_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(bound_a, out=slot_a[1:])
+    tmp_a = np.empty(max(int(slot_a[B]), 1), dtype=np.int32)
+    return slot_a, tmp_a, np.zeros(B, dtype=np.int64)
+
+
+cdef tuple _compact(slot_a, tmp_a, sizes_a, int n_threads):
+    """CSR ``(indptr, ids)`` of the first ``sizes[i]`` entries of every slot."""
+    cdef Py_ssize_t B = sizes_a.shape[0], i
+    indptr_a = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum(sizes_a, out=indptr_a[1:])
+    ids_a = np.empty(indptr_a[B], dtype=np.int32)
+    if ids_a.shape[0] == 0:
+        return indptr_a, ids_a
+    cdef int32_t[::1] ids = ids_a
+    cdef const int64_t[::1] indptr = indptr_a, slot = slot_a, sizes = sizes_a
+    cdef const int32_t[::1] tmp = tmp_a
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        memcpy(&ids[indptr[i]], &tmp[slot[i]], sizes[i] * sizeof(int32_t))
+    return indptr_a, ids_a
+
+
 def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
                   const int32_t[::1] cand_counts, const int64_t[::1] label_indptr,
                   const int32_t[::1] label_ids, Py_ssize_t n_outputs, int method,
@@ -183,10 +209,7 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
     bound_a = (np.diff(np.asarray(cand_indptr)) + np.diff(np.asarray(label_indptr))
                + min(min_active, n_outputs))
     bound_a = np.minimum(bound_a, n_outputs)
-    slot_a = np.zeros(B + 1, dtype=np.int64)
-    np.cumsum(bound_a, out=slot_a[1:])
-    tmp_a = np.empty(max(int(slot_a[B]), 1), dtype=np.int32)
-    sizes_a = np.zeros(B, dtype=np.int64)
+    slot_a, tmp_a, sizes_a = _slots(bound_a)
     cdef const int64_t[::1] slot = slot_a
     cdef int32_t[::1] tmp = tmp_a
     cdef int64_t[::1] sizes = sizes_a
@@ -219,17 +242,7 @@ def select_active(const int64_t[::1] cand_indptr, const int32_t[::1] cand_ids,
             free(hist)
     if failed:
         raise MemoryError("select_active: could not allocate per-thread scratch")
-    indptr_a = np.zeros(B + 1, dtype=np.int64)
-    np.cumsum(sizes_a, out=indptr_a[1:])
-    ids_a = np.empty(indptr_a[B], dtype=np.int32)
-    if ids_a.shape[0] == 0:
-        return indptr_a, ids_a
-    # compact: the first sizes[i] entries of every slot
-    cdef int32_t[::1] ids = ids_a
-    cdef const int64_t[::1] indptr = indptr_a
-    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-        memcpy(&ids[indptr[i]], &tmp[slot[i]], sizes[i] * sizeof(int32_t))
-    return indptr_a, ids_a
+    return _compact(slot_a, tmp_a, sizes_a, n_threads)
 
 
 cdef Py_ssize_t _vanilla_one(Py_ssize_t i, const int32_t[:, ::1] buckets,
@@ -302,10 +315,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
         if size < min_active:
             size = min_active
         bound[i] = size if size < n_outputs else n_outputs
-    slot_a = np.zeros(B + 1, dtype=np.int64)
-    np.cumsum(bound_a, out=slot_a[1:])
-    tmp_a = np.empty(max(int(slot_a[B]), 1), dtype=np.int32)
-    sizes_a = np.zeros(B, dtype=np.int64)
+    slot_a, tmp_a, sizes_a = _slots(bound_a)
     cdef const int64_t[::1] slot = slot_a
     cdef int32_t[::1] tmp = tmp_a
     cdef int64_t[::1] sizes = sizes_a
@@ -337,16 +347,7 @@ def select_vanilla(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
             free(order)
     if failed:
         raise MemoryError("select_vanilla: could not allocate per-thread scratch")
-    indptr_a = np.zeros(B + 1, dtype=np.int64)
-    np.cumsum(sizes_a, out=indptr_a[1:])
-    ids_a = np.empty(indptr_a[B], dtype=np.int32)
-    if ids_a.shape[0] == 0:
-        return indptr_a, ids_a
-    cdef int32_t[::1] ids = ids_a
-    cdef const int64_t[::1] indptr = indptr_a
-    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
-        memcpy(&ids[indptr[i]], &tmp[slot[i]], sizes[i] * sizeof(int32_t))
-    return indptr_a, ids_a
+    return _compact(slot_a, tmp_a, sizes_a, n_threads)
 
 
 def unique_ids(const int32_t[::1] ids, Py_ssize_t n_values, int n_threads=1):

@@ -14,7 +14,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from slide_fast._kernels._cpu cimport get_level
-from slide_fast._kernels._checks cimport check_ids64, check_ids_2d, check_length
+from slide_fast._kernels._checks cimport check_ids, check_ids_2d, check_length
 
 cnp.import_array()
 
@@ -95,7 +95,7 @@ def insert_rows(const int32_t[:, ::1] buckets, const int64_t[::1] rows, const do
     cdef int R = <int>table.shape[0], r
     cdef int32_t b
     _check_buckets(buckets, table, "insert_rows")
-    check_ids64(rows, buckets.shape[0], "rows", "insert_rows")
+    check_ids(rows, buckets.shape[0], "rows", "insert_rows")
     check_length(values.shape[0], n, "values", "insert_rows")
     if n * R < MIN_PARALLEL:
         n_threads = 1

@@ -117,6 +117,26 @@ cdef inline Py_ssize_t _union(const int32_t *bucket_row, int n_tables, const int
     return size
 
 
+cdef struct _UnionScratch:
+    # one thread's working memory of a bucket union: a zeroed count per item and the
+    # list of the items touched (each pass leaves the counts zero again)
+    int32_t *count
+    int32_t *touched
+
+
+cdef inline _UnionScratch _union_scratch(Py_ssize_t n_items) noexcept nogil:
+    """Allocate one thread's union scratch (NULL members when out of memory)."""
+    cdef _UnionScratch sc
+    sc.count = <int32_t *>calloc(n_items + 1, sizeof(int32_t))
+    sc.touched = <int32_t *>malloc((n_items + 1) * sizeof(int32_t))
+    return sc
+
+
+cdef inline void _union_scratch_free(_UnionScratch sc) noexcept nogil:
+    free(sc.count)
+    free(sc.touched)
+
+
 def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                  const int32_t[::1] members, Py_ssize_t n_items, int n_threads=1):
     """Union of each query's buckets over all tables, sorted by id, with table counts.
@@ -137,13 +157,14 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     cdef int *failp = &failed  # a flag threads share (assigned names are private)
     indptr_a = np.zeros(n_queries + 1, dtype=np.int64)
     cdef int64_t[::1] indptr = indptr_a
+    cdef _UnionScratch sc
     cdef int32_t *count
     cdef int32_t *touched
 
     # pass 1: union sizes
     with nogil, parallel(num_threads=n_threads):
-        count = <int32_t *>calloc(n_items + 1, sizeof(int32_t))
-        touched = <int32_t *>malloc((n_items + 1) * sizeof(int32_t))
+        sc = _union_scratch(n_items)
+        count, touched = sc.count, sc.touched
         if count == NULL or touched == NULL:
             failp[0] = 1
         else:
@@ -153,8 +174,7 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                 indptr[q + 1] = size
                 for s in range(size):
                     count[touched[s]] = 0
-        free(count)
-        free(touched)
+        _union_scratch_free(sc)
     if failed:
         raise MemoryError("query_tables: could not allocate per-thread scratch")
     np.cumsum(indptr_a, out=indptr_a)
@@ -165,8 +185,8 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
 
     # pass 2: write sorted ids and their counts
     with nogil, parallel(num_threads=n_threads):
-        count = <int32_t *>calloc(n_items + 1, sizeof(int32_t))
-        touched = <int32_t *>malloc((n_items + 1) * sizeof(int32_t))
+        sc = _union_scratch(n_items)
+        count, touched = sc.count, sc.touched
         if count == NULL or touched == NULL:
             failp[0] = 1
         else:
@@ -179,8 +199,7 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                 for s in range(size):
                     counts[indptr[q] + s] = count[dst[s]]
                     count[dst[s]] = 0
-        free(count)
-        free(touched)
+        _union_scratch_free(sc)
     if failed:
         raise MemoryError("query_tables: could not allocate per-thread scratch")
     return indptr_a, ids_a, counts_a
