@@ -101,11 +101,16 @@ def dwta_csr(indptr, indices, data, coord_ptr, coord_bin, coord_pos, n_hashes, p
     r, b, pos, val = row[entry], coord_bin[where], coord_pos[where], data[entry]
     # per (row, bin): largest value first, then the smallest position
     order = np.lexsort((pos, -val, b, r))
-    r, b, pos = r[order], b[order], pos[order]
-    first = np.ones(len(r), dtype=bool)
-    first[1:] = (r[1:] != r[:-1]) | (b[1:] != b[:-1])
+    return _winners_to_codes(r[order], b[order], pos[order], n, n_hashes, probe_seed)
+
+
+def _winners_to_codes(row, b, value, n, n_hashes, probe_seed):
+    """Densified codes [n, n_hashes] from entries sorted by (row, bin, preference): each
+    (row, bin)'s first entry wins and its ``value`` is the code; empty bins densified."""
+    first = np.ones(len(row), dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (b[1:] != b[:-1])
     codes = np.full((n, n_hashes), EMPTY, dtype=np.int32)
-    codes[r[first], b[first]] = pos[first]
+    codes[row[first], b[first]] = value[first]
     return densify(codes, probe_seed)
 
 
@@ -194,12 +199,7 @@ def _minhash_from_entries(row, col, val, n, coord_bin, coord_rank, n_hashes, top
     # within each (row, bin) the coordinate with the smallest random rank wins
     b = coord_bin[col]
     order = np.lexsort((col, coord_rank[col], b, row))
-    row, col, b = row[order], col[order], b[order]
-    first = np.ones(len(row), dtype=bool)
-    first[1:] = (row[1:] != row[:-1]) | (b[1:] != b[:-1])
-    codes = np.full((n, n_hashes), EMPTY, dtype=np.int32)
-    codes[row[first], b[first]] = col[first]
-    return densify(codes, probe_seed)
+    return _winners_to_codes(row[order], b[order], col[order], n, n_hashes, probe_seed)
 
 
 def minhash_dense(X, coord_bin, coord_rank, n_hashes, topk, probe_seed, n_threads=1):
