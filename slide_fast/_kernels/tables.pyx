@@ -137,6 +137,50 @@ cdef inline void _union_scratch_free(_UnionScratch sc) noexcept nogil:
     free(sc.touched)
 
 
+cdef int _union_pass(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
+                     const int32_t[::1] members, Py_ssize_t n_items, int64_t[::1] indptr,
+                     int32_t[::1] ids, int32_t[::1] counts, bint write,
+                     int n_threads) except -1:
+    """One parallel pass of :func:`query_tables` over the queries.
+
+    Without ``write``: query ``q``'s union size into ``indptr[q + 1]``.  With
+    ``write`` (``indptr`` now the offsets): its ids, sorted, and their table
+    counts into ``ids``/``counts`` from ``indptr[q]``."""
+    cdef Py_ssize_t n_queries = buckets.shape[0], stride = offsets.shape[1], q, s, size
+    cdef int n_tables = buckets.shape[1], failed = 0
+    cdef int *failp = &failed  # a flag threads share (assigned names are private)
+    cdef const int32_t *mem = &members[0] if members.shape[0] > 0 else NULL
+    cdef _UnionScratch sc
+    cdef int32_t *count
+    cdef int32_t *touched
+    cdef int32_t *dst
+    with nogil, parallel(num_threads=n_threads):
+        sc = _union_scratch(n_items)
+        count, touched = sc.count, sc.touched
+        if count == NULL or touched == NULL:
+            failp[0] = 1
+        else:
+            for q in prange(n_queries, schedule="dynamic", chunksize=16):
+                if not write:
+                    size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem,
+                                  count, touched)
+                    indptr[q + 1] = size
+                    for s in range(size):
+                        count[touched[s]] = 0
+                elif indptr[q + 1] > indptr[q]:
+                    dst = &ids[indptr[q]]
+                    size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem,
+                                  count, dst)
+                    slide_sort_ids(dst, size, touched, <int32_t>n_items)
+                    for s in range(size):
+                        counts[indptr[q] + s] = count[dst[s]]
+                        count[dst[s]] = 0
+        _union_scratch_free(sc)
+    if failed:
+        raise MemoryError("query_tables: could not allocate per-thread scratch")
+    return 0
+
+
 def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
                  const int32_t[::1] members, Py_ssize_t n_items, int n_threads=1):
     """Union of each query's buckets over all tables, sorted by id, with table counts.
@@ -147,59 +191,16 @@ def query_tables(const int32_t[:, ::1] buckets, const int32_t[:, ::1] offsets,
     ``[0, n_items)``.  Checked here: ``offsets`` has one row per column of ``buckets``,
     and ``buckets`` [n_queries, L] each in ``[0, offsets.shape[1] - 1)`` (O(n_queries L),
     the cost of reading them)."""
-    cdef Py_ssize_t n_queries = buckets.shape[0], q, s, size
-    cdef Py_ssize_t stride = offsets.shape[1]
+    cdef Py_ssize_t n_queries = buckets.shape[0], stride = offsets.shape[1]
     cdef int n_tables = buckets.shape[1]
     check_length(offsets.shape[0], n_tables, "offsets (rows, one per table)", "query_tables")
     check_ids_2d(buckets, stride - 1, "buckets", "query_tables")
-    cdef const int32_t *mem = &members[0] if members.shape[0] > 0 else NULL
-    cdef int failed = 0
-    cdef int *failp = &failed  # a flag threads share (assigned names are private)
     indptr_a = np.zeros(n_queries + 1, dtype=np.int64)
-    cdef int64_t[::1] indptr = indptr_a
-    cdef _UnionScratch sc
-    cdef int32_t *count
-    cdef int32_t *touched
-
-    # pass 1: union sizes
-    with nogil, parallel(num_threads=n_threads):
-        sc = _union_scratch(n_items)
-        count, touched = sc.count, sc.touched
-        if count == NULL or touched == NULL:
-            failp[0] = 1
-        else:
-            for q in prange(n_queries, schedule="dynamic", chunksize=16):
-                size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem, count,
-                              touched)
-                indptr[q + 1] = size
-                for s in range(size):
-                    count[touched[s]] = 0
-        _union_scratch_free(sc)
-    if failed:
-        raise MemoryError("query_tables: could not allocate per-thread scratch")
+    empty = np.empty(0, dtype=np.int32)
+    # pass 1: union sizes; pass 2: the sorted ids and their counts, at their offsets
+    _union_pass(buckets, offsets, members, n_items, indptr_a, empty, empty, False, n_threads)
     np.cumsum(indptr_a, out=indptr_a)
     ids_a = np.empty(indptr_a[n_queries], dtype=np.int32)
     counts_a = np.empty(indptr_a[n_queries], dtype=np.int32)
-    cdef int32_t[::1] ids = ids_a, counts = counts_a
-    cdef int32_t *dst
-
-    # pass 2: write sorted ids and their counts
-    with nogil, parallel(num_threads=n_threads):
-        sc = _union_scratch(n_items)
-        count, touched = sc.count, sc.touched
-        if count == NULL or touched == NULL:
-            failp[0] = 1
-        else:
-            for q in prange(n_queries, schedule="dynamic", chunksize=16):
-                if indptr[q + 1] == indptr[q]:
-                    continue
-                dst = &ids[indptr[q]]
-                size = _union(&buckets[q, 0], n_tables, &offsets[0, 0], stride, mem, count, dst)
-                slide_sort_ids(dst, size, touched, <int32_t>n_items)
-                for s in range(size):
-                    counts[indptr[q] + s] = count[dst[s]]
-                    count[dst[s]] = 0
-        _union_scratch_free(sc)
-    if failed:
-        raise MemoryError("query_tables: could not allocate per-thread scratch")
+    _union_pass(buckets, offsets, members, n_items, indptr_a, ids_a, counts_a, True, n_threads)
     return indptr_a, ids_a, counts_a
