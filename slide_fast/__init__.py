@@ -10,6 +10,9 @@ variable ``SLIDE_FAST_SIMD`` picks the level at import.
 
 Every class reaches its kernels through one attribute, ``_kernels``, bound to
 the package ``slide_fast._kernels`` (the reference binds ``slide_ref._kernels``).
+Each module of this package is its reference module mirrored by one rule,
+:func:`slide_fast._binding.mirror`: kernel classes bound, ``module=`` defaults
+pointed at this package, everything else re-exported.
 The ``slide`` command line is :mod:`slide_fast.cli` (the reference's command
 line with both backends).
 """
