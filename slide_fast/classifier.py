@@ -7,3 +7,6 @@ __all__ = list(_ref.__all__)
 
 SlideClassifier = bind(_ref.SlideClassifier, __name__)
 FORMAT = _ref.FORMAT
+PRESETS = _ref.PRESETS
+DEFAULT_PRESET = _ref.DEFAULT_PRESET
+preset_components = _ref.preset_components
