@@ -485,3 +485,19 @@ def test_overflowing_tables_equal_ref_fast(policy):
     np.testing.assert_array_equal(fast.offsets, ref.offsets)
     np.testing.assert_array_equal(fast.members, ref.members)
     assert fast.coverage() == ref.coverage()
+
+
+@pytest.mark.parametrize("policy,low_ids_stored", [("reservoir", True), ("fifo", False)])
+def test_sampler_retrieval_stats_report_table_coverage(backend, policy, low_ids_stored):
+    """An LSHSampler over 20k SimHash classes (K=6: 64 buckets of 128 per table): the
+    retrieval report carries the tables' coverage, near 1 with the default policy."""
+    W = np.random.default_rng(5).standard_normal((20000, 16)).astype(np.float32)
+    lsh = backend.lsh.LSHParams(hash_family="simhash", K=6, L=8, bucket_policy=policy,
+                                min_active=20, fill_below=30)
+    sampler = backend.negative.LSHSampler(lsh=lsh)
+    sampler.setup(W, batch_size=8, n_threads=2, rng=np.random.default_rng(0))
+    stats = sampler.retrieval_stats(W[:8], W, np.zeros(20000, np.float32))
+    cov = sampler.index_.tables.coverage()
+    assert stats["coverage"] == cov["stored"] and stats["table_fill"] == cov["per_table"]
+    assert (stats["coverage"] > 0.95) == low_ids_stored
+    assert stats["table_fill"] <= 8192 / 20000
