@@ -21,7 +21,7 @@ from ._compat import nest_lsh_params, upgrade_estimator_params
 from .lsh import LSHParams
 from .negative import OutputSampler
 from .network import _sampler_spec, check_labels
-from ._validation import StateError, check_csr, check_int, check_random_state
+from ._validation import StateError, check_choice, check_csr, check_int, check_random_state
 from .model_io import (META, AnyJSON, Bool, Int, ListOf, MapOf, Null, NpzReader, OneOf, Real,
                        Record, Str, check_memory, save_npz_atomic)
 from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, SequentialBatches,
@@ -32,34 +32,87 @@ try:  # scikit-learn's base class gives get_params/set_params/clone/repr
 except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
     BaseEstimator = object
 
-__all__ = ["SlideClassifier", "FORMAT"]
+__all__ = ["SlideClassifier", "FORMAT", "PRESETS", "DEFAULT_PRESET", "preset_components"]
 
 logger = logging.getLogger("slide")
 logger.addHandler(logging.NullHandler())
 
 FORMAT = "slide-model-v1"
 
+#: named configurations of the output layer and its optimizer (see :func:`preset_components`
+#: and ``docs/real_data.md`` for what each costs on the real Debian XC set)
+PRESETS = ("shared_uniform_hard", "shared_uniform", "slide_paper", "lns_embedding",
+           "full_softmax")
+#: the preset of ``SlideClassifier()``: the best measured time-to-accuracy on the real
+#: Debian XC set (``python -m paper_figures.fig06_debian_xc``, ``docs/real_data.md``)
+DEFAULT_PRESET = "shared_uniform_hard"
+
+
+def preset_components(name, negative, lsh=None, n_outputs=None):
+    """``(sampler, optimizer)`` of the preset ``name``, with samplers of ``negative``.
+
+    ``negative`` is a backend's ``negative`` module; ``lsh`` the :class:`LSHParams` of the
+    LSH presets (their defaults when None); ``n_outputs`` the classes, which caps the
+    uniform presets' 1000 negatives at half of them (small label sets).  The presets:
+
+    - ``"shared_uniform_hard"``: 1000 uniform negatives shared by the batch, plus the
+      batch's labels and 4 remembered hard negatives per class, with catch-up Adam.
+    - ``"shared_uniform"``: the same without the hard-negative memory.
+    - ``"slide_paper"``: SLIDE's LSH-selected output (DWTA tables built from ``lsh``,
+      padding) with dense Adam; the sampler is None (the network's own LSH selection).
+    - ``"lns_embedding"``: LSH Embedding negatives (SimHash tables of the class rows
+      queried with the hidden vector), dense Adam.
+    - ``"full_softmax"``: every class, dense Adam.
+    """
+    check_choice(name, "preset", set(PRESETS))
+    if name in ("shared_uniform_hard", "shared_uniform"):
+        hard = 4 if name == "shared_uniform_hard" else 0
+        m = 1000 if n_outputs is None else max(1, min(1000, n_outputs // 2))
+        return (negative.UniformSampler(m, shared=True, batch_labels=True,
+                                        hard_negatives=hard), "catchup_adam")
+    if name == "slide_paper":
+        return None, "adam"
+    if name == "lns_embedding":
+        params = lsh if lsh is not None else LSHParams(hash_family="simhash")
+        return negative.LSHSampler("embedding", lsh=params), "adam"
+    return negative.FullSoftmax(), "adam"
+
 
 class SlideClassifier(BaseEstimator):
-    """Extreme multi-label classifier trained with SLIDE's LSH-sampled softmax.
+    """Extreme multi-label classifier: a sparse-input network with a sampled softmax.
+
+    The output layer and its optimizer come from a named preset (``preset``), or
+    from ``sampler`` / ``optimizer`` when given (those override the preset).  The
+    default is the configuration with the best measured time-to-accuracy on the
+    real Debian XC set (``docs/real_data.md``): 1000 uniform negatives shared by
+    the batch, the batch's labels and a hard-negative memory, with catch-up Adam.
+    SLIDE's configuration is ``preset="slide_paper"``.
 
     Parameters
     ----------
     hidden : int or tuple of int, default 128
         Widths of the ReLU hidden layers.
+    preset : str, optional
+        One of :data:`PRESETS` (see :func:`preset_components`):
+        ``"shared_uniform_hard"`` (the default), ``"shared_uniform"``,
+        ``"slide_paper"`` (SLIDE: LSH-selected output, dense Adam),
+        ``"lns_embedding"`` (LSH Embedding negatives with SimHash, dense Adam),
+        ``"full_softmax"``.  None: ``"slide_paper"`` when ``lsh`` is given (its
+        settings are for SLIDE's LSH output), :data:`DEFAULT_PRESET` otherwise.
+        Stored as given and resolved at ``fit``.
     sampled_output : bool, default True
-        LSH-sampled softmax (SLIDE) or the full softmax (when ``sampler`` is None).
+        False (without ``sampler``) trains the full softmax, whatever the preset.
     sampler : slide.negative.OutputSampler, optional
         The output layer's sampler (LSH Embedding or Label, uniform, unigram,
-        log-uniform, full softmax); by default SLIDE's LSH selection built from
-        the parameters below. Frequency-based samplers see the training labels
-        at the start of ``fit``.
+        log-uniform, full softmax); overrides the preset's. Frequency-based
+        samplers see the training labels at the start of ``fit``.
     lsh : LSHParams or dict, optional
         Hash family, ``K``, ``L``, tables, selection, padding and the
-        rehash/rebuild schedule of the default LSH output selection (a
-        ``sampler`` given keeps its own); see :class:`~slide_ref.lsh.LSHParams`.
-    optimizer : {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}
-        Default "adam".
+        rehash/rebuild schedule of the LSH output of ``"slide_paper"`` (and of the
+        tables of ``"lns_embedding"``); see :class:`~slide_ref.lsh.LSHParams`.
+    optimizer : {"adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"}, optional
+        Overrides the preset's ("catchup_adam" for the uniform presets, "adam"
+        for the others).
     lr : float, default 1e-3
     init : {"scaled", "slide"}, default "scaled"
         Weight initialization; see :class:`SlideNetwork`.
@@ -97,11 +150,12 @@ class SlideClassifier(BaseEstimator):
     #: the backend's kernels (the network it builds is found beside this class)
     _kernels = KERNELS
 
-    def __init__(self, hidden=128, *, sampled_output=True, sampler=None, lsh=None,
-                 optimizer="adam", lr=1e-3, init="scaled", bf16=0, batch_size=128,
+    def __init__(self, hidden=128, *, preset=None, sampled_output=True, sampler=None,
+                 lsh=None, optimizer=None, lr=1e-3, init="scaled", bf16=0, batch_size=128,
                  eval_every=50, eval_size=2048, n_threads=None, random_state=None,
                  show_progress=True, example_sampler=None):
         self.hidden = hidden
+        self.preset = preset
         self.sampled_output = sampled_output
         self.sampler = sampler
         self.lsh = lsh
@@ -120,13 +174,35 @@ class SlideClassifier(BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def _make_network(self, n_features, n_outputs, rng):
         hidden = tuple(np.atleast_1d(self.hidden).tolist())
-        sampled = (False,) * len(hidden) + (bool(self.sampled_output),)
-        if self.sampler is not None:
-            sampled = None      # the sampler decides whether the output is dense
+        sampler, optimizer = self._resolve_output(n_outputs)
+        sampled = None if sampler is not None else \
+            (False,) * len(hidden) + (bool(self.sampled_output),)
         return sibling(self, "network").SlideNetwork(
-            n_features, n_outputs, hidden=hidden, sampled=sampled, output_sampler=self.sampler,
-            lsh=self.lsh, optimizer=self.optimizer, lr=self.lr, init=self.init, bf16=self.bf16,
+            n_features, n_outputs, hidden=hidden, sampled=sampled, output_sampler=sampler,
+            lsh=self.lsh, optimizer=optimizer, lr=self.lr, init=self.init, bf16=self.bf16,
             batch_size=self.batch_size, n_threads=self.n_threads, random_state=rng)
+
+    def resolved_preset(self):
+        """The preset that configures the output layer: ``preset``, or when it is None,
+        ``"slide_paper"`` if ``lsh`` is given and :data:`DEFAULT_PRESET` otherwise."""
+        if self.preset is not None:
+            if not isinstance(self.preset, str):
+                raise TypeError(f"preset must be a preset name or None, got "
+                                f"{type(self.preset).__name__}")
+            return check_choice(self.preset, "preset", set(PRESETS))
+        return "slide_paper" if self.lsh is not None else DEFAULT_PRESET
+
+    def _resolve_output(self, n_outputs):
+        """``(sampler, optimizer)`` of the network: the explicit arguments, else the preset's.
+
+        ``sampled_output=False`` without a ``sampler`` is the full softmax (dense output
+        layer), whatever the preset."""
+        preset = self.resolved_preset()
+        sampler, optimizer = preset_components(preset, sibling(self, "negative"), self.lsh,
+                                               n_outputs)
+        if self.sampler is not None or not self.sampled_output:
+            sampler = self.sampler
+        return sampler, (optimizer if self.optimizer is None else self.optimizer)
 
     def _check_xy(self, X, Y, reset):
         X = check_csr(X, "X", n_features=None if reset else self.n_features_in_)
@@ -268,6 +344,8 @@ class SlideClassifier(BaseEstimator):
                 "n_outputs": self.n_outputs_, "history": self.history_,
                 "train_time": self._train_time, "samples": self._samples}
         meta["estimator"]["random_state"] = None
+        # the preset by name, so that the file keeps its meaning if the default changes
+        meta["estimator"]["preset"] = self.resolved_preset()
         meta["estimator"]["sampler"] = _sampler_spec(self.sampler)
         meta["estimator"]["lsh"] = None if self.lsh is None else \
             LSHParams.coerce(self.lsh).get_params()
@@ -293,6 +371,8 @@ class SlideClassifier(BaseEstimator):
             _check_model_sizes(reader, meta["network"], names)
             arrays = {n[len("net/"):]: reader.read(n) for n in names}
         estimator = dict(meta["estimator"])
+        # files written before the presets: their default output was SLIDE's LSH selection
+        estimator.setdefault("preset", "slide_paper")
         estimator["sampler"] = _decode_sampler(estimator.get("sampler"), _package_of(cls), path)
         clf = _construct(lambda: cls(**estimator), path, "estimator")
         network_cls = sibling(cls, "network").SlideNetwork

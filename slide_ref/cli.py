@@ -7,7 +7,7 @@ evaluate   P@k, nDCG@k, PSP@k, PSnDCG@k of a saved model on an XC file
 predict    top-k labels of every row of an XC file
 generate   write a synthetic extreme-classification data set in XC format
 info       show each backend's configuration (the fast one: SIMD level, threads, BLAS)
-demo       the main demo (``make demo``): SLIDE against the full softmax
+demo       the main demo (``make demo``): the default model, SLIDE and the full softmax
 zsl        zero-shot learning under the GBU protocol (GBU files, synthetic or digits data)
 
 The backends come from the caller: :func:`main` takes them as a mapping
@@ -258,38 +258,70 @@ def run_retrieval_demo(backends, n_items=20000, n_threads=None, seed=0, out=sys.
 
 DEMO_DATA = dict(n_samples=100_000, n_features=10_000, n_labels=10_000, n_test=5_000,
                  random_state=0)
+#: the models the training demo compares: name -> classifier preset
+DEMO_MODELS = {"default (batch-shared uniform + hard negatives)": "shared_uniform_hard",
+               "SLIDE (LSH-sampled softmax)": "slide_paper",
+               "full softmax": "full_softmax"}
+DEMO_SOURCES = ("auto", "debian", "synthetic")
 
 
-def run_training_demo(slide, out_dir="demo_out", epochs=2, n_threads=None, show_progress=True,
-                      data=None, out=sys.stdout):
-    """The main demo: SLIDE against the full softmax on the embedded synthetic XC set.
+def demo_data(slide, source="auto", data=None, out=sys.stdout):
+    """``(X, Y, Xt, Yt, title)`` of the training demo.
 
-    Both are ``slide.SlideClassifier`` (``slide``: the backend package; the
-    ``slide`` command runs ``slide_fast``) with the same network (128 hidden
-    units, Adam); SLIDE samples the output layer with DWTA tables (K=6, L=50).
-    Prints P@1, P@5, samples/s and wall time, and plots test P@1 against
-    training time to ``out_dir/p1_vs_time.png``.
+    ``source="auto"`` loads the real Debian XC set (built from apt's lists and cached
+    on first use, see ``docs/data.md``) and falls back to the synthetic set when the
+    archive cannot be reached; ``"debian"`` fails instead; ``"synthetic"`` generates
+    ``make_xc(**data)`` (default :data:`DEMO_DATA`).  Prints which set it uses.
     """
-    from . import datasets
+    if source not in DEMO_SOURCES:
+        raise ValueError(f"source must be one of {DEMO_SOURCES}, got {source!r}")
+    if source != "synthetic":
+        try:
+            X, Y, Xt, Yt = slide.datasets.load_debian_xc(show_progress=True)
+        except slide.datasets.ArchiveUnavailableError as exc:
+            if source == "debian":
+                raise
+            print(f"the Debian archive cannot be reached ({exc}); using the synthetic XC "
+                  "set instead", file=out)
+        else:
+            print(f"data: the real Debian XC set ({X.shape[0]} training, {Xt.shape[0]} test "
+                  f"points, {Y.shape[1]} labels)", file=out)
+            return X, Y, Xt, Yt, f"Debian XC ({Y.shape[1]} labels)"
     params = dict(DEMO_DATA if data is None else data)
-    print(f"generating the synthetic XC set: {params}", file=out)
-    X, Y, Xt, Yt = datasets.make_xc(**params)
+    print(f"data: the synthetic XC set {params}", file=out)
+    X, Y, Xt, Yt = slide.datasets.make_xc(**params)
+    return X, Y, Xt, Yt, f"synthetic XC ({params['n_labels']} labels)"
+
+
+def run_training_demo(slide, out_dir="demo_out", epochs=3, n_threads=None, show_progress=True,
+                      data=None, out=sys.stdout, source="auto"):
+    """The main demo: the default classifier, SLIDE and the full softmax by P@1 against time.
+
+    All three are ``slide.SlideClassifier`` (``slide``: the backend package; the
+    ``slide`` command runs ``slide_fast``) with the same network (128 hidden
+    units), configured by their presets (:data:`DEMO_MODELS`), on the real Debian
+    XC set or the synthetic one (see :func:`demo_data` for ``source`` and
+    ``data``).  Prints P@1, P@5, samples/s and wall time, and plots P@1 on a
+    shuffled test sample against training time to ``out_dir/p1_vs_time.png``.
+    """
+    X, Y, Xt, Yt, title = demo_data(slide, source, data, out)
     runs = {}
-    for name, sampled in (("SLIDE (LSH-sampled softmax)", True), ("full softmax", False)):
-        clf = slide.SlideClassifier(sampled_output=sampled, random_state=0, eval_every=100,
+    for name, preset in DEMO_MODELS.items():
+        clf = slide.SlideClassifier(preset=preset, random_state=0, eval_every=100,
                                     n_threads=n_threads, show_progress=show_progress)
         t0 = time.perf_counter()
         clf.fit(X, Y, epochs=epochs, validation_data=(Xt, Yt))
         wall = time.perf_counter() - t0
         idx, _ = clf.predict(Xt, k=5)
         p = slide.metrics.precision_at_k(Yt, idx, 5)
-        runs[name] = dict(p1=p[0], p5=p[4], sps=clf.samples_per_second, wall=wall,
-                          history=clf.history_)
-    print(f"\n{'model':<30}{'P@1':>8}{'P@5':>8}{'samples/s':>12}{'wall s':>9}", file=out)
+        runs[name] = dict(preset=preset, p1=p[0], p5=p[4], sps=clf.samples_per_second,
+                          wall=wall, history=clf.history_)
+    print(f"\n{title}, {epochs} epochs", file=out)
+    print(f"{'model':<50}{'P@1':>8}{'P@5':>8}{'samples/s':>12}{'wall s':>9}", file=out)
     for name, r in runs.items():
-        print(f"{name:<30}{r['p1']:>8.4f}{r['p5']:>8.4f}{r['sps']:>12.0f}{r['wall']:>9.1f}",
+        print(f"{name:<50}{r['p1']:>8.4f}{r['p5']:>8.4f}{r['sps']:>12.0f}{r['wall']:>9.1f}",
               file=out)
-    path = _plot_runs(runs, out_dir, f"{slide.__name__} on the demo XC set (10k labels)")
+    path = _plot_runs(runs, out_dir, f"{slide.__name__} on {title}")
     if path:
         print(f"\nP@1 against training time: {path}", file=out)
     return runs
@@ -330,7 +362,8 @@ def cmd_demo(args):
         return 0
     # the training demo is sized for the fast backend (minutes there, hours in NumPy)
     run_training_demo(pick_backend(packages, "fast"), out_dir=args.out, epochs=args.epochs,
-                      n_threads=args.n_threads, show_progress=not args.no_progress)
+                      n_threads=args.n_threads, show_progress=not args.no_progress,
+                      source=args.data)
     return 0
 
 
@@ -511,7 +544,10 @@ def build_parser(default_backend="ref"):
 
     demo = sub.add_parser("demo", help="run the demo")
     demo.add_argument("--out", default="demo_out", help="directory of the plot")
-    demo.add_argument("--epochs", type=int, default=2)
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--data", choices=DEMO_SOURCES, default="auto",
+                      help="the real Debian XC set (auto: the synthetic one when the archive "
+                           "cannot be reached) or the synthetic set")
     demo.add_argument("--n-threads", type=int, default=None)
     demo.add_argument("--no-progress", action="store_true")
     demo.add_argument("--retrieval", action="store_true",

@@ -463,9 +463,13 @@ class LSHTables:
         log2 of the number of buckets per table.
     capacity : int, default 128
         Items kept per bucket (SLIDE's ``BUCKETSIZE``); 0 for no limit.
-    policy : {"fifo", "reservoir"}, default "fifo"
-        What a full bucket does with a new item: "fifo" drops the oldest,
-        "reservoir" keeps a uniform sample of all arrivals.
+    policy : {"reservoir", "fifo"}, default "reservoir"
+        What a full bucket does with a new item: "reservoir" keeps a uniform
+        sample of all arrivals; "fifo" drops the oldest (SLIDE's rule).  Items
+        arrive in id order, so with "fifo" an overflowing bucket keeps only its
+        highest ids: with few buckets (SimHash has ``2**K``) the low ids then
+        enter no table at all (see :meth:`coverage`).  The two policies store
+        the same tables while no bucket overflows.
     random_state : int, Generator or None
         Seeds the reservoir draws.
 
@@ -479,7 +483,8 @@ class LSHTables:
 
     _kernels = KERNELS
 
-    def __init__(self, family, range_pow=14, capacity=128, policy="fifo", random_state=None):
+    def __init__(self, family, range_pow=14, capacity=128, policy="reservoir",
+                 random_state=None):
         if not isinstance(family, _HashFamily):
             raise TypeError(f"family must be a hash family of slide's lsh module, got "
                             f"{type(family).__name__}")
@@ -580,6 +585,25 @@ class LSHTables:
             raise RuntimeError("the tables are empty: call build(items) first")
         return np.diff(self.offsets, axis=1)
 
+    def coverage(self):
+        """How many items the tables hold after the capacity cut.
+
+        Returns
+        -------
+        dict
+            ``stored``: fraction of the items kept in at least one table (an item
+            in no table can only be reached by padding); ``per_table``: mean over
+            the tables of the fraction of items each keeps.
+        """
+        if self.offsets is None:
+            raise RuntimeError("the tables are empty: call build(items) first")
+        if self.n_items == 0:
+            return {"stored": 0.0, "per_table": 0.0}
+        in_any = np.zeros(self.n_items, dtype=bool)
+        in_any[self.members] = True
+        per_table = np.diff(self.offsets[:, [0, -1]], axis=1).mean() / self.n_items
+        return {"stored": float(in_any.mean()), "per_table": float(per_table)}
+
     @property
     def nbytes(self):
         """Memory held by the tables' arrays."""
@@ -636,7 +660,12 @@ class LSHParams(BaseEstimator):
         bucket id of the packing (14 for DWTA with K=6), capped at 20.
     bucket_capacity : int, default 128
         Items kept per bucket (0: no limit).
-    bucket_policy : {"fifo", "reservoir"}, default "fifo"
+    bucket_policy : {"reservoir", "fifo"}, default "reservoir"
+        What a full bucket keeps: a uniform sample of its items ("reservoir") or
+        the last arrivals ("fifo", SLIDE's rule, which keeps the highest ids and
+        leaves low class ids out of every table when buckets overflow, as
+        SimHash's ``2**K`` buckets do past ``2**K * bucket_capacity`` classes).
+        Both give the same tables while no bucket overflows.
     selection : {"union", "threshold", "topk", "vanilla"}, default "union"
         How candidates become the active set: all of them (SLIDE's code
         default), those seen in at least ``selection_param`` tables, the
@@ -664,7 +693,7 @@ class LSHParams(BaseEstimator):
     """
 
     def __init__(self, hash_family="dwta", hash_params=None, K=6, L=50, range_pow=None,
-                 bucket_capacity=128, bucket_policy="fifo", selection="union",
+                 bucket_capacity=128, bucket_policy="reservoir", selection="union",
                  selection_param=None, max_active="auto", min_active=1000, fill_below=1500,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
                  schedule_first=50, schedule_growth=0.1):

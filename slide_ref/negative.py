@@ -579,7 +579,10 @@ class LSHSampler(OutputSampler):
         hit buckets, before any cap), ``from_tables`` (those in the final set),
         ``padding`` (random classes in the set), ``active`` (set size; labels
         are not forced in) and ``top_recall`` (fraction of the sample's ``top``
-        largest logits ``H W^T + b`` among its table classes in the set).
+        largest logits ``H W^T + b`` among its table classes in the set), plus
+        the tables' ``coverage`` (classes stored in at least one table) and
+        ``table_fill`` (mean fraction of the classes each table stores), from
+        :meth:`~slide_ref.lsh.LSHTables.coverage`.
         ``query="label"`` needs ``labels`` (CSR tuple).
         """
         B = H.shape[0]
@@ -597,7 +600,9 @@ class LSHSampler(OutputSampler):
         recall = [np.isin(best[i], tab_ids[tab_indptr[i]:tab_indptr[i + 1]]).mean()
                   for i in range(B)]
         active, from_tables = np.diff(act_indptr), np.diff(tab_indptr)
-        return {"candidates": float(np.diff(cand_indptr).mean()),
+        coverage = index.tables.coverage()
+        return {"coverage": coverage["stored"], "table_fill": coverage["per_table"],
+                "candidates": float(np.diff(cand_indptr).mean()),
                 "from_tables": float(from_tables.mean()),
                 "padding": float((active - from_tables).mean()),
                 "active": float(active.mean()), "top_recall": float(np.mean(recall))}

@@ -167,6 +167,6 @@ def test_training_demo_runs_the_backend_it_is_given(tmp_path):
     tiny = dict(n_samples=400, n_features=60, n_labels=15, n_test=80, random_state=0)
     with open(tmp_path / "log.txt", "w") as out:
         runs = run_training_demo(slide_ref, out_dir=str(tmp_path), epochs=1,
-                                 show_progress=False, data=tiny, out=out)
-    assert len(runs) == 2 and all(0 <= r["p1"] <= 1 for r in runs.values())
+                                 show_progress=False, data=tiny, out=out, source="synthetic")
+    assert len(runs) == 3 and all(0 <= r["p1"] <= 1 for r in runs.values())
     assert (tmp_path / "p1_vs_time.png").exists()

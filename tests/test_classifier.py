@@ -16,7 +16,8 @@ def xc():
 
 
 def small(backend, **kw):
-    base = dict(hidden=32, lsh=slide_ref.lsh.LSHParams(K=4, L=10, min_active=60, fill_below=90),
+    base = dict(hidden=32, preset="slide_paper",
+                lsh=slide_ref.lsh.LSHParams(K=4, L=10, min_active=60, fill_below=90),
                 lr=3e-3, batch_size=64, random_state=0, show_progress=False, eval_every=40)
     base.update(kw)
     return backend.SlideClassifier(**base)
@@ -153,8 +154,8 @@ def test_slide_within_a_few_points_of_full_softmax():
     X, Y, Xt, Yt = slide_ref.datasets.make_xc(40000, 5000, 3000, n_test=3000, random_state=2)
     scores = {}
     for sampled in (True, False):
-        clf = slide_fast.SlideClassifier(sampled_output=sampled, random_state=0,
-                                         show_progress=False, eval_every=0,
+        clf = slide_fast.SlideClassifier(preset="slide_paper", sampled_output=sampled,
+                                         random_state=0, show_progress=False, eval_every=0,
                                          lsh=dict(min_active=300, fill_below=450))
         scores[sampled] = clf.fit(X, Y, epochs=2).score(Xt, Yt)
     baseline = most_frequent_p1(Y, Yt)
@@ -188,3 +189,96 @@ def test_lsh_params_saved_and_restored(tmp_path, xc):
     assert back.network_.sampler_.index_.family.L == 7
     np.testing.assert_array_equal(back.predict(X[:20], sampled=True)[0],
                                   clf.predict(X[:20], sampled=True)[0])
+
+
+# ----------------------------------------------------------------------------- presets
+@pytest.fixture(scope="module")
+def tiny():
+    return slide_ref.datasets.make_xc(400, 120, 60, n_test=10, labels_per_sample=2,
+                                      random_state=0)
+
+
+def fit_tiny(backend, tiny, **kw):
+    X, Y, _, _ = tiny
+    return backend.SlideClassifier(hidden=16, random_state=0, show_progress=False,
+                                   n_threads=1, **kw).fit(X, Y)
+
+
+def test_default_is_the_batch_shared_uniform_preset_resolved_at_fit(backend, tiny):
+    clf = fit_tiny(backend, tiny)
+    # stored as given (scikit-learn style), resolved when the network is built
+    assert clf.get_params()["preset"] is None and clf.get_params()["optimizer"] is None
+    assert clf.resolved_preset() == backend.classifier.DEFAULT_PRESET == "shared_uniform_hard"
+    sampler = clf.network_.sampler_
+    assert type(sampler).__name__ == "UniformSampler"
+    assert sampler.shared and sampler.batch_labels and sampler.hard_negatives == 4
+    assert sampler.n_negatives == 30                   # capped at half of the 60 classes
+    assert clf.network_.optimizer == "catchup_adam"
+
+
+@pytest.mark.parametrize("preset,sampler,optimizer,family", [
+    ("slide_paper", "LSHSampler", "adam", "dwta"),
+    ("lns_embedding", "LSHSampler", "adam", "simhash"),
+    ("shared_uniform", "UniformSampler", "catchup_adam", None),
+    ("full_softmax", "FullSoftmax", "adam", None)])
+def test_presets_build_their_output_layer(backend, tiny, preset, sampler, optimizer, family):
+    clf = fit_tiny(backend, tiny, preset=preset)
+    net = clf.network_
+    assert type(net.sampler_).__name__ == sampler
+    assert net.optimizer == optimizer
+    assert net.sampled[-1] == (preset != "full_softmax")
+    if family is not None:
+        assert net.sampler_.lsh.hash_family == family
+    if preset == "shared_uniform":
+        assert net.sampler_.hard_negatives == 0
+
+
+def test_explicit_sampler_and_optimizer_override_the_preset(tiny):
+    sampler = slide_fast.negative.UniformSampler(10)
+    clf = fit_tiny(slide_fast, tiny, preset="full_softmax", sampler=sampler, optimizer="sgd")
+    used = clf.network_.sampler_
+    assert type(used).__name__ == "UniformSampler" and used.n_negatives == 10
+    assert clf.network_.optimizer == "sgd"
+    clf = fit_tiny(slide_fast, tiny, preset="shared_uniform", sampled_output=False)
+    assert clf.network_.sampled[-1] is False and type(clf.network_.sampler_).__name__ == \
+        "FullSoftmax"
+
+
+def test_lsh_settings_without_a_preset_mean_slides_lsh_output(tiny):
+    clf = fit_tiny(slide_fast, tiny, lsh=dict(K=3, L=6, min_active=20, fill_below=30))
+    assert clf.resolved_preset() == "slide_paper"
+    assert clf.network_.sampler_.lsh.K == 3 and clf.network_.optimizer == "adam"
+
+
+@pytest.mark.parametrize("bad,error", [("slide", ValueError), (["slide_paper"], TypeError)])
+def test_unknown_preset_is_refused_by_name(tiny, bad, error):
+    with pytest.raises((ValueError, TypeError), match="preset"):
+        fit_tiny(slide_fast, tiny, preset=bad)
+
+
+def test_model_saved_before_presets_loads_as_slides_configuration(tmp_path, tiny):
+    """Files written when SLIDE's LSH output was the default have no ``preset``: they load
+    (and refit) as ``slide_paper``, with the same predictions."""
+    from slide_ref.model_io import META
+    X = tiny[0]
+    clf = fit_tiny(slide_fast, tiny, preset="slide_paper", optimizer="adam")
+    path = clf.save(tmp_path / "new.npz")
+    with np.load(path) as f:
+        payload = {k: f[k] for k in f.files}
+    meta = json.loads(str(payload[META]))
+    assert meta["estimator"]["preset"] == "slide_paper"
+    del meta["estimator"]["preset"]                     # the earlier format
+    payload[META] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **payload)
+    for backend in (slide_ref, slide_fast):
+        back = backend.SlideClassifier.load(tmp_path / "old.npz")
+        assert back.preset == "slide_paper" and back.resolved_preset() == "slide_paper"
+        np.testing.assert_array_equal(back.predict(X[:20])[0], clf.predict(X[:20])[0])
+        assert type(back.fit(*tiny[:2]).network_.sampler_).__name__ == "LSHSampler"
+
+
+def test_default_model_saves_its_preset_by_name(tmp_path, tiny):
+    clf = fit_tiny(slide_fast, tiny)
+    back = slide_ref.SlideClassifier.load(clf.save(tmp_path / "m.npz"))
+    assert back.preset == "shared_uniform_hard"
+    np.testing.assert_array_equal(back.predict(tiny[0][:20])[0], clf.predict(tiny[0][:20])[0])

@@ -431,3 +431,73 @@ def test_lsh_index_state_round_trip_and_schedule_check(rng):
         other.load_state(bad, prefix="idx.", step=12)
     with pytest.raises(slide_ref._validation.StateError, match="cannot happen"):
         other.load_state(state, step=1)
+
+
+# ----------------------------------------------------------------------------- coverage
+def _simhash_tables(backend, policy, n_items=20000, K=6, L=8, **kw):
+    """SimHash tables of ``n_items`` random rows: 2**K buckets of capacity 128 overflow."""
+    W = np.random.default_rng(5).standard_normal((n_items, 16)).astype(np.float32)
+    fam = make_family(backend, "SimHash", 16, K=K, L=L, seed=3)
+    return backend.lsh.LSHTables(fam, range_pow=K, random_state=4, policy=policy,
+                                 **kw).build(W, n_threads=2)
+
+
+def test_default_policy_stores_low_ids_of_overflowing_simhash_tables(backend):
+    tables = _simhash_tables(backend, policy="reservoir")
+    assert backend.lsh.LSHTables(tables.family).policy == "reservoir"   # the default
+    stored = np.zeros(tables.n_items, dtype=bool)
+    stored[tables.members] = True
+    cov = tables.coverage()
+    # each table keeps at most 64 * 128 = 8192 of the 20k rows (~0.4); over 8 tables
+    # a uniform sample stores all but ~(1 - 0.4)**8 ~ 2% of them, low ids included
+    assert cov["per_table"] <= 8192 / 20000
+    assert cov["stored"] > 0.95
+    assert stored[:1000].mean() > 0.95
+    assert cov["stored"] == pytest.approx(stored.mean())
+
+
+def test_fifo_policy_in_id_order_leaves_low_ids_out(backend):
+    # SLIDE's rule, kept as an option: the coverage report exposes its bias
+    tables = _simhash_tables(backend, policy="fifo")
+    stored = np.zeros(tables.n_items, dtype=bool)
+    stored[tables.members] = True
+    # the small buckets that never overflow keep some low ids; the big ones keep none
+    assert stored[:1000].mean() < 0.5
+    assert stored[-1000:].all()
+    assert tables.coverage()["stored"] < 0.85
+
+
+def test_coverage_without_overflow_is_complete(backend):
+    tables = _simhash_tables(backend, policy="fifo", n_items=500, capacity=0)
+    assert tables.coverage() == {"stored": 1.0, "per_table": 1.0}
+
+
+def test_coverage_of_empty_tables_raises(backend):
+    fam = make_family(backend, "SimHash", 4)
+    with pytest.raises(RuntimeError, match="build"):
+        backend.lsh.LSHTables(fam).coverage()
+
+
+@pytest.mark.parametrize("policy", ["fifo", "reservoir"])
+def test_overflowing_tables_equal_ref_fast(policy):
+    ref = _simhash_tables(slide_ref, policy, n_items=5000, L=4)
+    fast = _simhash_tables(slide_fast, policy, n_items=5000, L=4)
+    np.testing.assert_array_equal(fast.offsets, ref.offsets)
+    np.testing.assert_array_equal(fast.members, ref.members)
+    assert fast.coverage() == ref.coverage()
+
+
+@pytest.mark.parametrize("policy,low_ids_stored", [("reservoir", True), ("fifo", False)])
+def test_sampler_retrieval_stats_report_table_coverage(backend, policy, low_ids_stored):
+    """An LSHSampler over 20k SimHash classes (K=6: 64 buckets of 128 per table): the
+    retrieval report carries the tables' coverage, near 1 with the default policy."""
+    W = np.random.default_rng(5).standard_normal((20000, 16)).astype(np.float32)
+    lsh = backend.lsh.LSHParams(hash_family="simhash", K=6, L=8, bucket_policy=policy,
+                                min_active=20, fill_below=30)
+    sampler = backend.negative.LSHSampler(lsh=lsh)
+    sampler.setup(W, batch_size=8, n_threads=2, rng=np.random.default_rng(0))
+    stats = sampler.retrieval_stats(W[:8], W, np.zeros(20000, np.float32))
+    cov = sampler.index_.tables.coverage()
+    assert stats["coverage"] == cov["stored"] and stats["table_fill"] == cov["per_table"]
+    assert (stats["coverage"] > 0.95) == low_ids_stored
+    assert stats["table_fill"] <= 8192 / 20000

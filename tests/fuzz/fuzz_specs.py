@@ -171,6 +171,8 @@ def classifier_fit(draw):
         pname = draw(st.sampled_from(["hidden", "K", "L", "lr", "batch_size", "selection",
                                       "eval_every", "eval_size", "optimizer", "bf16"]))
         bad, _ = NETWORK_PARAMS.get(pname, ([0, -1, "x"], []))
+        if pname == "optimizer":       # the classifier's None is valid: the preset's optimizer
+            bad = [b for b in bad if b is not None]
         params = {pname: draw(st.sampled_from(bad))}
         names.append(pname)
         if pname == "hidden":
