@@ -22,8 +22,9 @@ def hash_family_class(name, module=None):
     return _ref.hash_family_class(name, module or sys.modules[__name__])
 
 
-def hash_family_from_state(state, module=None, random_state=None):
-    return _ref.hash_family_from_state(state, module or sys.modules[__name__], random_state)
+def hash_family_from_state(state, module=None, random_state=None, source="<state>"):
+    return _ref.hash_family_from_state(state, module or sys.modules[__name__], random_state,
+                                       source)
 
 
 hash_family_class.__doc__ = _ref.hash_family_class.__doc__

@@ -52,6 +52,7 @@ from ._backend import KERNELS, sibling
 from ._kernels.rng import counter_randint as _ref_randint
 from ._validation import (StateError, check_choice, check_float, check_int,
                           check_random_state, seed_from)
+from ._memory import check_allocation
 from .lsh import LSHParams
 
 try:  # get_params / set_params / clone, as for the estimators
@@ -171,7 +172,8 @@ class _StaticSampler(OutputSampler):
     """Shared machinery: draw ids, lay out labels + negatives, logQ and masking."""
 
     def _check(self):
-        check_int(self.n_negatives, "n_negatives", low=1)
+        # ids of negatives reach the kernels as int32
+        check_int(self.n_negatives, "n_negatives", low=1, high=2**31 - 1)
         check_choice(self.shared, "shared", {True, False})
         check_choice(self.logq, "logq", {True, False})
         check_choice(self.remove_accidental_hits, "remove_accidental_hits", {True, False})
@@ -190,6 +192,10 @@ class _StaticSampler(OutputSampler):
         N = self.n_outputs_
         if self.n_negatives > N and isinstance(self, UniformSampler):
             raise ValueError(f"n_negatives={self.n_negatives} exceeds the {N} classes")
+        # a batch's draws and their logits (ids, scores, gradients): refused before training
+        check_allocation(16 * self.batch_size_ * (self.n_negatives + 1),
+                         f"{type(self).__name__} with n_negatives={self.n_negatives} for "
+                         f"batches of {self.batch_size_}")
         # per class: the candidates that outscored it most when it was last a label
         self.memory_ = np.full((N, self.hard_negatives), -1, dtype=np.int32)
 

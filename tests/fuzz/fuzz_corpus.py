@@ -81,8 +81,24 @@ def _targeted(directory, name, members, meta):
 
 
 def _is_free_integer(key):
-    """Integer members any value of which is valid (seeds)."""
-    return "seed" in key
+    """Integer members any value of which is valid (seeds, and MinHash's random ranks,
+    which are arbitrary uint32 draws)."""
+    return "seed" in key or key.endswith("coord_rank")
+
+
+#: integer members whose entries are independent draws (bins, signs, per-row steps):
+#: repeating or reordering entries leaves a valid state
+ORDER_FREE = ("slots", "coord_bin", "sign", "last")
+#: members whose rows may come in any order (a permutation reversed is one; SimHash's rows
+#: are independent functions), though no entry may repeat
+ROW_ORDER_FREE = ("fill_perm", "idx")
+
+
+def _changes(value, how):
+    """Whether the damage ``how`` changes ``value`` at all (dup of equal entries does not)."""
+    from fuzz_ops import _mutate_array
+    damaged = _mutate_array(value, how, 0)
+    return damaged.shape != np.shape(value) or not np.array_equal(damaged, value)
 
 
 def _array_invalid(key, value, how):
@@ -94,7 +110,14 @@ def _array_invalid(key, value, how):
     if how == "neg_big":
         return integer and not _is_free_integer(key)
     if how in ("out_of_range", "dup", "reverse"):
-        return integer and not _is_free_integer(key) and np.asarray(value).size > 1
+        if not (integer and not _is_free_integer(key) and np.asarray(value).size > 1):
+            return False
+        if how == "out_of_range":
+            return True
+        last = key.split(".")[-1]
+        # a no-op damage, or a reordering the format allows, leaves a valid file
+        return _changes(value, how) and last not in ORDER_FREE and not (
+            how == "reverse" and last in ROW_ORDER_FREE)
     if how == "negative":
         return key.endswith((".vW", ".vb", "counts", "table"))
     return False

@@ -73,8 +73,9 @@ NETWORK_PARAMS = {
     "init": (["zeros", None], ["slide"]),
     "init_std": ([-1.0, float("nan"), float("inf")], [0.0]),
     "batch_size": ([0, -1, 1.5], [1]),
-    "rehash_every": ([0, -1, 1.5], [1]),
-    "rebuild_every": ([0, -1, 1.5], [1]),
+    # 0 is documented as "never" (TableSchedule, LSHParams)
+    "rehash_every": ([-1, 1.5], [1, 0]),
+    "rebuild_every": ([-1, 1.5], [1, 0]),
     "table_schedule": (["linear", None], ["exponential"]),
     "schedule_first": ([0, -1, -2**62], [1]),
     "schedule_growth": ([-1.0, float("nan"), float("inf")], [0.0]),
@@ -202,7 +203,8 @@ SAMPLER_PARAMS = {
     "hard_negatives": [-1, 10**6, 1.5],
     "K": [0, 65, -1], "L": [0, 10**9], "range_pow": [0, 31, 64],
     "max_active": [-1, float("nan"), "x"], "selection": ["nope"],
-    "bucket_capacity": [-1], "rehash_every": [0, -1], "schedule_growth": [float("nan")],
+    "bucket_capacity": [-1], "rehash_every": [-1],      # 0 is documented as "never"
+    "schedule_growth": [float("nan")],
     "label_query": ["one"], "hash_family": ["md5", None], "hash_params": [{"bogus": 1}, "x"],
 }
 SAMPLER_ACCEPTS = {
