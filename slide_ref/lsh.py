@@ -786,7 +786,7 @@ class LSHParams(BaseEstimator):
         check_int(self.L, "L", low=1)
         if self.range_pow is not None:
             check_int(self.range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
-        check_int(self.bucket_capacity, "bucket_capacity", low=0)
+        check_int(self.bucket_capacity, "bucket_capacity", low=0, high=_INT32_MAX)
         check_choice(self.bucket_policy, "bucket_policy", {"fifo", "reservoir"})
         check_choice(self.selection, "selection", set(SELECTIONS))
         if self.selection_param is not None:

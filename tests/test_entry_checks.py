@@ -50,8 +50,9 @@ def test_memory_refusals_name_the_argument(backend, little_memory):
 
 
 def test_counts_beyond_int32_are_refused(backend):
-    with pytest.raises(ValueError, match="min_active"):
-        small_net(backend, lsh=dict(K=2, L=3, min_active=10**12))
+    for name in ("min_active", "bucket_capacity", "fill_below", "selection_param"):
+        with pytest.raises(ValueError, match=name):
+            small_net(backend, lsh=dict(K=2, L=3, **{name: 10**12}))
     with pytest.raises(ValueError, match="n_negatives"):
         small_net(backend, output_sampler=backend.negative.UnigramSampler(n_negatives=10**12))
 
@@ -183,3 +184,18 @@ def test_saved_estimator_settings_are_checked(backend, fitted, tmp_path, field, 
         np.savez(fh, **members)
     with pytest.raises(StateError, match=f"m.npz: estimator.{field}:"):
         backend.SlideClassifier.load(path)
+
+
+# ----------------------------------------------------------------------------- numerics
+@pytest.mark.parametrize("kernels", ["slide_ref", "slide_fast"])
+def test_sampled_loss_of_a_far_label_is_finite_and_exact(kernels):
+    """A label whose logit lies 1e5 below the best has probability exp(-1e5), which
+    underflows: its loss is computed in the log domain (1e5), the same in both backends."""
+    import importlib
+    network = importlib.import_module(f"{kernels}._kernels.network")
+    z = np.array([0.0, -1e5, -2.0], dtype=np.float32)
+    _, loss = network.softmax_xent_pairs(
+        z, np.array([0, 3], np.int64), np.array([4, 7, 9], np.int32),
+        np.array([0, 1], np.int64), np.array([7], np.int32), np.ones(1), 1.0)
+    expected = 1e5 + np.log1p(np.exp(-2.0))
+    np.testing.assert_allclose(loss, [expected], rtol=1e-6)
