@@ -172,16 +172,20 @@ class _HashFamily:
     #: arrays of ids and the attribute bounding them (ids lie in ``[0, bound)``)
     _ID_BOUNDS = {}
 
-    def checked_array(self, name, saved, source="<state>", field=None):
+    def checked_array(self, name, saved, source="<state>", field=None,
+                      origin="the parameters"):
         """The saved parameter array ``name``, checked against this family and converted
         to the dtype of its own: the same shape, a real dtype that holds the values
         (integers for integer arrays), finite floats, ids within their bound and the
         family's own invariants (:meth:`_check_invariants`).  Raises
-        :class:`~slide_ref._validation.StateError` naming ``source`` and ``field``."""
+        :class:`~slide_ref._validation.StateError` naming ``source`` and ``field`` (and,
+        for a shape that the family's parameters do not give, ``origin``: where they come
+        from)."""
         field = name if field is None else field
         saved, current = np.asarray(saved), np.asarray(getattr(self, name))
         if saved.shape != current.shape:
-            raise StateError(source, field, f"shape {saved.shape}, expected {current.shape}")
+            raise StateError(source, field, f"shape {saved.shape}, expected {current.shape} "
+                                            f"from {origin} {self._hyperparams()}")
         want = current.dtype
         if saved.dtype.kind not in ("iu" if want.kind in "iu" else "iuf"):
             raise StateError(source, field, f"dtype {saved.dtype}, expected {want}")
@@ -770,6 +774,10 @@ class LSHParams(BaseEstimator):
         if lsh is None:
             return cls()
         if isinstance(lsh, dict):
+            known = sorted(inspect.signature(cls.__init__).parameters.keys() - {"self"})
+            unknown = sorted(str(k) for k in lsh if k not in known)
+            if unknown:
+                raise ValueError(f"{name} has unknown settings {unknown}; known: {known}")
             return cls(**lsh)
         if not isinstance(lsh, LSHParams):
             raise TypeError(f"{name} must be an LSHParams, a dict of its parameters or None, "

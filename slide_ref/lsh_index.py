@@ -177,7 +177,8 @@ class LSHIndex:
             return np.asarray(arrays[name])
 
         family = {name: self.family.checked_array(name, get(f"family.{name}"), source,
-                                                  prefix + f"family.{name}")
+                                                  prefix + f"family.{name}",
+                                                  origin="the lsh settings")
                   for name in type(self.family)._param_names}
         offsets, members = _tables_arrays(self.tables, self.n_items, get("tables.offsets"),
                                           get("tables.members"), source, prefix + "tables.")

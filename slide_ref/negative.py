@@ -194,8 +194,8 @@ class _StaticSampler(OutputSampler):
             raise ValueError(f"n_negatives={self.n_negatives} exceeds the {N} classes")
         # a batch's draws and their logits (ids, scores, gradients): refused before training
         check_allocation(16 * self.batch_size_ * (self.n_negatives + 1),
-                         f"{type(self).__name__} with n_negatives={self.n_negatives} for "
-                         f"batches of {self.batch_size_}")
+                         f"{type(self).__name__} with n_negatives={self.n_negatives} and "
+                         f"batch_size={self.batch_size_}")
         # per class: the candidates that outscored it most when it was last a label
         self.memory_ = np.full((N, self.hard_negatives), -1, dtype=np.int32)
 

@@ -41,6 +41,9 @@ def _check_sampled(n_layers, sampled, output_sampler):
         raise TypeError("output_sampler must be a sampler of the negative module (for "
                         f"example LSHSampler()), got {type(output_sampler).__name__}")
     dense_out = output_sampler is not None and output_sampler.dense
+    if sampled is not None and not isinstance(sampled, (list, tuple, np.ndarray)):
+        raise TypeError(f"sampled must be a tuple of bools (one per layer) or None, got "
+                        f"{type(sampled).__name__}")
     if sampled is None:
         sampled = (False,) * (n_layers - 1) + (not dense_out,)
     sampled = tuple(bool(s) for s in sampled)
@@ -377,7 +380,7 @@ class SlideNetwork:
             layer.load_state(_prefixed(arrays, f"layer{i}."), source, f"layer{i}.", net.step_)
         sampler_state = _prefixed(arrays, "sampler.")
         if sampler_state:
-            net.sampler_.load_state(sampler_state, source, "sampler.", net.step_)
+            _load_sampler(net.sampler_, sampler_state, source, net.step_)
         return net
 
     def __repr__(self):
@@ -385,6 +388,21 @@ class SlideNetwork:
         widths = list(self.hidden) + [self.n_outputs]
         body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
         return f"{type(self).__name__}({self.n_features} -> {body})"
+
+
+def _load_sampler(sampler, arrays, source, step):
+    """The output sampler's saved arrays; a missing one means they were saved by another
+    kind of sampler than the ``output_sampler`` the parameters name."""
+    try:
+        sampler.load_state(arrays, source, "sampler.", step)
+    except StateError as exc:
+        if exc.args[0].endswith(": missing"):
+            raise StateError(source, exc.field, f"missing: the saved sampler arrays "
+                                                f"{sorted(arrays)} are not those of the "
+                                                f"output_sampler {type(sampler).__name__} "
+                                                "with its lsh settings") \
+                from None
+        raise
 
 
 def _prefixed(arrays, prefix):

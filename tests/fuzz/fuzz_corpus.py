@@ -97,11 +97,14 @@ ROW_ORDER_FREE = ("fill_perm", "idx")
 def _changes(value, how):
     """Whether the damage ``how`` changes ``value`` at all (dup of equal entries does not)."""
     from fuzz_ops import _mutate_array
-    damaged = _mutate_array(value, how, 0)
-    return damaged.shape != np.shape(value) or not np.array_equal(damaged, value)
+    damaged, value = _mutate_array(value, how, 0), np.asarray(value)
+    return damaged.shape != value.shape or damaged.dtype != value.dtype or \
+        not np.array_equal(damaged, value)
 
 
 def _array_invalid(key, value, how):
+    if not _changes(value, how):        # damage that leaves the array as it was (a scalar
+        return False                    # made a scalar) leaves the file valid
     if how in ALWAYS_INVALID:
         return True
     integer = np.asarray(value).dtype.kind in "iub"
@@ -115,8 +118,8 @@ def _array_invalid(key, value, how):
         if how == "out_of_range":
             return True
         last = key.split(".")[-1]
-        # a no-op damage, or a reordering the format allows, leaves a valid file
-        return _changes(value, how) and last not in ORDER_FREE and not (
+        # a reordering the format allows leaves a valid file
+        return last not in ORDER_FREE and not (
             how == "reverse" and last in ROW_ORDER_FREE)
     if how == "negative":
         return key.endswith((".vW", ".vb", "counts", "table"))

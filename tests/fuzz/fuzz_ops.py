@@ -200,7 +200,7 @@ def _mutate_array(value, how, pos):
         a.flat[flat_pos] = a.max() + 10**6
     elif how == "dup" and a.size >= 2:
         a.flat[1] = a.flat[0]
-    elif how == "reverse":
+    elif how == "reverse" and a.ndim:       # a 0-d array has no order to reverse
         a = a[::-1].copy()
     elif how == "shape":
         a = a.ravel()[:-1] if a.size else np.zeros(3, a.dtype)
@@ -239,10 +239,9 @@ def network_from_state(mod, args):
         arrays[args["key"]] = _mutate_array(arrays[args["key"]], args["how"], args.get("pos", 0))
     if "param" in args:
         params = dict(params, **{args["param"]: args["value"]})
-        lsh = params.pop("lsh", None) or {}
-        if not isinstance(lsh, dict):       # the damaged value is the lsh setting itself
-            params["lsh"], lsh = lsh, {}
-        params = lsh_nested({**lsh, **params})      # a (damaged) LSH setting goes in lsh
+        if args["param"] != "lsh":          # a damaged lsh itself reaches the network as it is
+            lsh = params.pop("lsh", None) or {}
+            params = lsh_nested({**lsh, **params})  # a (damaged) LSH setting goes in lsh
     net = mod.network.SlideNetwork.from_state(params, arrays)
     return exercise_network(net, net.n_features, net.n_outputs)
 
