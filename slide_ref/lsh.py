@@ -203,6 +203,9 @@ class _HashFamily:
 
     def _check_invariants(self, name, saved, source, field):
         """Family-specific checks of a saved array (in range, of the right dtype)."""
+        # the densification probes multiply by a 32-bit seed (see _probe_seed)
+        if name == "probe_seed" and not 0 <= int(saved) < 2**32:
+            raise StateError(source, field, f"must lie in [0, 2**32), got {int(saved)}")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
@@ -426,7 +429,7 @@ class DensifiedMinHash(_HashFamily):
     _ID_BOUNDS = {"coord_bin": "n_hashes"}
 
     def __init__(self, n_features, K=6, L=50, topk=30, random_state=None):
-        self.topk = check_int(topk, "topk", low=1)
+        self.topk = check_int(topk, "topk", low=1, high=_INT32_MAX)
         super().__init__(n_features, K, L, random_state)
 
     def _hyperparams(self):
@@ -798,7 +801,8 @@ class LSHParams(BaseEstimator):
         check_choice(self.bucket_policy, "bucket_policy", {"fifo", "reservoir"})
         check_choice(self.selection, "selection", set(SELECTIONS))
         if self.selection_param is not None:
-            check_int(self.selection_param, "selection_param", low=0, high=_INT32_MAX)
+            # a number of tables (threshold) or of neurons (topk, vanilla): at least one
+            check_int(self.selection_param, "selection_param", low=1, high=_INT32_MAX)
         # counts of neurons reach the kernels as int32
         check_int(self.min_active, "min_active", low=0, high=_INT32_MAX)
         check_int(self.fill_below, "fill_below", low=0, high=_INT32_MAX)
@@ -823,7 +827,7 @@ class LSHParams(BaseEstimator):
         sample, which has no table order: a cap then keeps the most returned.
         """
         param = (_DEFAULT_SELECTION_PARAM[self.selection] if self.selection_param is None
-                 else check_int(self.selection_param, "selection_param", low=0))
+                 else check_int(self.selection_param, "selection_param", low=1))
         if self.selection == "vanilla" and several_queries:
             raise ValueError("selection 'vanilla' needs one query per sample: use "
                              "label_query='random' with query='label'")

@@ -12,6 +12,7 @@ whoever samples with it: a sampled hidden layer
 import numpy as np
 
 from ._backend import KERNELS, sibling
+from ._memory import check_allocation, lsh_tables_nbytes
 from ._validation import StateError
 from .lsh import LSHParams, SimHash, WTAHash, hash_family_class
 
@@ -77,6 +78,12 @@ class LSHIndex:
         self.schedule = self.params.schedule(batch_size)
         lsh = sibling(self, "lsh")
         cls = hash_family_class(self.params.hash_family, lsh)
+        range_pow = self.params.range_pow
+        if range_pow is not None:   # the tables' size, refused before the functions are drawn
+            check_allocation(lsh_tables_nbytes(self.params.L, range_pow, n_items,
+                                               self.params.bucket_capacity),
+                             f"L={self.params.L} hash tables of 2**range_pow="
+                             f"{range_pow} buckets")
         self.family = cls(n_features, K=self.params.K, L=self.params.L, random_state=rng,
                           **(self.params.hash_params or {}))
         self.tables = lsh.LSHTables(

@@ -347,7 +347,7 @@ class _CDFSampler(_StaticSampler):
 
     def setup(self, W, **kw):
         N = W.shape[0]
-        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
+        self.counts_ = None if self.counts is None else _as_counts(self.counts)
         if self.counts_ is not None and (self.counts_.shape != (N,)
                                          or not np.isfinite(self.counts_).all()
                                          or (self.counts_ < 0).any()):
@@ -412,6 +412,17 @@ class _CDFSampler(_StaticSampler):
                                  f"must be {self.n_outputs_} finite non-negative numbers")
             self.counts_ = counts.astype(np.float64)
         self._tabulate()
+
+
+def _as_counts(counts):
+    """``counts`` as float64 (TypeError naming it for what holds no numbers)."""
+    try:
+        arr = np.asarray(counts)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"counts must be numbers, one per class, got {counts!r:.80}") from None
 
 
 class UnigramSampler(_CDFSampler):

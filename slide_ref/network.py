@@ -53,7 +53,9 @@ def _check_sampled(n_layers, sampled, output_sampler):
     if output_sampler is not None and dense_out == sampled[-1]:
         raise ValueError(f"{type(output_sampler).__name__} needs sampled[-1]={not dense_out}")
     if sampled[0]:
-        raise ValueError("layer 0 reads the sparse input and must be dense (sampled[0])")
+        hint = ("; with hidden=() it is the output: pass sampled=(False,) or a dense "
+                "output_sampler" if n_layers == 1 else "")
+        raise ValueError(f"layer 0 reads the sparse input and must be dense (sampled[0]){hint}")
     return sampled
 
 

@@ -199,3 +199,35 @@ def test_sampled_loss_of_a_far_label_is_finite_and_exact(kernels):
         np.array([0, 1], np.int64), np.array([7], np.int32), np.ones(1), 1.0)
     expected = 1e5 + np.log1p(np.exp(-2.0))
     np.testing.assert_allclose(loss, [expected], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- more names
+def test_further_settings_are_named(backend, little_memory):
+    with pytest.raises(MemoryError, match="range_pow=30"):
+        small_net(backend, lsh=dict(K=2, L=4, range_pow=30))
+    with pytest.raises(ValueError, match="selection_param"):
+        small_net(backend, lsh=dict(K=2, L=3, selection="topk", selection_param=0))
+    with pytest.raises(ValueError, match="topk"):
+        backend.lsh.DensifiedMinHash(50, K=2, L=3, topk=10**12)
+    with pytest.raises(ValueError, match=r"hidden=\(\)"):
+        backend.network.SlideNetwork(N_FEATURES, N_OUTPUTS, hidden=(), n_threads=1)
+    with pytest.raises(TypeError, match="sampled"):
+        small_net(backend, sampled=1)
+    with pytest.raises(ValueError, match="lsh has unknown settings"):
+        small_net(backend, lsh={"a": 1})
+    with pytest.raises(TypeError, match="counts"):
+        small_net(backend, output_sampler=backend.negative.UnigramSampler(4, counts="abc"))
+
+
+def test_probe_seed_outside_32_bits_is_refused(backend):
+    state = family_state(backend, "DWTAHash")
+    state["arrays"]["probe_seed"] = np.int64(-5)
+    with pytest.raises(StateError, match="probe_seed"):
+        backend.lsh.hash_family_from_state(state, module=backend.lsh)
+
+
+def test_state_of_another_sampler_names_output_sampler(backend):
+    params, arrays = trained_state(backend, output_sampler=backend.negative.UniformSampler(4))
+    params = dict(params, output_sampler=None)
+    with pytest.raises(StateError, match="lsh settings|output_sampler"):
+        backend.network.SlideNetwork.from_state(params, arrays)
