@@ -742,7 +742,7 @@ class LSHParams(BaseEstimator):
         random ones up to ``min_active`` (SLIDE's constants); 0 disables padding.
     rehash_every, rebuild_every : int, default 6400, 128000
         Samples between rehashes (re-inserting every neuron from the current
-        weights) and rebuilds (new hash functions; 0: never).
+        weights) and rebuilds (new hash functions); 0: never (for either).
     table_schedule : {"fixed", "exponential"}, default "fixed"
     schedule_first, schedule_growth : int, float, default 50, 0.1
         ``N0`` (batches) and ``lambda`` of the exponential schedule.
