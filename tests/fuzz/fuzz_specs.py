@@ -137,6 +137,7 @@ WRONG_JSON = ["abc", [1, 2], {"a": 1}, None, -1, 10**12, 5e6, True, -2**62]
 def network_from_state(state_keys):
     """Cases that damage one array or parameter of a saved network state."""
     from fuzz_corpus import ARRAY_DAMAGE, _array_invalid
+    from fuzz_ops import _mutate_array
 
     @st.composite
     def strategy(draw):
@@ -145,9 +146,9 @@ def network_from_state(state_keys):
         if draw(st.booleans()):
             key = draw(st.sampled_from(sorted(arrays)))
             how = draw(st.sampled_from(ARRAY_DAMAGE))
-            invalid = _array_invalid(key, arrays[key], how)
-            return case({"config": config, "key": key, "how": how,
-                         "pos": draw(st.integers(0, 2**16))}, invalid,
+            pos = draw(st.integers(0, 2**16))
+            invalid = _array_invalid(key, arrays[key], how, _mutate_array(arrays[key], how, pos))
+            return case({"config": config, "key": key, "how": how, "pos": pos}, invalid,
                         [key, key.split(".")[-1]], timeout=30)
         name = draw(st.sampled_from(sorted(params)))
         value = draw(st.sampled_from(WRONG_JSON))
