@@ -82,7 +82,12 @@ def check_float(value, name, *, low=None, high=None, low_open=False):
 
 
 def check_choice(value, name, choices):
-    if value not in choices:
+    """Return ``value`` when it is one of ``choices``; ValueError naming ``name`` otherwise."""
+    try:
+        known = value in choices
+    except TypeError:           # an unhashable value (a list, a dict) is no choice either
+        known = False
+    if not known:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 

@@ -21,9 +21,12 @@ from ._compat import nest_lsh_params, upgrade_estimator_params
 from .lsh import LSHParams
 from .negative import OutputSampler
 from .network import _sampler_spec, check_labels
-from ._validation import StateError, check_choice, check_csr, check_int, check_random_state
+from ._validation import (StateError, check_choice, check_csr, check_float, check_int,
+                          check_random_state)
+from .numerics import check_bf16
+from .optimizers import OPTIMIZERS
 from .model_io import (META, AnyJSON, Bool, Int, ListOf, MapOf, Null, NpzReader, OneOf, Real,
-                       Record, Str, check_memory, save_npz_atomic)
+                       Record, Str, check_memory, check_path, save_npz_atomic)
 from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, SequentialBatches,
                        ShuffledBatches, TrainingData, check_sample_weight)
 
@@ -335,7 +338,9 @@ class SlideClassifier(BaseEstimator):
         :func:`slide_ref.model_io.save_npz_atomic`).
         """
         self._check_fitted()
-        path = os.fspath(path)
+        path = check_path(path)
+        if not isinstance(overwrite, (bool, np.bool_)):
+            raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         params, arrays = self.network_.get_state()
@@ -362,11 +367,12 @@ class SlideClassifier(BaseEstimator):
         a bad file raises :class:`slide_ref._validation.StateError` naming the file
         and the field.
         """
-        path = os.fspath(path)
+        path = check_path(path)
         with NpzReader(path, "slide model") as reader:
             meta = reader.read_meta(_MODEL_SCHEMA, FORMAT)
             meta["estimator"] = upgrade_estimator_params(meta["estimator"])
             _check_model_meta(meta, path, _package_of(cls))
+            _check_estimator_params(meta["estimator"], path)
             names = [n for n in reader.members if n.startswith("net/")]
             _check_model_sizes(reader, meta["network"], names)
             arrays = {n[len("net/"):]: reader.read(n) for n in names}
@@ -427,6 +433,39 @@ def _check_model_meta(meta, path, package):
         if meta[mine] != meta["network"][theirs]:
             raise StateError(path, mine, f"{meta[mine]} differs from network.{theirs} = "
                                          f"{meta['network'][theirs]}")
+
+
+#: how each network setting of the estimator is checked when the network is built; a loaded
+#: estimator is checked the same way, since its constructor stores values unchecked
+_ESTIMATOR_CHECKS = {
+    "hidden": lambda v: [check_int(h, "hidden width", low=1) for h in np.atleast_1d(v).tolist()],
+    "sampled_output": lambda v: _check_bool(v, "sampled_output"),
+    "lsh": lambda v: None if v is None else LSHParams.coerce(v).validate(),
+    "optimizer": lambda v: None if v is None else check_choice(v, "optimizer", set(OPTIMIZERS)),
+    "preset": lambda v: None if v is None else check_choice(v, "preset", set(PRESETS)),
+    "lr": lambda v: check_float(v, "lr", low=0.0, low_open=True),
+    "init": lambda v: check_choice(v, "init", {"scaled", "slide"}),
+    "bf16": check_bf16,
+    "n_threads": lambda v: None if v is None else check_int(v, "n_threads"),
+}
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _check_estimator_params(estimator, path):
+    """The saved estimator's settings, checked as ``fit`` would check them (StateError)."""
+    for name, check in _ESTIMATOR_CHECKS.items():
+        if name in estimator:
+            try:
+                check(estimator[name])
+            except (TypeError, ValueError) as exc:
+                raise StateError(path, f"estimator.{name}", str(exc)) from None
+    if estimator.get("n_threads") == 0:
+        raise StateError(path, "estimator.n_threads", "n_threads must not be 0")
 
 
 def _check_model_sizes(reader, network, names):

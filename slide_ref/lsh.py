@@ -9,6 +9,7 @@ The random parameters of a family are plain NumPy arrays drawn at
 construction (and again by :meth:`redraw`), so a family built by one backend
 hashes identically in the other, and saves with :meth:`get_state`.
 """
+import inspect
 import math
 import sys
 
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 from ._backend import KERNELS
 from ._memory import check_allocation, lsh_tables_nbytes
 from ._schedule import TableSchedule
-from ._validation import (check_choice, check_float, check_int, check_matrix,
+from ._validation import (StateError, check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads, seed_from)
 
 try:  # get_params / set_params / clone, as for the estimators
@@ -32,6 +33,7 @@ __all__ = ["DWTAHash", "WTAHash", "SimHash", "DensifiedMinHash", "PStableHash", 
            "HASH_FAMILIES", "hash_family_class", "hash_family_from_state"]
 
 MAX_RANGE_POW = 30
+_INT32_MAX = 2**31 - 1
 
 
 class _HashFamily:
@@ -50,7 +52,14 @@ class _HashFamily:
         self.L = check_int(L, "L", low=1)
         self.random_state = random_state
         self._rng = check_random_state(random_state)
+        check_allocation(self._draw_nbytes() + 8 * self.L,
+                         f"{type(self).__name__} hash functions of n_features={self.n_features}, "
+                         f"K={self.K}, L={self.L}")
         self.redraw()
+
+    def _draw_nbytes(self):
+        """Peak bytes of drawing the hash functions (beyond the ``L`` table seeds)."""
+        return 0
 
     @property
     def n_hashes(self):
@@ -137,19 +146,66 @@ class _HashFamily:
                 "arrays": {name: getattr(self, name) for name in self._param_names}}
 
     @classmethod
-    def from_state(cls, state, random_state=None):
-        """Rebuild a family saved by :meth:`get_state` (of either backend)."""
+    def from_state(cls, state, random_state=None, source="<state>"):
+        """Rebuild a family saved by :meth:`get_state` (of either backend).
+
+        The hyper-parameters are checked as by the constructor; every array by
+        :meth:`checked_array`, so a damaged state raises
+        :class:`~slide_ref._validation.StateError` naming ``source`` and the array
+        instead of reaching the kernels.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from get_state(), got {type(state).__name__}")
         if state.get("family") != cls.__name__:
             raise ValueError(f"state is for {state.get('family')!r}, not {cls.__name__}")
-        obj = cls(**state["params"], random_state=random_state)
+        params, arrays = state.get("params"), state.get("arrays")
+        for field, value in (("params", params), ("arrays", arrays)):
+            if not isinstance(value, dict):
+                raise StateError(source, field, f"must be a dict, got {type(value).__name__}")
+        obj = cls(**params, random_state=random_state)
         for name in cls._param_names:
-            saved = np.asarray(state["arrays"][name])
-            current = getattr(obj, name)
-            if saved.shape != np.shape(current):
-                raise ValueError(f"state array {name!r} has shape {saved.shape}, "
-                                 f"expected {np.shape(current)}")
-            setattr(obj, name, saved.astype(np.asarray(current).dtype))
+            if name not in arrays:
+                raise StateError(source, name, "missing")
+            setattr(obj, name, obj.checked_array(name, arrays[name], source, name))
         return obj
+
+    #: arrays of ids and the attribute bounding them (ids lie in ``[0, bound)``)
+    _ID_BOUNDS = {}
+
+    def checked_array(self, name, saved, source="<state>", field=None,
+                      origin="the parameters"):
+        """The saved parameter array ``name``, checked against this family and converted
+        to the dtype of its own: the same shape, a real dtype that holds the values
+        (integers for integer arrays), finite floats, ids within their bound and the
+        family's own invariants (:meth:`_check_invariants`).  Raises
+        :class:`~slide_ref._validation.StateError` naming ``source`` and ``field`` (and,
+        for a shape that the family's parameters do not give, ``origin``: where they come
+        from)."""
+        field = name if field is None else field
+        saved, current = np.asarray(saved), np.asarray(getattr(self, name))
+        if saved.shape != current.shape:
+            raise StateError(source, field, f"shape {saved.shape}, expected {current.shape} "
+                                            f"from {origin} {self._hyperparams()}")
+        want = current.dtype
+        if saved.dtype.kind not in ("iu" if want.kind in "iu" else "iuf"):
+            raise StateError(source, field, f"dtype {saved.dtype}, expected {want}")
+        if saved.dtype.kind == "f" and not np.isfinite(saved).all():
+            raise StateError(source, field, "non-finite values")
+        if want.kind in "iu" and saved.size and (
+                saved.min() < np.iinfo(want).min or saved.max() > np.iinfo(want).max):
+            raise StateError(source, field, f"values outside the range of {want}")
+        bound = getattr(self, self._ID_BOUNDS[name]) if name in self._ID_BOUNDS else None
+        if bound is not None and saved.size and (saved.min() < 0 or saved.max() >= bound):
+            raise StateError(source, field, f"ids outside [0, {bound})")
+        self._check_invariants(name, saved, source, field)
+        value = saved.astype(want, copy=True)
+        return value if value.ndim else value.item()
+
+    def _check_invariants(self, name, saved, source, field):
+        """Family-specific checks of a saved array (in range, of the right dtype)."""
+        # the densification probes multiply by a 32-bit seed (see _probe_seed)
+        if name == "probe_seed" and not 0 <= int(saved) < 2**32:
+            raise StateError(source, field, f"must lie in [0, 2**32), got {int(saved)}")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparams().items())
@@ -185,6 +241,7 @@ class WTAHash(_HashFamily):
     """
 
     _param_names = ("slots", "table_seeds")
+    _ID_BOUNDS = {"slots": "n_features"}
 
     def __init__(self, n_features, K=6, L=50, bin_size=8, packing="slide", random_state=None):
         self.bin_size = check_int(bin_size, "bin_size", low=2, high=2**16)
@@ -193,6 +250,11 @@ class WTAHash(_HashFamily):
 
     def _hyperparams(self):
         return {**super()._hyperparams(), "bin_size": self.bin_size, "packing": self.packing}
+
+    def _draw_nbytes(self):
+        # int64 permutations covering every bin, then the int32 slots
+        width = self.n_hashes * self.bin_size
+        return 8 * (width + self.n_features) + 4 * width
 
     def _draw(self, rng):
         d, width = self.n_features, self.n_hashes * self.bin_size
@@ -283,6 +345,15 @@ class SimHash(_HashFamily):
     """
 
     _param_names = ("idx", "sign", "table_seeds")
+    _ID_BOUNDS = {"idx": "n_features"}
+
+    def _check_invariants(self, name, saved, source, field):
+        # each function reads distinct coordinates, listed in increasing order
+        if name == "idx" and saved.shape[1] > 1 and not (np.diff(saved, axis=1) > 0).all():
+            raise StateError(source, field, "each row must list distinct coordinates in "
+                                            "increasing order")
+        if name == "sign" and not np.isin(saved, (-1, 1)).all():
+            raise StateError(source, field, "signs must be -1 or 1")
 
     def __init__(self, n_features, K=6, L=50, ratio=3, random_state=None):
         self.ratio = check_int(ratio, "ratio", low=1)
@@ -290,6 +361,10 @@ class SimHash(_HashFamily):
 
     def _hyperparams(self):
         return {**super()._hyperparams(), "ratio": self.ratio}
+
+    def _draw_nbytes(self):
+        # float64 keys and their int64 argsort, one row per function
+        return 16 * self.n_hashes * self.n_features
 
     def _draw(self, rng):
         d = self.n_features
@@ -351,13 +426,17 @@ class DensifiedMinHash(_HashFamily):
     """
 
     _param_names = ("coord_bin", "coord_rank", "probe_seed", "table_seeds")
+    _ID_BOUNDS = {"coord_bin": "n_hashes"}
 
     def __init__(self, n_features, K=6, L=50, topk=30, random_state=None):
-        self.topk = check_int(topk, "topk", low=1)
+        self.topk = check_int(topk, "topk", low=1, high=_INT32_MAX)
         super().__init__(n_features, K, L, random_state)
 
     def _hyperparams(self):
         return {**super()._hyperparams(), "topk": self.topk}
+
+    def _draw_nbytes(self):
+        return 16 * self.n_features
 
     def _draw(self, rng):
         d = self.n_features
@@ -401,6 +480,9 @@ class PStableHash(_HashFamily):
     def _hyperparams(self):
         return {**super()._hyperparams(), "width": self.width}
 
+    def _draw_nbytes(self):
+        return 8 * self.n_hashes * (self.n_features + 1)
+
     def _draw(self, rng):
         return {"A": rng.standard_normal((self.n_features, self.n_hashes)),
                 "offset": rng.uniform(0.0, self.width, size=self.n_hashes),
@@ -433,17 +515,20 @@ def hash_family_class(name, module=None):
     return getattr(module if module is not None else sys.modules[__name__], HASH_FAMILIES[name])
 
 
-def hash_family_from_state(state, module=None, random_state=None):
-    """Rebuild any hash family from :meth:`get_state` output.
+def hash_family_from_state(state, module=None, random_state=None, source="<state>"):
+    """Rebuild any hash family from :meth:`get_state` output, every array checked
+    (:meth:`_HashFamily.from_state`).
 
     ``module`` is the ``lsh`` module whose classes to use (this one by default,
     ``slide_fast.lsh`` to get fast kernels).
     """
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict from get_state(), got {type(state).__name__}")
     classes = vars(module) if module is not None else _FAMILIES
     name = state.get("family")
-    if name not in _FAMILIES:
+    if not isinstance(name, str) or name not in _FAMILIES:
         raise ValueError(f"unknown hash family {name!r}; known: {sorted(_FAMILIES)}")
-    return classes[name].from_state(state, random_state=random_state)
+    return classes[name].from_state(state, random_state=random_state, source=source)
 
 
 class LSHTables:
@@ -686,7 +771,7 @@ class LSHParams(BaseEstimator):
         random ones up to ``min_active`` (SLIDE's constants); 0 disables padding.
     rehash_every, rebuild_every : int, default 6400, 128000
         Samples between rehashes (re-inserting every neuron from the current
-        weights) and rebuilds (new hash functions; 0: never).
+        weights) and rebuilds (new hash functions); 0: never (for either).
     table_schedule : {"fixed", "exponential"}, default "fixed"
     schedule_first, schedule_growth : int, float, default 50, 0.1
         ``N0`` (batches) and ``lambda`` of the exponential schedule.
@@ -721,6 +806,10 @@ class LSHParams(BaseEstimator):
         if lsh is None:
             return cls()
         if isinstance(lsh, dict):
+            known = sorted(inspect.signature(cls.__init__).parameters.keys() - {"self"})
+            unknown = sorted(str(k) for k in lsh if k not in known)
+            if unknown:
+                raise ValueError(f"{name} has unknown settings {unknown}; known: {known}")
             return cls(**lsh)
         if not isinstance(lsh, LSHParams):
             raise TypeError(f"{name} must be an LSHParams, a dict of its parameters or None, "
@@ -732,17 +821,20 @@ class LSHParams(BaseEstimator):
         check_choice(self.hash_family, "hash_family", set(HASH_FAMILIES))
         if self.hash_params is not None and not isinstance(self.hash_params, dict):
             raise TypeError("hash_params must be a dict of hash family parameters")
+        _check_hash_params(self.hash_family, self.hash_params or {})
         check_int(self.K, "K", low=1, high=32)
         check_int(self.L, "L", low=1)
         if self.range_pow is not None:
             check_int(self.range_pow, "range_pow", low=1, high=MAX_RANGE_POW)
-        check_int(self.bucket_capacity, "bucket_capacity", low=0)
+        check_int(self.bucket_capacity, "bucket_capacity", low=0, high=_INT32_MAX)
         check_choice(self.bucket_policy, "bucket_policy", {"fifo", "reservoir"})
         check_choice(self.selection, "selection", set(SELECTIONS))
         if self.selection_param is not None:
-            check_int(self.selection_param, "selection_param", low=0)
-        check_int(self.min_active, "min_active", low=0)
-        check_int(self.fill_below, "fill_below", low=0)
+            # a number of tables (threshold) or of neurons (topk, vanilla): at least one
+            check_int(self.selection_param, "selection_param", low=1, high=_INT32_MAX)
+        # counts of neurons reach the kernels as int32
+        check_int(self.min_active, "min_active", low=0, high=_INT32_MAX)
+        check_int(self.fill_below, "fill_below", low=0, high=_INT32_MAX)
         check_int(self.rehash_every, "rehash_every", low=0)
         check_int(self.rebuild_every, "rebuild_every", low=0)
         check_choice(self.table_schedule, "table_schedule", {"fixed", "exponential"})
@@ -764,7 +856,7 @@ class LSHParams(BaseEstimator):
         sample, which has no table order: a cap then keeps the most returned.
         """
         param = (_DEFAULT_SELECTION_PARAM[self.selection] if self.selection_param is None
-                 else check_int(self.selection_param, "selection_param", low=0))
+                 else check_int(self.selection_param, "selection_param", low=1))
         if self.selection == "vanilla" and several_queries:
             raise ValueError("selection 'vanilla' needs one query per sample: use "
                              "label_query='random' with query='label'")
@@ -781,8 +873,20 @@ class LSHParams(BaseEstimator):
                              self.table_schedule, self.schedule_first, self.schedule_growth)
 
 
+def _check_hash_params(hash_family, hash_params):
+    """``hash_params`` may only set parameters of the family's constructor beyond the ones
+    :class:`LSHParams` sets itself (ValueError naming ``hash_params``)."""
+    cls = _FAMILIES[HASH_FAMILIES[hash_family]]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {
+        "self", "n_features", "K", "L", "random_state"}
+    unknown = sorted(str(k) for k in hash_params if k not in accepted)
+    if unknown:
+        raise ValueError(f"hash_params has {unknown}, which {cls.__name__} does not take; it "
+                         f"takes {sorted(accepted)}")
+
+
 def _cap_count(cap, n_items):
     """A ``max_active`` cap as a count of neurons of a layer of ``n_items``."""
     if isinstance(cap, float) and 0 < cap <= 1:
         return max(1, int(cap * n_items))
-    return check_int(cap, "max_active", low=1)
+    return check_int(cap, "max_active", low=1, high=_INT32_MAX)

@@ -12,6 +12,7 @@ whoever samples with it: a sampled hidden layer
 import numpy as np
 
 from ._backend import KERNELS, sibling
+from ._memory import check_allocation, lsh_tables_nbytes
 from ._validation import StateError
 from .lsh import LSHParams, SimHash, WTAHash, hash_family_class
 
@@ -77,6 +78,12 @@ class LSHIndex:
         self.schedule = self.params.schedule(batch_size)
         lsh = sibling(self, "lsh")
         cls = hash_family_class(self.params.hash_family, lsh)
+        range_pow = self.params.range_pow
+        if range_pow is not None:   # the tables' size, refused before the functions are drawn
+            check_allocation(lsh_tables_nbytes(self.params.L, range_pow, n_items,
+                                               self.params.bucket_capacity),
+                             f"L={self.params.L} hash tables of 2**range_pow="
+                             f"{range_pow} buckets")
         self.family = cls(n_features, K=self.params.K, L=self.params.L, random_state=rng,
                           **(self.params.hash_params or {}))
         self.tables = lsh.LSHTables(
@@ -176,8 +183,9 @@ class LSHIndex:
                 raise StateError(source, prefix + name, "missing")
             return np.asarray(arrays[name])
 
-        family = {name: _family_array(self.family, name, get(f"family.{name}"), source,
-                                      prefix + f"family.{name}")
+        family = {name: self.family.checked_array(name, get(f"family.{name}"), source,
+                                                  prefix + f"family.{name}",
+                                                  origin="the lsh settings")
                   for name in type(self.family)._param_names}
         offsets, members = _tables_arrays(self.tables, self.n_items, get("tables.offsets"),
                                           get("tables.members"), source, prefix + "tables.")
@@ -197,32 +205,6 @@ class LSHIndex:
 
 
 # ---------------------------------------------------------------------- state checks
-#: family arrays holding ids, and the bound of their values
-_ID_BOUNDS = {"slots": "n_features", "idx": "n_features", "coord_bin": "n_hashes"}
-
-
-def _family_array(family, name, saved, source, field):
-    """A saved hash-function array, checked against the family it is loaded into."""
-    current = np.asarray(getattr(family, name))
-    if saved.shape != current.shape:
-        raise StateError(source, field, f"shape {saved.shape}, expected {current.shape}")
-    want = current.dtype
-    if saved.dtype.kind not in ("i", "u") + (("f",) if want.kind == "f" else ()):
-        raise StateError(source, field, f"dtype {saved.dtype}, expected {want}")
-    if saved.dtype.kind == "f" and not np.isfinite(saved).all():
-        raise StateError(source, field, "non-finite values")
-    if want.kind in "iu" and saved.size and (
-            saved.min() < np.iinfo(want).min or saved.max() > np.iinfo(want).max):
-        raise StateError(source, field, f"values outside the range of {want}")
-    bound = getattr(family, _ID_BOUNDS[name]) if name in _ID_BOUNDS else None
-    if bound is not None and saved.size and (saved.min() < 0 or saved.max() >= bound):
-        raise StateError(source, field, f"ids outside [0, {bound})")
-    if name == "sign" and not np.isin(saved, (-1, 1)).all():
-        raise StateError(source, field, "signs must be -1 or 1")
-    value = saved.astype(want, copy=True)
-    return value if value.ndim else value.item()
-
-
 def _int_array(saved, shape, source, field):
     if saved.dtype.kind not in "iu":
         raise StateError(source, field, f"dtype {saved.dtype}, expected integers")
@@ -245,7 +227,31 @@ def _tables_arrays(tables, n_items, offsets, members, source, field):
                          f"end at {flat[-1]}, but there are {members.size} members")
     if members.size and (members.min() < 0 or members.max() >= n_items):
         raise StateError(source, field + "members", f"ids outside [0, {n_items})")
+    _check_buckets_content(tables, n_items, offsets, members, source, field)
     return offsets.astype(np.int32), members.astype(np.int32)
+
+
+def _check_buckets_content(tables, n_items, offsets, members, source, field):
+    """What a build leaves in the tables: each item at most once per table, at most
+    ``capacity`` items per bucket and, with the FIFO policy (items arrive in id order and
+    the newest stay), increasing ids within each bucket."""
+    sizes = np.diff(offsets, axis=1)
+    if tables.capacity and sizes.size and sizes.max() > tables.capacity:
+        raise StateError(source, field + "offsets", f"a bucket holds {sizes.max()} items, more "
+                                                    f"than the capacity {tables.capacity}")
+    per_table = offsets[:, -1] - offsets[:, 0]
+    table_of = np.repeat(np.arange(tables.L, dtype=np.int64), per_table)
+    keys = table_of * n_items + members
+    if np.unique(keys).size != keys.size:
+        raise StateError(source, field + "members", "an item appears twice in one table")
+    if tables.policy == "fifo" and members.size > 1:
+        rises = np.diff(members) > 0
+        starts = np.unique(offsets.ravel())
+        starts = starts[(starts > 0) & (starts < members.size)]
+        rises[starts - 1] = True            # a new bucket may start lower
+        if not rises.all():
+            raise StateError(source, field + "members", "ids within a bucket must increase "
+                                                        "(the order a build inserts them)")
 
 
 def _permutation(saved, n, source, field):

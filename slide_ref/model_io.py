@@ -78,6 +78,21 @@ def check_memory(nbytes, what, error):
 
 
 # ============================================================================ writing
+def check_path(path, name="path"):
+    """``path`` as a ``str`` file name: TypeError for what is not a path, ValueError naming
+    ``name`` for a name no file can have (an embedded NUL byte)."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a str or path-like, got {type(path).__name__}") \
+            from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if "\0" in path:
+        raise ValueError(f"{name} contains a NUL byte: {path!r}")
+    return path
+
+
 def save_npz_atomic(path, payload, *, overwrite=True):
     """Write ``payload`` (name -> array) to ``path`` as an ``.npz``, all or nothing.
 
@@ -90,7 +105,9 @@ def save_npz_atomic(path, payload, *, overwrite=True):
 
     Returns ``path``.
     """
-    path = os.fspath(path)
+    path = check_path(path)
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     directory = os.path.dirname(os.path.abspath(path))
@@ -371,9 +388,11 @@ class NpzReader:
     """
 
     def __init__(self, path, kind):
-        self.path, self.kind = os.fspath(path), kind
+        self.path, self.kind = check_path(path), kind
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"no {kind} file at {self.path}")
+        if os.path.isdir(self.path):
+            raise self._error("file", f"is a directory, not a {kind} file")
         self._zip = self._open_zip()
         self.members = self._index_members()
 
@@ -451,8 +470,11 @@ class NpzReader:
             raise self._error(field, f"the metadata implies at least {format_bytes(at_least)} "
                                     f"of {what}, the file holds {format_bytes(total)}")
         if at_most is not None and total > at_most:
+            largest = max(names, key=lambda n: self.members[n].file_size)
             raise self._error(field, f"the file declares {format_bytes(total)} of {what}, more "
-                                    f"than the {format_bytes(at_most)} its metadata allows")
+                                    f"than the {format_bytes(at_most)} its metadata allows "
+                                    f"(largest member: {largest}, "
+                                    f"{format_bytes(self.members[largest].file_size)})")
         return total
 
     # ----------------------------------------------------------------- arrays

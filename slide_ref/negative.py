@@ -53,6 +53,7 @@ from ._kernels.rng import counter_randint as _ref_randint
 from ._params import store_params
 from ._validation import (StateError, check_choice, check_float, check_int,
                           check_random_state, seed_from)
+from ._memory import check_allocation
 from .lsh import LSHParams
 
 try:  # get_params / set_params / clone, as for the estimators
@@ -172,7 +173,8 @@ class _StaticSampler(OutputSampler):
     """Shared machinery: draw ids, lay out labels + negatives, logQ and masking."""
 
     def _check(self):
-        check_int(self.n_negatives, "n_negatives", low=1)
+        # ids of negatives reach the kernels as int32
+        check_int(self.n_negatives, "n_negatives", low=1, high=2**31 - 1)
         check_choice(self.shared, "shared", {True, False})
         check_choice(self.logq, "logq", {True, False})
         check_choice(self.remove_accidental_hits, "remove_accidental_hits", {True, False})
@@ -191,6 +193,10 @@ class _StaticSampler(OutputSampler):
         N = self.n_outputs_
         if self.n_negatives > N and isinstance(self, UniformSampler):
             raise ValueError(f"n_negatives={self.n_negatives} exceeds the {N} classes")
+        # a batch's draws and their logits (ids, scores, gradients): refused before training
+        check_allocation(16 * self.batch_size_ * (self.n_negatives + 1),
+                         f"{type(self).__name__} with n_negatives={self.n_negatives} and "
+                         f"batch_size={self.batch_size_}")
         # per class: the candidates that outscored it most when it was last a label
         self.memory_ = np.full((N, self.hard_negatives), -1, dtype=np.int32)
 
@@ -336,7 +342,7 @@ class _CDFSampler(_StaticSampler):
 
     def setup(self, W, **kw):
         N = W.shape[0]
-        self.counts_ = None if self.counts is None else np.asarray(self.counts, np.float64)
+        self.counts_ = None if self.counts is None else _as_counts(self.counts)
         if self.counts_ is not None and (self.counts_.shape != (N,)
                                          or not np.isfinite(self.counts_).all()
                                          or (self.counts_ < 0).any()):
@@ -401,6 +407,17 @@ class _CDFSampler(_StaticSampler):
                                  f"must be {self.n_outputs_} finite non-negative numbers")
             self.counts_ = counts.astype(np.float64)
         self._tabulate()
+
+
+def _as_counts(counts):
+    """``counts`` as float64 (TypeError naming it for what holds no numbers)."""
+    try:
+        arr = np.asarray(counts)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"counts must be numbers, one per class, got {counts!r:.80}") from None
 
 
 class UnigramSampler(_CDFSampler):

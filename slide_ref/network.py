@@ -41,6 +41,9 @@ def _check_sampled(n_layers, sampled, output_sampler):
         raise TypeError("output_sampler must be a sampler of the negative module (for "
                         f"example LSHSampler()), got {type(output_sampler).__name__}")
     dense_out = output_sampler is not None and output_sampler.dense
+    if sampled is not None and not isinstance(sampled, (list, tuple, np.ndarray)):
+        raise TypeError(f"sampled must be a tuple of bools (one per layer) or None, got "
+                        f"{type(sampled).__name__}")
     if sampled is None:
         sampled = (False,) * (n_layers - 1) + (not dense_out,)
     sampled = tuple(bool(s) for s in sampled)
@@ -50,7 +53,9 @@ def _check_sampled(n_layers, sampled, output_sampler):
     if output_sampler is not None and dense_out == sampled[-1]:
         raise ValueError(f"{type(output_sampler).__name__} needs sampled[-1]={not dense_out}")
     if sampled[0]:
-        raise ValueError("layer 0 reads the sparse input and must be dense (sampled[0])")
+        hint = ("; with hidden=() it is the output: pass sampled=(False,) or a dense "
+                "output_sampler" if n_layers == 1 else "")
+        raise ValueError(f"layer 0 reads the sparse input and must be dense (sampled[0]){hint}")
     return sampled
 
 
@@ -153,8 +158,9 @@ class SlideNetwork:
         self._seed = seed_from(self._rng)
         self.step_ = 0
         check_allocation(network_nbytes(self.n_features, self.hidden, self.n_outputs,
-                                        self.optimizer, self.bf16), f"a SlideNetwork of "
-                         f"{self.n_features} -> {self.hidden} -> {self.n_outputs}")
+                                        self.optimizer, self.bf16),
+                         f"a SlideNetwork of n_features={self.n_features} -> hidden="
+                         f"{list(self.hidden)} -> n_outputs={self.n_outputs}")
         self.layers = self._make_layers()
         for layer in self.layers[:-1]:      # after every layer drew its weights
             if layer.sampled:
@@ -267,14 +273,19 @@ class SlideNetwork:
         """Output logits of a batch: dense [B, n_outputs] (default), or ``(indptr, ids,
         logits)`` of the LSH-selected outputs when ``sampled``."""
         self.sync_optimizer()
-        H = self.embed(self._checked_csr(X))
+        self._check_sampled_scoring(sampled)
+        H = self._embed(self._checked_csr(X))
         out = self.layers[-1]
         if sampled and out.sampled:
-            if not self._lsh_output():
-                raise ValueError(f"sampled scoring needs an LSHSampler output, not "
-                                 f"{type(self.sampler_).__name__}")
             return out.sampled_scores(H, self.step_, self._n_threads)
         return out.scores(H, self._n_threads)
+
+    def _check_sampled_scoring(self, sampled):
+        """``sampled`` scoring selects outputs with LSH: a sampled output needs an
+        LSHSampler (a dense output scores every class either way)."""
+        if sampled and self.layers[-1].sampled and not self._lsh_output():
+            raise ValueError(f"sampled=True scoring needs an LSHSampler output, not "
+                             f"{type(self.sampler_).__name__}; use sampled=False")
 
     def retrieval_quality(self, X, Y=None, top=50):
         """LSH retrieval statistics of the output sampler on a batch (see
@@ -287,10 +298,15 @@ class SlideNetwork:
             Yc = check_labels(Y, X.shape[0], self.n_outputs)
             labels = (Yc.indptr.astype(np.int64), Yc.indices.astype(np.int32))
         out = self.layers[-1]
-        return self.sampler_.retrieval_stats(self.embed(X), out.W, out.b, labels, top)
+        return self.sampler_.retrieval_stats(self._embed(X), out.W, out.b, labels, top)
 
     def embed(self, X):
-        """Penultimate activations ``h = E(x)`` [B, hidden[-1]] (all neurons computed)."""
+        """Penultimate activations ``h = E(x)`` [B, hidden[-1]] (all neurons computed) of
+        ``X`` (CSR or dense [B, n_features], checked as in :meth:`predict_topk`)."""
+        return self._embed(self._checked_csr(X))
+
+    def _embed(self, X):
+        """:meth:`embed` of a validated float32 CSR ``X``."""
         self.sync_optimizer()
         A = X
         for layer in self.layers[:-1]:
@@ -305,10 +321,12 @@ class SlideNetwork:
         -1 / -inf. Every output is scored by a fused score + top-k kernel that keeps
         no score matrix, ``batch_size`` rows at a time (default 4096), so memory does
         not grow with the number of rows or outputs. With ``sampled``, only
-        LSH-selected outputs are scored.
+        LSH-selected outputs are scored (a sampled output then needs an
+        :class:`~slide_ref.negative.LSHSampler`).
         """
         k = check_int(k, "k", low=1, high=self.n_outputs)
         batch_size = check_int(4096 if batch_size is None else batch_size, "batch_size", low=1)
+        self._check_sampled_scoring(sampled)
         X = self._checked_csr(X)
         idx = np.full((X.shape[0], k), -1, dtype=np.int64)
         scores = np.full((X.shape[0], k), -np.inf, dtype=np.float32)
@@ -321,7 +339,7 @@ class SlideNetwork:
     def _block_topk(self, X, k, sampled):
         """Top-``k`` of one block of validated rows."""
         if not (sampled and self.layers[-1].sampled):
-            return self.layers[-1].top_scores(self.embed(X), k, self._n_threads)
+            return self.layers[-1].top_scores(self._embed(X), k, self._n_threads)
         res = dense_scores(*self.output_scores(X, sampled=True), self.n_outputs)
         top = topk_rows(res, k)
         top_scores = np.take_along_axis(res, top, axis=1)
@@ -364,7 +382,7 @@ class SlideNetwork:
             layer.load_state(_prefixed(arrays, f"layer{i}."), source, f"layer{i}.", net.step_)
         sampler_state = _prefixed(arrays, "sampler.")
         if sampler_state:
-            net.sampler_.load_state(sampler_state, source, "sampler.", net.step_)
+            _load_sampler(net.sampler_, sampler_state, source, net.step_)
         return net
 
     def __repr__(self):
@@ -372,6 +390,21 @@ class SlideNetwork:
         widths = list(self.hidden) + [self.n_outputs]
         body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
         return f"{type(self).__name__}({self.n_features} -> {body})"
+
+
+def _load_sampler(sampler, arrays, source, step):
+    """The output sampler's saved arrays; a missing one means they were saved by another
+    kind of sampler than the ``output_sampler`` the parameters name."""
+    try:
+        sampler.load_state(arrays, source, "sampler.", step)
+    except StateError as exc:
+        if exc.args[0].endswith(": missing"):
+            raise StateError(source, exc.field, f"missing: the saved sampler arrays "
+                                                f"{sorted(arrays)} are not those of the "
+                                                f"output_sampler {type(sampler).__name__} "
+                                                "with its lsh settings") \
+                from None
+        raise
 
 
 def _prefixed(arrays, prefix):

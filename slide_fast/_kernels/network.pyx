@@ -285,7 +285,8 @@ def softmax_xent_pairs(const float[::1] z, const int64_t[::1] act_indptr,
             if nl > 0 and _has(lab, nl, act_ids[k]) and not _has(&act_ids[lo], k - lo,
                                                                    act_ids[k]):
                 t = 1.0 / nl
-                lossi = lossi - t * log(p)
+                # log p in the log domain: finite however small p is
+                lossi = lossi - t * ((z[k] - zmax) - log(denom))
             delta[k] = <float>(w * (p - t))
         loss[i] = lossi
     return delta_a, loss_a

@@ -106,8 +106,9 @@ def softmax_xent_pairs(z, act_indptr, act_ids, label_indptr, label_ids, sample_w
     target = np.where(is_label, 1.0 / np.maximum(n_labels[rows], 1), 0.0)
     delta = (np.asarray(sample_weight, np.float64)[rows] * scale * (p - target)).astype(np.float32)
     delta[masked] = 0.0
-    with np.errstate(divide="ignore"):
-        logp = np.log(np.where(is_label, p, 1.0))
+    # log p in the log domain: finite however far a label's logit lies below the maximum
+    logp = np.where(is_label, (z - zmax[rows]).astype(np.float64)
+                    - np.log(np.where(denom[rows] > 0, denom[rows], 1.0)), 0.0)
     loss = -np.bincount(rows, weights=np.where(is_label, target * logp, 0.0), minlength=B)
     loss[counts == 0] = 0.0
     return delta, loss

@@ -64,8 +64,9 @@ def _targeted(directory, name, members, meta):
     for i, (suffix, how) in enumerate(TARGETED_ARRAYS):
         for key in [k for k in members if k.endswith(suffix)][:1]:
             path = os.path.join(directory, f"{name}.target{i}-{how}.npz")
-            _write_npz(path, {**members, key: _mutate_array(members[key], how, 1)})
-            out.append((path, key, _array_invalid(key, members[key], how)))
+            damaged = _mutate_array(members[key], how, 1)
+            _write_npz(path, {**members, key: damaged})
+            out.append((path, key, _array_invalid(key, members[key], how, damaged)))
     for i, (section, field, value, invalid) in enumerate(TARGETED_META):
         new = json.loads(json.dumps(meta))
         target = new
@@ -81,11 +82,35 @@ def _targeted(directory, name, members, meta):
 
 
 def _is_free_integer(key):
-    """Integer members any value of which is valid (seeds)."""
-    return "seed" in key
+    """Integer members any value of which is valid (seeds, and MinHash's random ranks,
+    which are arbitrary uint32 draws)."""
+    return "seed" in key or key.endswith("coord_rank")
 
 
-def _array_invalid(key, value, how):
+#: integer members whose entries are independent draws (bins, signs, per-row steps):
+#: repeating or reordering entries leaves a valid state
+ORDER_FREE = ("slots", "coord_bin", "sign", "last")
+#: members whose rows may come in any order (a permutation reversed is one; SimHash's rows
+#: are independent functions), though no entry may repeat
+ROW_ORDER_FREE = ("fill_perm", "idx")
+
+
+def _changes(value, how):
+    """Whether the damage ``how`` changes ``value`` at all (dup of equal entries does not)."""
+    from fuzz_ops import _mutate_array
+    damaged, value = _mutate_array(value, how, 0), np.asarray(value)
+    return damaged.shape != value.shape or damaged.dtype != value.dtype or \
+        not np.array_equal(damaged, value)
+
+
+def _array_invalid(key, value, how, damaged=None):
+    """Whether damage ``how`` of member ``key`` (``damaged``: the result, when known)
+    makes the state invalid."""
+    if damaged is not None and key.endswith("schedule") and np.shape(damaged) == (3,) and \
+            np.array_equal(np.asarray(damaged)[:2], np.asarray(value)[:2]):
+        return False    # its last entry counts table builds, which rehash() adds to at will
+    if not _changes(value, how):        # damage that leaves the array as it was (a scalar
+        return False                    # made a scalar) leaves the file valid
     if how in ALWAYS_INVALID:
         return True
     integer = np.asarray(value).dtype.kind in "iub"
@@ -94,7 +119,14 @@ def _array_invalid(key, value, how):
     if how == "neg_big":
         return integer and not _is_free_integer(key)
     if how in ("out_of_range", "dup", "reverse"):
-        return integer and not _is_free_integer(key) and np.asarray(value).size > 1
+        if not (integer and not _is_free_integer(key) and np.asarray(value).size > 1):
+            return False
+        if how == "out_of_range":
+            return True
+        last = key.split(".")[-1]
+        # a reordering the format allows leaves a valid file
+        return last not in ORDER_FREE and not (
+            how == "reverse" and last in ROW_ORDER_FREE)
     if how == "negative":
         return key.endswith((".vW", ".vb", "counts", "table"))
     return False
@@ -143,8 +175,10 @@ def _meta_variants(meta):
                 for part in prefix:
                     target = target[part]
                 target[key] = value
+                # hidden takes an int or a list of widths: a list is no wrong type there
                 wrong_type = (isinstance(old, (int, float)) and not isinstance(old, bool)
-                              and label in ("str", "list", "dict")) or \
+                              and label in ("str", "list", "dict")
+                              and (key, label) != ("hidden", "list")) or \
                              (isinstance(old, str) and label in ("list", "dict", "neg", "huge"))
                 yield key, new, wrong_type
 
@@ -250,7 +284,7 @@ def build_corpus(directory, n_meta, n_arrays, seed=0):
             out = os.path.join(directory, f"{name}.arr{i}-{how}.npz")
             _write_npz(out, {**members, key: damaged})
             corpus.append({"path": out, "kind": kind, "field": key,
-                           "invalid": _array_invalid(key, members[key], how)})
+                           "invalid": _array_invalid(key, members[key], how, damaged)})
         # one structural set per kind of file (the bomb costs seconds to write)
         if kind not in bomb_done:
             bomb_done.add(kind)

@@ -118,6 +118,8 @@ def _retype(A, mut):
         return A.astype(str)
     if mut == "object" and sp.issparse(A):
         return A.toarray().astype(object)
+    if mut == "float16" and sp.issparse(A):    # scipy.sparse has no float16: the dense form
+        return A.toarray().astype(np.float16)
     if mut in ("bool", "int8"):
         A = A.copy()
         (A.data if sp.issparse(A) else A)[...] = 1
@@ -216,8 +218,8 @@ def make_labels(desc, n, n_outputs):
         Y = np.zeros((n, n_outputs), np.float32)
         for i, row in enumerate(lists):
             Y[i, row] = 1
-        if mut == "dense2d":
-            return Y
+        if mut == "dense2d" or not n:       # no sample to put the bad entry in
+            return Y if mut == "dense2d" else sp.csr_matrix(Y)
         Y[0, (lists[0][0] + 1) % n_outputs] = {"minus1_indicator": -1, "nan_indicator": np.nan,
                                                "two_indicator": 2}[mut]
         return sp.csr_matrix(Y)

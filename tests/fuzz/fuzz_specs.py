@@ -36,6 +36,12 @@ def label_desc():
                                   "val": st.integers(0, 10**4)})
 
 
+def x_bad(X, empty_ok=False):
+    """Whether the described X is invalid input; inference and hashing take zero rows
+    (they check with ``allow_empty``) and return zero rows."""
+    return X_MUTATIONS[X["mut"]] and not (empty_ok and X["mut"] == "zero_rows")
+
+
 @st.composite
 def batch_inputs(draw, weights=True):
     """(X, Y, w) descriptions with invalid flag and the names of the bad arguments."""
@@ -73,8 +79,9 @@ NETWORK_PARAMS = {
     "init": (["zeros", None], ["slide"]),
     "init_std": ([-1.0, float("nan"), float("inf")], [0.0]),
     "batch_size": ([0, -1, 1.5], [1]),
-    "rehash_every": ([0, -1, 1.5], [1]),
-    "rebuild_every": ([0, -1, 1.5], [1]),
+    # 0 is documented as "never" (TableSchedule, LSHParams)
+    "rehash_every": ([-1, 1.5], [1, 0]),
+    "rebuild_every": ([-1, 1.5], [1, 0]),
     "table_schedule": (["linear", None], ["exponential"]),
     "schedule_first": ([0, -1, -2**62], [1]),
     "schedule_growth": ([-1.0, float("nan"), float("inf")], [0.0]),
@@ -116,7 +123,7 @@ def network_predict(draw):
     k = draw(st.sampled_from([1, 3, 40, 0, -1, 41, 1.5, "3", None, 10**12, True]))
     k_bad = method == "predict_topk" and not (isinstance(k, int) and not isinstance(k, bool)
                                               and 1 <= k <= 40)
-    names = (["X"] if X_MUTATIONS[X["mut"]] else []) + (["k"] if k_bad else [])
+    names = (["X"] if x_bad(X, empty_ok=True) else []) + (["k"] if k_bad else [])
     return case({"X": X, "method": method, "k": k, "sampled": draw(st.booleans())},
                 bool(names), names)
 
@@ -136,6 +143,7 @@ WRONG_JSON = ["abc", [1, 2], {"a": 1}, None, -1, 10**12, 5e6, True, -2**62]
 def network_from_state(state_keys):
     """Cases that damage one array or parameter of a saved network state."""
     from fuzz_corpus import ARRAY_DAMAGE, _array_invalid
+    from fuzz_ops import _mutate_array
 
     @st.composite
     def strategy(draw):
@@ -144,9 +152,9 @@ def network_from_state(state_keys):
         if draw(st.booleans()):
             key = draw(st.sampled_from(sorted(arrays)))
             how = draw(st.sampled_from(ARRAY_DAMAGE))
-            invalid = _array_invalid(key, arrays[key], how)
-            return case({"config": config, "key": key, "how": how,
-                         "pos": draw(st.integers(0, 2**16))}, invalid,
+            pos = draw(st.integers(0, 2**16))
+            invalid = _array_invalid(key, arrays[key], how, _mutate_array(arrays[key], how, pos))
+            return case({"config": config, "key": key, "how": how, "pos": pos}, invalid,
                         [key, key.split(".")[-1]], timeout=30)
         name = draw(st.sampled_from(sorted(params)))
         value = draw(st.sampled_from(WRONG_JSON))
@@ -163,6 +171,8 @@ def network_from_state(state_keys):
 def classifier_fit(draw):
     X, Y, w, names = draw(batch_inputs())
     method = draw(st.sampled_from(["fit", "partial_fit"]))
+    if X["mut"] == "wrong_width":   # a fresh estimator takes its width from X: any is valid
+        names = [n for n in names if n != "X"]
     if method == "fit" and w != "none":
         w = "none"
         names = [n for n in names if n != "sample_weight"]
@@ -188,8 +198,8 @@ def classifier_predict(draw):
     k = draw(st.sampled_from([1, 2, 0, -1, 1.5, "2", None, 10**9]))
     Y = draw(label_desc()) if method == "score" else {}
     k_bad = not (isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 40)
-    names = (["X"] if X_MUTATIONS[X["mut"]] else []) + (["k"] if k_bad else []) + \
-        (["Y"] if Y and LABEL_MUTATIONS[Y["mut"]] else [])
+    names = (["X"] if x_bad(X, empty_ok=method == "predict") else []) + \
+        (["k"] if k_bad else []) + (["Y"] if Y and LABEL_MUTATIONS[Y["mut"]] else [])
     return case({"X": X, "Y": Y, "k": k, "method": method, "sampled": draw(st.booleans())},
                 bool(names), names)
 
@@ -204,7 +214,8 @@ SAMPLER_PARAMS = {
     "hard_negatives": [-1, 10**6, 1.5],
     "K": [0, 65, -1], "L": [0, 10**9], "range_pow": [0, 31, 64],
     "max_active": [-1, float("nan"), "x"], "selection": ["nope"],
-    "bucket_capacity": [-1], "rehash_every": [0, -1], "schedule_growth": [float("nan")],
+    "bucket_capacity": [-1], "rehash_every": [-1],      # 0 is documented as "never"
+    "schedule_growth": [float("nan")],
     "label_query": ["one"], "hash_family": ["md5", None], "hash_params": [{"bogus": 1}, "x"],
 }
 SAMPLER_ACCEPTS = {
@@ -255,7 +266,7 @@ def lsh_family(draw):
         params[pname] = draw(st.sampled_from(FAMILY_PARAMS[family][pname]))
         names.append(pname)
     X = draw(x_desc())
-    if X_MUTATIONS[X["mut"]]:
+    if x_bad(X, empty_ok=True):
         names.append("X")
     method = draw(st.sampled_from(["hash", "buckets"]))
     range_pow = draw(st.sampled_from([8, 1, 0, -1, 64, 1.5])) if method == "buckets" else 8
@@ -307,7 +318,7 @@ def lsh_tables(draw):
             names.append("items")
     elif choice == 2:
         X = draw(x_desc())
-        if X_MUTATIONS[X["mut"]]:
+        if x_bad(X, empty_ok=True):         # a query of zero rows is answered with none
             names.append("X")
     return case({"family": family, "params": params, "items": items, "X": X}, bool(names),
                 names)
