@@ -16,3 +16,5 @@ train_with_sampler = _ref.train_with_sampler
 per_sample_losses = _ref.per_sample_losses
 pstable_collision_probability = _ref.pstable_collision_probability
 FORMAT = _ref.FORMAT
+MAX_LOSS = _ref.MAX_LOSS
+MAX_COUNT = _ref.MAX_COUNT
