@@ -118,6 +118,8 @@ def _retype(A, mut):
         return A.astype(str)
     if mut == "object" and sp.issparse(A):
         return A.toarray().astype(object)
+    if mut == "float16" and sp.issparse(A):
+        A = A.toarray()             # scipy.sparse has no float16: the dense form is the input
     if mut in ("bool", "int8"):
         A = A.copy()
         (A.data if sp.issparse(A) else A)[...] = 1
