@@ -510,10 +510,12 @@ def metrics_case(draw):
                                             "complex", "shape", "empty"]))
         names = {"pred": ["pred", "predicted", "predictions"], "Y": ["Y_true"],
                  "inv": ["inv_propensity"]}[target]
-    # inverse propensities are any positive reals: 1.5 ("float") and 10**6 are valid values
-    valid_inv = target == "inv" and args.get("how") in ("float", "out_of_range")
+    # inverse propensities are any positive reals: 1.5 ("float") and 10**6 are valid values;
+    # a predicted id of -1 ("negative") is the documented "no prediction" padding
+    valid = (target == "inv" and args.get("how") in ("float", "out_of_range")) or \
+        (target == "pred" and args.get("how") == "negative")
     invalid = target is not None and not (target == "k" and args.get("k") == 10**9) \
-        and not valid_inv
+        and not valid
     return case(args, invalid, names)
 
 
