@@ -385,6 +385,19 @@ def test_losses_must_be_non_negative_and_bounded(backend, rng):
             s.observe(idx, -np.ones(len(idx)))
 
 
+def test_fit_loop_passes_rounded_negative_losses_as_zero(backend, rng):
+    """A float32 softmax may round a sure prediction's loss to about -1e-7: the fit loop
+    hands it to the sampler as 0 rather than failing the training step."""
+    from types import SimpleNamespace
+    from slide_ref.training import SampledBatches
+    sampler = backend.nwsketch.NWSampler(n_rows=4, n_buckets=16, random_state=0)
+    batches = SampledBatches(sampler, rng.standard_normal((20, 4)), 5)
+    batches.start()
+    rows, _ = batches.next_batch(0)
+    batches.observe(rows, SimpleNamespace(last_losses=np.full(len(rows), -1e-7)))
+    assert sampler.sketch_.total_count == len(rows) and sampler.sketch_.total_sum == 0
+
+
 def test_tau_zero_is_refused(backend):
     with pytest.raises(ValueError, match="tau"):
         backend.nwsketch.NWSampler(tau=0.0)
