@@ -484,8 +484,11 @@ def datasets_read_xc(draw):
 def datasets_write_xc(draw):
     X = draw(x_desc())
     Y = draw(label_desc())
-    # write_xc fixes no width and infers n_labels, and documents dense 0/1 indicators as valid
-    names = (["X"] if X_MUTATIONS[X["mut"]] and X["mut"] != "wrong_width" else []) + \
+    if X["mut"] == "zero_rows":
+        Y["mut"] = "none"           # no rows: damaged labels would have no row to land in
+    # write_xc fixes no width, infers n_labels, documents 0 points and dense 0/1 indicators
+    names = (["X"] if X_MUTATIONS[X["mut"]] and X["mut"] not in ("wrong_width", "zero_rows")
+             else []) + \
         (["Y"] if LABEL_MUTATIONS[Y["mut"]] and Y["mut"] not in ("dense2d", "out_of_range")
          else [])
     if X["mut"] == "huge":
