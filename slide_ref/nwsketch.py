@@ -115,6 +115,22 @@ def _check_values(values, n, name="losses"):
     return values
 
 
+def _check_path(path):
+    """``path`` as a ``str`` (or bytes) path; a TypeError naming it for anything else."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fspath(path)
+
+
+def _check_keys_finite(keys):
+    """Refuse keys that overflowed float64 (finite but huge rows projected to inf or NaN):
+    their hash codes would be meaningless."""
+    values = keys.data if sp.issparse(keys) else keys
+    if not np.isfinite(values).all():
+        raise ValueError("X is too large: its random projection (the sketch's key) overflows "
+                         "float64; scale the input down")
+
+
 class NWSketch:
     """Sketch of the Nadaraya-Watson regression of losses on inputs (R rows x W buckets).
 
@@ -226,8 +242,11 @@ class NWSketch:
 
     def _keys(self, X, sparse):
         if self.projection is None:
-            return X
-        return np.ascontiguousarray(X @ self.projection, dtype=np.float64)
+            keys = X
+        else:
+            keys = np.ascontiguousarray(X @ self.projection, dtype=np.float64)
+        _check_keys_finite(keys)
+        return keys
 
     def buckets(self, X):
         """Bucket of every row of ``X`` in every sketch row: int32 ``[n, n_rows]``.
@@ -357,7 +376,9 @@ class NWSketch:
         ``overwrite=True``; the write is atomic (see
         :func:`slide_ref.model_io.save_npz_atomic`).
         """
-        path = os.fspath(path)
+        path = _check_path(path)
+        if not isinstance(overwrite, (bool, np.bool_)):
+            raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         meta = {"format": FORMAT, "params": self._params(),
@@ -375,7 +396,7 @@ class NWSketch:
         then its values; a bad file raises
         :class:`slide_ref._validation.StateError` naming the file and field.
         """
-        path = os.fspath(path)
+        path = _check_path(path)
         if os.path.isdir(path):
             raise StateError(path, "file", "is a directory, not a slide sketch file")
         with NpzReader(path, "slide sketch") as reader:
@@ -525,6 +546,8 @@ class _ExampleSampler:
         self._check_started()
         if self.needs_losses and loss_fn is None:
             raise ValueError(f"{type(self).__name__} needs loss_fn(indices) -> per-sample losses")
+        if loss_fn is not None and not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
         t0 = time.perf_counter()
         self._forward_time = 0.0
         idx, w = self._next(loss_fn)
@@ -703,6 +726,9 @@ class NWSampler(_ExampleSampler):
         if self.family == "pstable":
             probe = sketch_cls(X.shape[1], width=1.0, random_state=seed, **params)
             width = self.bandwidth * _median_pair_distance(probe._keys(X, sparse), self._rng)
+            if not np.isfinite(width):
+                raise ValueError("X is too large: distances between its rows overflow float64; "
+                                 "scale the input down")
         self.sketch_ = sketch_cls(X.shape[1], width=width, random_state=seed, **params)
         self.buckets_ = self.sketch_._buckets(X, sparse)
         self.refresh_every_ = self.refresh_every or max(1, self.steps_per_epoch // 2)
@@ -750,7 +776,10 @@ class NWSampler(_ExampleSampler):
         while sum(len(k) for k in kept) < B:
             need = B - sum(len(k) for k in kept)
             start_epoch, start_pos = self._epoch, self._cursor
-            cand = self._next_uniform_chunk(min(n, int(math.ceil(need / rate * 1.2)) + 8))
+            want = int(math.ceil(need / rate * 1.2)) + 8
+            # a chunk stays within about an epoch; a batch larger than the data walks the
+            # epochs it needs in one chunk (one per epoch took minutes for a huge batch)
+            cand = self._next_uniform_chunk(want if need > n else min(n, want))
             pos = np.arange(len(cand))
             u = counter_uniform(self._seed, start_epoch, start_pos + pos, self.step_)
             sure = self.scores_[cand] >= self._threshold
@@ -786,12 +815,19 @@ def _median_pair_distance(keys, rng, n_pairs=2000):
     a = rng.integers(0, n, n_pairs)
     b = rng.integers(0, n, n_pairs)
     diff = keys[a] - keys[b]
-    if sp.issparse(diff):
-        d = np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)).ravel())
-    else:
-        d = np.linalg.norm(diff, axis=1)
+    d = _row_norms(diff)
+    if not np.isfinite(d).all():
+        # squares of huge (finite) keys overflow: |x| = s |x / s| with s the largest entry
+        scale = float(abs(diff).max())
+        d = _row_norms(diff / scale) * scale
     d = d[d > 0]
     return float(np.median(d)) if d.size else 1.0
+
+
+def _row_norms(M):
+    if sp.issparse(M):
+        return np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    return np.linalg.norm(M, axis=1)
 
 
 class LossImportance(_ExampleSampler):

@@ -194,7 +194,7 @@ def _mutate_array(value, how, pos):
         a.flat[flat_pos] = a.max() + 10**6
     elif how == "dup" and a.size >= 2:
         a.flat[1] = a.flat[0]
-    elif how == "reverse" and a.ndim:
+    elif how == "reverse" and a.ndim:       # a 0-d array has no order to reverse
         a = a[::-1].copy()
     elif how == "shape":
         a = a.ravel()[:-1] if a.size else np.zeros(3, a.dtype)
