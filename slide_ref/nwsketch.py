@@ -244,7 +244,8 @@ class NWSketch:
         if self.projection is None:
             keys = X
         else:
-            keys = np.ascontiguousarray(X @ self.projection, dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):   # reported just below
+                keys = np.ascontiguousarray(X @ self.projection, dtype=np.float64)
         _check_keys_finite(keys)
         return keys
 
@@ -815,7 +816,8 @@ def _median_pair_distance(keys, rng, n_pairs=2000):
     a = rng.integers(0, n, n_pairs)
     b = rng.integers(0, n, n_pairs)
     diff = keys[a] - keys[b]
-    d = _row_norms(diff)
+    with np.errstate(over="ignore"):        # an overflow is handled just below
+        d = _row_norms(diff)
     if not np.isfinite(d).all():
         # squares of huge (finite) keys overflow: |x| = s |x / s| with s the largest entry
         scale = float(abs(diff).max())

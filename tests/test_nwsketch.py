@@ -398,6 +398,46 @@ def test_fit_loop_passes_rounded_negative_losses_as_zero(backend, rng):
     assert sampler.sketch_.total_count == len(rows) and sampler.sketch_.total_sum == 0
 
 
+def test_rows_whose_keys_overflow_are_refused_by_name(backend):
+    sk = backend.nwsketch.NWSketch(12, n_rows=4, n_buckets=16, key_dim=8, random_state=0)
+    with pytest.raises(ValueError, match="X is too large"):
+        sk.insert(np.full((2, 12), 1e308), np.ones(2))
+
+
+def test_sampler_bandwidth_of_huge_rows(backend, rng):
+    """Squared distances of rows near 1e200 overflow; the bandwidth is scale-free."""
+    X = rng.standard_normal((30, 6))
+    small = backend.nwsketch.NWSampler(n_rows=4, n_buckets=16, random_state=0).start(X, 5)
+    huge = backend.nwsketch.NWSampler(n_rows=4, n_buckets=16, random_state=0).start(
+        X * 1e200, 5)
+    assert np.isclose(huge.sketch_.width, small.sketch_.width * 1e200, rtol=1e-9)
+    np.testing.assert_array_equal(huge.buckets_, small.buckets_)
+
+
+def test_threshold_scheme_with_a_batch_larger_than_the_data(backend, rng):
+    """The walk over candidates took one chunk per epoch: minutes for a huge batch."""
+    import time
+    s = backend.nwsketch.NWSampler(scheme="threshold", n_rows=4, n_buckets=16, random_state=0)
+    s.start(rng.standard_normal((6, 4)), 10**5)
+    t0 = time.perf_counter()
+    idx, w = s.next_batch()
+    assert time.perf_counter() - t0 < 2.0
+    assert idx.shape == (10**5,) and idx.min() >= 0 and idx.max() < 6
+    assert np.isfinite(w).all()
+
+
+def test_sketch_io_and_loss_fn_arguments_are_typed(backend, tmp_path, rng):
+    nw = backend.nwsketch
+    sk = nw.NWSketch(4, n_rows=2, n_buckets=8, random_state=0)
+    with pytest.raises(TypeError, match="overwrite"):
+        sk.save(tmp_path / "s.npz", overwrite="yes")
+    with pytest.raises(TypeError, match="path"):
+        nw.NWSketch.load(None)
+    s = nw.LossImportance(random_state=0).start(rng.standard_normal((10, 4)), 2)
+    with pytest.raises(TypeError, match="loss_fn"):
+        s.next_batch(3)
+
+
 def test_tau_zero_is_refused(backend):
     with pytest.raises(ValueError, match="tau"):
         backend.nwsketch.NWSampler(tau=0.0)
