@@ -394,7 +394,9 @@ class NWSketch:
 
         The metadata is checked first (types, ranges, the memory the sketch
         needs), then each array's header against the shape the metadata implies,
-        then its values; a bad file raises
+        then its values (finite; counts in ``[0, MAX_COUNT]``; loss sums, the
+        table's and the total, non-negative and at most ``MAX_LOSS`` per counted
+        point, as inserts give them); a bad file raises
         :class:`slide_ref._validation.StateError` naming the file and field.
         """
         path = _check_path(path)
