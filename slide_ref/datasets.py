@@ -406,7 +406,9 @@ def _label_lists_to_csr(Y, n_labels):
     rows, ids = [], []
     for i, labels in enumerate(Y):
         try:
-            labels = [check_int(label, f"Y[{i}] label", low=0) for label in labels]
+            # the largest id leaves room for n_labels = id + 1 in the header (at most 2**63 - 1)
+            labels = [check_int(label, f"Y[{i}] label", low=0, high=_INT64_MAX - 1)
+                      for label in labels]
         except TypeError as exc:
             raise TypeError(f"Y[{i}] must be an iterable of int label ids ({exc})") from None
         if len(set(labels)) != len(labels):
@@ -445,7 +447,7 @@ def _as_label_csr(Y, n_labels=None):
     array or a sparse matrix is read as an indicator.
     """
     if n_labels is not None:
-        n_labels = check_int(n_labels, "n_labels", low=1)
+        n_labels = check_int(n_labels, "n_labels", low=1, high=_INT64_MAX)
     if isinstance(Y, (list, tuple)):
         return _label_lists_to_csr(Y, n_labels)
     return _check_label_matrix(Y, n_labels)

@@ -50,7 +50,7 @@ from .training import (EvalSchedule, FitLoop, NetworkTrainer, SampledBatches, Tr
 
 __all__ = ["NWSketch", "NWSampler", "UniformExamples", "LossImportance", "SelectiveBackprop",
            "train_with_sampler", "per_sample_losses", "pstable_collision_probability",
-           "FORMAT"]
+           "FORMAT", "MAX_LOSS", "MAX_COUNT"]
 
 FORMAT = "slide-nwsketch-v1"
 # sketch family name -> class in the backend's lsh module
@@ -89,7 +89,17 @@ def pstable_collision_probability(distance, width):
     return np.where(c > 0, p, 1.0)
 
 
+#: Largest loss (and ``prior``) a sketch takes.  Buckets hold float64 sums of losses; with
+#: every loss at most this and at most MAX_COUNT points per bucket, a query's sum over up to
+#: 2**31 rows stays below 2**84 * 1e280 < 1.8e308 (the float64 maximum): no estimate overflows.
+MAX_LOSS = 1e280
+#: Largest count of a bucket (and ``prior_weight``): float64 counts stay exact up to 2**53.
+MAX_COUNT = 2.0 ** 53
+
+
 def _check_values(values, n, name="losses"):
+    """``values`` as float64 ``(n,)``: real, finite, in ``[0, MAX_LOSS]`` (losses are never
+    negative, and the bound keeps the sketch's sums finite)."""
     values = np.asarray(values)
     if values.dtype == object or not (np.issubdtype(values.dtype, np.floating)
                                       or np.issubdtype(values.dtype, np.integer)):
@@ -99,7 +109,26 @@ def _check_values(values, n, name="losses"):
         raise ValueError(f"{name} has shape {values.shape}, expected ({n},)")
     if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinite values")
+    if values.size and (values.min() < 0 or values.max() > MAX_LOSS):
+        raise ValueError(f"{name} must lie in [0, {MAX_LOSS:g}] (losses are non-negative), got "
+                         f"{values.min():g}..{values.max():g}")
     return values
+
+
+def _check_path(path):
+    """``path`` as a ``str`` (or bytes) path; a TypeError naming it for anything else."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fspath(path)
+
+
+def _check_keys_finite(keys):
+    """Refuse keys that overflowed float64 (finite but huge rows projected to inf or NaN):
+    their hash codes would be meaningless."""
+    values = keys.data if sp.issparse(keys) else keys
+    if not np.isfinite(values).all():
+        raise ValueError("X is too large: its random projection (the sketch's key) overflows "
+                         "float64; scale the input down")
 
 
 class NWSketch:
@@ -128,11 +157,12 @@ class NWSketch:
         of the raw input (distances are kept up to a factor near 1); ``None``
         hashes the raw input, and so does a ``key_dim >= n_features``.
     prior : float or None, default None
-        Value the estimate shrinks to: the mean of all inserted values when
-        ``None`` (0 before any insert).
+        Value the estimate shrinks to (in ``[0, MAX_LOSS]``): the mean of all
+        inserted values when ``None`` (0 before any insert).
     prior_weight : float, default 0.1
-        Pseudo-points of ``prior`` per row added to every query; with 0, a
-        query that lands only in empty buckets still gets ``prior``, not NaN.
+        Pseudo-points of ``prior`` per row added to every query (at most
+        ``MAX_COUNT``); with 0, a query that lands only in empty buckets still
+        gets ``prior``, not NaN.
     n_threads : int, optional
     random_state : int, Generator or None
 
@@ -158,8 +188,9 @@ class NWSketch:
         self.K = check_int(K, "K", low=1, high=64)
         self.width = check_float(width, "width", low=0.0, low_open=True)
         self.key_dim = None if key_dim is None else check_int(key_dim, "key_dim", low=1)
-        self.prior = None if prior is None else check_float(prior, "prior")
-        self.prior_weight = check_float(prior_weight, "prior_weight", low=0.0)
+        self.prior = None if prior is None else check_float(prior, "prior", low=0.0,
+                                                            high=MAX_LOSS)
+        self.prior_weight = check_float(prior_weight, "prior_weight", low=0.0, high=MAX_COUNT)
         self.n_threads = n_threads
         self._n_threads = effective_n_threads(n_threads)   # once: the hot loop asks often
         self.random_state = random_state
@@ -211,8 +242,12 @@ class NWSketch:
 
     def _keys(self, X, sparse):
         if self.projection is None:
-            return X
-        return np.ascontiguousarray(X @ self.projection, dtype=np.float64)
+            keys = X
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):   # reported just below
+                keys = np.ascontiguousarray(X @ self.projection, dtype=np.float64)
+        _check_keys_finite(keys)
+        return keys
 
     def buckets(self, X):
         """Bucket of every row of ``X`` in every sketch row: int32 ``[n, n_rows]``.
@@ -250,7 +285,10 @@ class NWSketch:
 
     # ----------------------------------------------------------------- insert and query
     def insert(self, X, losses):
-        """Add the points ``X`` (dense or CSR rows) with their ``losses``; returns ``self``."""
+        """Add the points ``X`` (dense or CSR rows) with their ``losses``; returns ``self``.
+
+        Losses must be finite and in ``[0, MAX_LOSS]``.
+        """
         X, sparse = check_matrix(X, "X", n_features=self.n_features, allow_empty=True)
         losses = _check_values(losses, X.shape[0])
         return self._insert(self._buckets(X, sparse), losses)
@@ -339,7 +377,9 @@ class NWSketch:
         ``overwrite=True``; the write is atomic (see
         :func:`slide_ref.model_io.save_npz_atomic`).
         """
-        path = os.fspath(path)
+        path = _check_path(path)
+        if not isinstance(overwrite, (bool, np.bool_)):
+            raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         meta = {"format": FORMAT, "params": self._params(),
@@ -354,10 +394,14 @@ class NWSketch:
 
         The metadata is checked first (types, ranges, the memory the sketch
         needs), then each array's header against the shape the metadata implies,
-        then its values; a bad file raises
+        then its values (finite; counts in ``[0, MAX_COUNT]``; loss sums, the
+        table's and the total, non-negative and at most ``MAX_LOSS`` per counted
+        point, as inserts give them); a bad file raises
         :class:`slide_ref._validation.StateError` naming the file and field.
         """
-        path = os.fspath(path)
+        path = _check_path(path)
+        if os.path.isdir(path):
+            raise StateError(path, "file", "is a directory, not a slide sketch file")
         with NpzReader(path, "slide sketch") as reader:
             meta = reader.read_meta(_SKETCH_SCHEMA, FORMAT)
             p = meta["params"]      # a new sketch and the saved arrays: twice its size
@@ -375,6 +419,7 @@ class NWSketch:
         obj._restore(saved, expected, path)
         obj.total_count = float(meta["total_count"])
         obj.total_sum = float(meta["total_sum"])
+        _check_sums(obj.total_sum, obj.total_count, path, "total_sum")
         return obj
 
     def _restore(self, saved, expected, path):
@@ -383,8 +428,7 @@ class NWSketch:
                   for name in expected}
         for name, arr in values.items():
             check_finite(arr, path, name)
-        if (values["table"][:, :, 0] < 0).any():
-            raise StateError(path, "table", "negative bucket counts")
+        _check_table(values["table"], path)
         if (values["mix_seeds"] >= 2**63).any():
             raise StateError(path, "mix_seeds", "seeds must lie in [0, 2**63)")
         _check_hasher_values(self.family, values, self.hasher.n_features, path)
@@ -407,9 +451,31 @@ _SKETCH_SCHEMA = Record({
         "n_buckets": Int(1, 2**31 - 1), "family": Str(set(_FAMILIES)), "K": Int(1, 64),
         "width": Real(low=0.0, low_open=True),
         "key_dim": OneOf(Null(), Int(1, 2**31 - 1), expected="null or an integer"),
-        "prior": OneOf(Null(), Real(), expected="null or a number"),
-        "prior_weight": Real(low=0.0)}),
-    "total_count": Real(low=0.0), "total_sum": Real()})
+        "prior": OneOf(Null(), Real(low=0.0, high=MAX_LOSS), expected="null or a number"),
+        "prior_weight": Real(low=0.0, high=MAX_COUNT)}),
+    "total_count": Real(low=0.0), "total_sum": Real(low=0.0)})
+
+
+def _check_sums(sums, counts, path, name):
+    """Loss sums of inserted (and equally decayed) points: ``0 <= sum <= MAX_LOSS * count``.
+
+    Every insert adds a count of 1 and a loss in ``[0, MAX_LOSS]``; the margins
+    allow for the rounding of decays, which scale both alike (and may flush a
+    count to 0 before its sum).
+    """
+    sums, counts = np.asarray(sums), np.asarray(counts)
+    if (sums < 0).any():
+        raise StateError(path, name, "negative loss sums (losses are non-negative)")
+    if (sums > MAX_LOSS * (counts * (1 + 1e-6) + 1e-300)).any():
+        raise StateError(path, name, f"loss sums above {MAX_LOSS:g} times their counts")
+
+
+def _check_table(table, path):
+    """Counts in ``[0, MAX_COUNT]`` and sums the counts can explain (see :func:`_check_sums`)."""
+    counts = table[:, :, 0]
+    if (counts < 0).any() or (counts > MAX_COUNT).any():
+        raise StateError(path, "table", f"bucket counts outside [0, {MAX_COUNT:g}]")
+    _check_sums(table[:, :, 1], counts, path, "table")
 
 
 def _cast_checked(arr, dtype, path, name):
@@ -483,6 +549,8 @@ class _ExampleSampler:
         self._check_started()
         if self.needs_losses and loss_fn is None:
             raise ValueError(f"{type(self).__name__} needs loss_fn(indices) -> per-sample losses")
+        if loss_fn is not None and not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
         t0 = time.perf_counter()
         self._forward_time = 0.0
         idx, w = self._next(loss_fn)
@@ -595,7 +663,7 @@ class NWSampler(_ExampleSampler):
         hard half-space has 25x the loss, the sketch's scores there were 2.8x
         the others' (1.4x with ``K=2``, 0.5).
     tau, mix, eps : float, default 1.0, 0.2, 0.05
-        Proportional scheme: score exponent, uniform mixing ``lambda`` (avoids
+        Proportional scheme: score exponent (> 0), uniform mixing ``lambda`` (avoids
         starving examples), score floor relative to the mean score.
     keep_top, accept_prob : float, default 0.3, 0.1
         Threshold scheme.
@@ -632,9 +700,10 @@ class NWSampler(_ExampleSampler):
         self.family = check_choice(family, "family", set(_FAMILIES))
         self.K = check_int(K, "K", low=1, high=64)
         self.key_dim = None if key_dim is None else check_int(key_dim, "key_dim", low=1)
-        self.prior_weight = check_float(prior_weight, "prior_weight", low=0.0)
+        self.prior_weight = check_float(prior_weight, "prior_weight", low=0.0, high=MAX_COUNT)
         self.bandwidth = check_float(bandwidth, "bandwidth", low=0.0, low_open=True)
-        self.tau = check_float(tau, "tau", low=0.0)
+        # tau = 0 would give every example score 1: uniform sampling that ignores the sketch
+        self.tau = check_float(tau, "tau", low=0.0, low_open=True)
         self.mix = check_float(mix, "mix", low=0.0, high=1.0)
         self.eps = check_float(eps, "eps", low=0.0)
         self.keep_top = check_float(keep_top, "keep_top", low=0.0, high=1.0)
@@ -660,6 +729,9 @@ class NWSampler(_ExampleSampler):
         if self.family == "pstable":
             probe = sketch_cls(X.shape[1], width=1.0, random_state=seed, **params)
             width = self.bandwidth * _median_pair_distance(probe._keys(X, sparse), self._rng)
+            if not np.isfinite(width):
+                raise ValueError("X is too large: distances between its rows overflow float64; "
+                                 "scale the input down")
         self.sketch_ = sketch_cls(X.shape[1], width=width, random_state=seed, **params)
         self.buckets_ = self.sketch_._buckets(X, sparse)
         self.refresh_every_ = self.refresh_every or max(1, self.steps_per_epoch // 2)
@@ -707,7 +779,10 @@ class NWSampler(_ExampleSampler):
         while sum(len(k) for k in kept) < B:
             need = B - sum(len(k) for k in kept)
             start_epoch, start_pos = self._epoch, self._cursor
-            cand = self._next_uniform_chunk(min(n, int(math.ceil(need / rate * 1.2)) + 8))
+            want = int(math.ceil(need / rate * 1.2)) + 8
+            # a chunk stays within about an epoch; a batch larger than the data walks the
+            # epochs it needs in one chunk (one per epoch took minutes for a huge batch)
+            cand = self._next_uniform_chunk(want if need > n else min(n, want))
             pos = np.arange(len(cand))
             u = counter_uniform(self._seed, start_epoch, start_pos + pos, self.step_)
             sure = self.scores_[cand] >= self._threshold
@@ -743,12 +818,20 @@ def _median_pair_distance(keys, rng, n_pairs=2000):
     a = rng.integers(0, n, n_pairs)
     b = rng.integers(0, n, n_pairs)
     diff = keys[a] - keys[b]
-    if sp.issparse(diff):
-        d = np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)).ravel())
-    else:
-        d = np.linalg.norm(diff, axis=1)
+    with np.errstate(over="ignore"):        # an overflow is handled just below
+        d = _row_norms(diff)
+    if not np.isfinite(d).all():
+        # squares of huge (finite) keys overflow: |x| = s |x / s| with s the largest entry
+        scale = float(abs(diff).max())
+        d = _row_norms(diff / scale) * scale
     d = d[d > 0]
     return float(np.median(d)) if d.size else 1.0
+
+
+def _row_norms(M):
+    if sp.issparse(M):
+        return np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    return np.linalg.norm(M, axis=1)
 
 
 class LossImportance(_ExampleSampler):

@@ -245,7 +245,9 @@ class SampledBatches(_BatchSource):
         return rows, _check_sampler_weights(w, len(rows))
 
     def observe(self, rows, trainer):
-        self.sampler.observe(rows, trainer.last_losses)
+        # samplers refuse negative losses; a float32 softmax can round a sure prediction's
+        # cross-entropy to about -1e-7, which is a loss of 0
+        self.sampler.observe(rows, np.maximum(trainer.last_losses, 0.0))
 
 
 def _check_sampler_weights(w, n):

@@ -131,8 +131,8 @@ def _class_ids(ids, n_classes, name):
 
 def _check_attributes(attributes):
     A = np.asarray(attributes)
-    if A.dtype == object or not np.issubdtype(A.dtype, np.number):
-        raise TypeError(f"attributes must be a numeric array, got dtype {A.dtype}")
+    if A.dtype.kind not in "iuf":      # complex too: casting would drop the imaginary part
+        raise TypeError(f"attributes must be an array of real numbers, got dtype {A.dtype}")
     if A.ndim != 2 or A.shape[0] == 0 or A.shape[1] < 2:
         raise ValueError("attributes must be [n_attributes, n_classes] with at least 2 classes, "
                          f"got shape {A.shape}")

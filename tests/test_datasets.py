@@ -260,6 +260,20 @@ def test_write_validates_inputs(tmp_path):
     assert not path.exists()
 
 
+def test_write_refuses_ids_beyond_the_header_range(tmp_path):
+    """The header holds n_labels <= 2**63 - 1: larger ids or counts are refused by name
+    (an id of 2**63 - 1 used to end in a bare OverflowError)."""
+    X = np.ones((1, 3))
+    path = tmp_path / "x.txt"
+    with pytest.raises(ValueError, match=r"Y\[0\] label"):
+        D.write_xc(path, X, [[2**63 - 1]])
+    with pytest.raises(ValueError, match="n_labels"):
+        D.write_xc(path, X, [[1]], n_labels=2**64)
+    assert not path.exists()
+    D.write_xc(path, X, [[2**63 - 2]])
+    assert D.read_xc(path)[1].shape == (1, 2**63 - 1)
+
+
 # ---------------------------------------------------------------------------
 # Synthetic data
 # ---------------------------------------------------------------------------

@@ -361,6 +361,158 @@ def test_selective_backprop_keep_rate(backend):
         assert abs(rate - 1 / (beta + 1)) < 0.07
 
 
+def test_losses_must_be_non_negative_and_bounded(backend, rng):
+    """Negative losses and losses whose sums could overflow are refused, by name."""
+    nw = backend.nwsketch
+    sk = nw.NWSketch(6, n_rows=8, n_buckets=64, random_state=0)
+    X = rng.standard_normal((6, 6))
+    for bad in (-1.0, 1e300):
+        losses = np.ones(6)
+        losses[2] = bad
+        with pytest.raises(ValueError, match="losses"):
+            sk.insert(X, losses)
+    assert sk.total_count == 0 and not sk.table.any()         # nothing was inserted
+    sk.insert(X, np.full(6, nw.MAX_LOSS))                      # the bound itself is fine
+    assert np.isfinite(sk.query(X)).all()
+    with pytest.raises(ValueError, match="prior"):
+        nw.NWSketch(6, prior=-0.5)
+    with pytest.raises(ValueError, match="prior_weight"):
+        nw.NWSketch(6, prior_weight=1e300)
+    for name in ("LossImportance", "SelectiveBackprop", "NWSampler"):
+        s = getattr(nw, name)(random_state=0).start(rng.standard_normal((20, 4)), 5)
+        idx, _ = s.next_batch(lambda i: np.ones(len(i)))
+        with pytest.raises(ValueError, match="losses"):
+            s.observe(idx, -np.ones(len(idx)))
+
+
+def test_fit_loop_passes_rounded_negative_losses_as_zero(backend, rng):
+    """A float32 softmax may round a sure prediction's loss to about -1e-7: the fit loop
+    hands it to the sampler as 0 rather than failing the training step."""
+    from types import SimpleNamespace
+    from slide_ref.training import SampledBatches
+    sampler = backend.nwsketch.NWSampler(n_rows=4, n_buckets=16, random_state=0)
+    batches = SampledBatches(sampler, rng.standard_normal((20, 4)), 5)
+    batches.start()
+    rows, _ = batches.next_batch(0)
+    batches.observe(rows, SimpleNamespace(last_losses=np.full(len(rows), -1e-7)))
+    assert sampler.sketch_.total_count == len(rows) and sampler.sketch_.total_sum == 0
+
+
+def test_rows_whose_keys_overflow_are_refused_by_name(backend):
+    sk = backend.nwsketch.NWSketch(12, n_rows=4, n_buckets=16, key_dim=8, random_state=0)
+    with pytest.raises(ValueError, match="X is too large"):
+        sk.insert(np.full((2, 12), 1e308), np.ones(2))
+
+
+def test_sampler_bandwidth_of_huge_rows(backend, rng):
+    """Squared distances of rows near 1e200 overflow; the bandwidth is scale-free."""
+    X = rng.standard_normal((30, 6))
+    small = backend.nwsketch.NWSampler(n_rows=4, n_buckets=16, random_state=0).start(X, 5)
+    huge = backend.nwsketch.NWSampler(n_rows=4, n_buckets=16, random_state=0).start(
+        X * 1e200, 5)
+    assert np.isclose(huge.sketch_.width, small.sketch_.width * 1e200, rtol=1e-9)
+    np.testing.assert_array_equal(huge.buckets_, small.buckets_)
+
+
+def test_threshold_scheme_with_a_batch_larger_than_the_data(backend, rng):
+    """The walk over candidates took one chunk per epoch: minutes for a huge batch."""
+    import time
+    s = backend.nwsketch.NWSampler(scheme="threshold", n_rows=4, n_buckets=16, random_state=0)
+    s.start(rng.standard_normal((6, 4)), 10**5)
+    t0 = time.perf_counter()
+    idx, w = s.next_batch()
+    assert time.perf_counter() - t0 < 2.0
+    assert idx.shape == (10**5,) and idx.min() >= 0 and idx.max() < 6
+    assert np.isfinite(w).all()
+
+
+def test_sketch_io_and_loss_fn_arguments_are_typed(backend, tmp_path, rng):
+    nw = backend.nwsketch
+    sk = nw.NWSketch(4, n_rows=2, n_buckets=8, random_state=0)
+    with pytest.raises(TypeError, match="overwrite"):
+        sk.save(tmp_path / "s.npz", overwrite="yes")
+    with pytest.raises(TypeError, match="path"):
+        nw.NWSketch.load(None)
+    s = nw.LossImportance(random_state=0).start(rng.standard_normal((10, 4)), 2)
+    with pytest.raises(TypeError, match="loss_fn"):
+        s.next_batch(3)
+
+
+def test_tau_zero_is_refused(backend):
+    with pytest.raises(ValueError, match="tau"):
+        backend.nwsketch.NWSampler(tau=0.0)
+
+
+def test_decay_zero_forgets_everything(backend, rng):
+    sk = backend.nwsketch.NWSketch(4, n_rows=4, n_buckets=16, random_state=0)
+    sk.insert(rng.standard_normal((5, 4)), np.ones(5)).decay(0.0)
+    assert sk.total_count == 0 and not sk.table.any()
+
+
+def _save_with(path, sk, **members):
+    """``sk`` saved to ``path`` with some of its members replaced."""
+    import json
+    sk.save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update(members)
+    meta = json.loads(str(arrays["__meta__"]))
+    for key, value in members.pop("meta", {}).items():
+        meta[key] = value
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    arrays.pop("meta", None)
+    path.unlink()
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+@pytest.mark.parametrize("damage, field", [
+    ("negative_sum", "table"), ("sum_without_count", "table"), ("count_too_big", "table"),
+    ("negative_total", "total_sum"), ("total_without_count", "total_sum")])
+def test_load_refuses_sums_no_insert_could_give(backend, tmp_path, rng, damage, field):
+    sk = slide_ref.nwsketch.NWSketch(6, n_rows=4, n_buckets=16, random_state=0)
+    sk.insert(rng.standard_normal((10, 6)), rng.random(10))
+    table = sk.table.copy()
+    members = {}
+    if damage == "negative_sum":
+        table[0, np.argmax(table[0, :, 0]), 1] = -1.0
+    elif damage == "sum_without_count":
+        table[0, np.argmin(table[0, :, 0]), :] = (0.0, 1.0)
+    elif damage == "count_too_big":
+        table[0, 0, 0] = 2.0 ** 60
+    members["table"] = table
+    if damage == "negative_total":
+        members["meta"] = {"total_sum": -3.0}
+    elif damage == "total_without_count":
+        members["meta"] = {"total_sum": 1e300, "total_count": 1.0}
+    path = tmp_path / "damaged.npz"
+    _save_with(path, sk, **members)
+    with pytest.raises(ValueError, match=f"damaged.npz: {field}"):
+        backend.nwsketch.NWSketch.load(path)
+
+
+def test_load_of_a_directory_names_it(backend, tmp_path):
+    with pytest.raises(ValueError, match=tmp_path.name):
+        backend.nwsketch.NWSketch.load(tmp_path)
+
+
+def test_reference_insert_of_many_draws_is_fast_and_equal(rng):
+    """A batch of far more draws than examples costs one pass over the draws (np.add.at
+    per draw and row took seconds: a sampler with a huge batch_size hung)."""
+    import time
+    N, R, W = 40, 32, 1024
+    buckets = _buckets(rng, N, R, W)
+    rows = rng.integers(0, N, size=10**6)
+    v = rng.random(10**6)
+    table_r, table_f = np.zeros((R, W, 2)), np.zeros((R, W, 2))
+    t0 = time.perf_counter()
+    ref_sk.insert_rows(buckets, rows, v, table_r)
+    assert time.perf_counter() - t0 < 1.0
+    fast_sk.insert_rows(buckets, rows, v, table_f, 1)
+    np.testing.assert_array_equal(table_r[..., 0], table_f[..., 0])
+    np.testing.assert_allclose(table_r[..., 1], table_f[..., 1], rtol=1e-9)
+
+
 def test_sampler_bad_params(backend):
     nw = backend.nwsketch
     with pytest.raises(ValueError):

@@ -276,6 +276,15 @@ def test_bad_input_is_refused():
         m.predict(X, mode="all")
 
 
+@pytest.mark.parametrize("cls", ["SoftLabelZSL", "ESZSL", "SJE"])
+def test_complex_attributes_are_refused_not_truncated(cls):
+    """Casting complex attributes to float would silently drop the imaginary part."""
+    d = _small()
+    X, y = d.split("trainval")
+    with pytest.raises(TypeError, match="attributes"):
+        getattr(slide_ref.zsl, cls)().fit(X, y, d.attributes.astype(complex))
+
+
 # ----------------------------------------------------------------------------- baselines
 def test_eszsl_closed_form_solves_the_normal_equations(rng):
     """V from two solves equals the direct solution of the stationarity condition

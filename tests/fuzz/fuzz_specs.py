@@ -341,7 +341,8 @@ def nwsketch_sketch(draw):
         names.append(pname)
     elif choice == 1:
         args["X"] = draw(x_desc())
-        if X_MUTATIONS[args["X"]["mut"]]:
+        # an empty batch is valid for a sketch: inserting or querying 0 rows is a no-op
+        if X_MUTATIONS[args["X"]["mut"]] and args["X"]["mut"] != "zero_rows":
             names.append("X")
     elif choice == 2:
         args["losses"] = draw(st.sampled_from(sorted(WEIGHT_MUTATIONS)))
@@ -351,7 +352,7 @@ def nwsketch_sketch(draw):
             names.append("losses")
     else:
         args["gamma"] = draw(st.sampled_from([0.5, 0.0, -1.0, 1.5, float("nan"), "x"]))
-        if args["gamma"] != 0.5:
+        if args["gamma"] not in (0.5, 0.0):     # decay(0) is documented valid: forgets all
             names.append("gamma")
     big = any(isinstance(v, int) and v >= 10**6 for v in params.values())
     return case({"params": params, **args}, bool(names), names,
@@ -380,7 +381,8 @@ def nwsketch_example_sampler(draw):
     elif choice == 1:
         args["X"] = draw(x_desc(max_rows=40))
         args["X"]["n"] = max(args["X"]["n"], 10)
-        if X_MUTATIONS[args["X"]["mut"]]:
+        # a sampler has no feature width of its own (start(X) sets it): any width is valid
+        if X_MUTATIONS[args["X"]["mut"]] and args["X"]["mut"] != "wrong_width":
             names.append("X")
     elif choice == 2:
         args["batch_size"] = draw(st.sampled_from([0, -1, 1.5, 10**6, "8"]))
@@ -425,7 +427,10 @@ def zsl_fit(draw):
                     ("batch_size", 0)]}[cls]))
         args["params"] = {pname: value}
         names = [pname, "hidden width"] if pname == "hidden" else [pname]
-    return case(args, True, names)
+    # fewer or no query rows, or fewer (or transposed: other) attributes are still valid data
+    valid = (target == "Xq" and args.get("how") in ("shape", "empty")) or \
+        (target == "attributes" and args.get("how") in ("shape", "transpose"))
+    return case(args, not valid, names)
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -492,7 +497,13 @@ def datasets_read_xc(draw):
 def datasets_write_xc(draw):
     X = draw(x_desc())
     Y = draw(label_desc())
-    names = (["X"] if X_MUTATIONS[X["mut"]] else []) + (["Y"] if LABEL_MUTATIONS[Y["mut"]] else [])
+    if X["mut"] == "zero_rows":
+        Y["mut"] = "none"           # no rows: damaged labels would have no row to land in
+    # write_xc fixes no width, infers n_labels, documents 0 points and dense 0/1 indicators
+    names = (["X"] if X_MUTATIONS[X["mut"]] and X["mut"] not in ("wrong_width", "zero_rows")
+             else []) + \
+        (["Y"] if LABEL_MUTATIONS[Y["mut"]] and Y["mut"] not in ("dense2d", "out_of_range")
+         else [])
     if X["mut"] == "huge":
         X["mut"] = "none"
     return case({"X": X, "Y": Y}, bool(names), names)
@@ -515,7 +526,12 @@ def metrics_case(draw):
                                             "complex", "shape", "empty"]))
         names = {"pred": ["pred", "predicted", "predictions"], "Y": ["Y_true"],
                  "inv": ["inv_propensity"]}[target]
-    invalid = target is not None and not (target == "k" and args.get("k") == 10**9)
+    # inverse propensities are any positive reals: 1.5 ("float") and 10**6 are valid values;
+    # a predicted id of -1 ("negative") is the documented "no prediction" padding
+    valid = (target == "inv" and args.get("how") in ("float", "out_of_range")) or \
+        (target == "pred" and args.get("how") == "negative")
+    invalid = target is not None and not (target == "k" and args.get("k") == 10**9) \
+        and not valid
     return case(args, invalid, names)
 
 
