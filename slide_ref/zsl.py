@@ -11,7 +11,7 @@ built from attribute similarity.  Every estimator reaches its kernels through
 one class attribute, ``_kernels`` (the backend's kernel package): the layers
 of the network are ``_kernels.zsl.dense_forward``/``dense_backward`` (the
 engine's dense kernels in the reference, BLAS calls in the fast backend), Adam
-is the engine's ``_kernels.network.adam_step``, and the attribute layer,
+is the engine's optimizer object (:class:`slide_ref.optimizers.Adam`), and the attribute layer,
 softmax and soft-target gradient are one fused kernel
 (``_kernels.zsl.attribute_softmax_grad``).
 
@@ -38,7 +38,9 @@ from sklearn.base import BaseEstimator, clone
 
 from . import _kernels as _kernel_package
 from . import metrics
+from ._backend import sibling
 from ._params import store_params
+from .optimizers import Param
 from ._validation import (check_choice, check_float, check_int, check_matrix,
                           check_random_state, effective_n_threads)
 
@@ -262,7 +264,7 @@ class SoftLabelZSL(_ZSLEstimator):
         ``-log p_y + lam KL(r_y || softmax(z_unseen))``.
 
     Trained with Adam on shuffled mini-batches (dense-layer kernels and the
-    engine's ``adam_step``), optional L2 weight decay.  While it trains or predicts, the
+    engine's :class:`~slide_ref.optimizers.Adam`), optional L2 weight decay.  While it trains or predicts, the
     BLAS pool is limited to ``n_threads``.
 
     Parameters
@@ -381,6 +383,8 @@ class SoftLabelZSL(_ZSLEstimator):
             self.layers_.append({"W": W, "b": b, "gW": np.zeros_like(W), "gb": np.zeros_like(b),
                                  "mW": np.zeros_like(W), "vW": np.zeros_like(W),
                                  "mb": np.zeros_like(b), "vb": np.zeros_like(b)})
+        # Adam as the engine's optimizer object (same kernel, same bias correction)
+        self.optimizer_ = sibling(self, "optimizers").Adam(lr=self.lr)
         self.step_ = 0
         self.history_ = []
         self._X, self._y = Xt, y_idx
@@ -396,7 +400,6 @@ class SoftLabelZSL(_ZSLEstimator):
     def _epoch(self, X, y_idx):
         n = effective_n_threads(self.n_threads)
         mode = LOSSES[self.loss]
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
         order = self._rng.permutation(X.shape[0])
         total, count = 0.0, 0
         for lo in range(0, order.size, self.batch_size):
@@ -413,16 +416,11 @@ class SoftLabelZSL(_ZSLEstimator):
                                                          layer["gW"], layer["gb"], i > 0,
                                                          i > 0, n)
             self.step_ += 1
-            t = self.step_
-            lr_t = self.lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
-            adam_step = self._kernels.network.adam_step
             for layer in self.layers_:
                 if self.weight_decay:
                     layer["gW"] += np.float32(self.weight_decay) * layer["W"]
-                adam_step(layer["W"], layer["gW"], layer["mW"], layer["vW"], None, lr_t, beta1,
-                          beta2, eps, n)
-                adam_step(layer["b"][None, :], layer["gb"][None, :], layer["mb"][None, :],
-                          layer["vb"][None, :], None, lr_t, beta1, beta2, eps, n)
+                for param in _layer_params(layer):
+                    self.optimizer_.step(param, None, self.step_, n)
             total += float(loss.sum())
             count += idx.size
         self.history_.append(total / max(count, 1))
@@ -442,6 +440,13 @@ class SoftLabelZSL(_ZSLEstimator):
             F = self._forward(X, n)[-1]
             return self._kernels.zsl.attribute_logits(F, self.attributes_,
                                                       float(self.logit_scale), n)
+
+
+def _layer_params(layer):
+    """A dense layer's weight and bias as optimizer parameters (rows along the first axis)."""
+    row = {k: layer[k][None, :] for k in ("b", "gb", "mb", "vb")}
+    return (Param(layer["W"], layer["gW"], layer["mW"], layer["vW"]),
+            Param(row["b"], row["gb"], row["mb"], row["vb"]))
 
 
 # ----------------------------------------------------------------------------- ESZSL
