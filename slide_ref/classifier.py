@@ -20,7 +20,8 @@ from ._backend import KERNELS, sibling
 from ._compat import nest_lsh_params, upgrade_estimator_params
 from .lsh import LSHParams
 from .negative import OutputSampler
-from .network import _sampler_spec, check_labels
+from .negative import sampler_spec as _sampler_spec
+from .network import check_labels
 from ._validation import (StateError, check_choice, check_csr, check_float, check_int,
                           check_random_state)
 from .numerics import check_bf16

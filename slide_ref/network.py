@@ -13,16 +13,15 @@ import numpy as np
 
 from . import negative as _negative
 from ._backend import KERNELS, sibling
-from ._compat import upgrade_network_state
 from ._schedule import TableSchedule
-from ._validation import (StateError, check_choice, check_csr, check_float, check_int,
+from ._validation import (check_choice, check_csr, check_float, check_int,
                           check_labels, check_random_state, check_sample_weight,
                           effective_n_threads, seed_from)
 from ._memory import check_allocation, network_nbytes
 from ._ranking import dense_scores, topk_rows
 from .layers import BatchContext
 from .lsh import LSHParams
-from .negative import sampler_from_spec, sampler_spec as _sampler_spec
+from .network_state import load_network, network_state
 from .numerics import check_bf16
 from .optimizers import OPTIMIZERS, make_optimizer
 
@@ -350,71 +349,17 @@ class SlideNetwork:
         """Everything needed to rebuild this network: ``(params, arrays)``: JSON-serializable
         parameters, and the arrays of the network (``seed``, ``step``), of each layer
         (``layer{i}.``) and of the output sampler (``sampler.``) by name."""
-        self.sync_optimizer()
-        params = {k: getattr(self, k) for k in self._PARAMS}
-        params.update(hidden=list(self.hidden), sampled=list(self.sampled), random_state=None,
-                      lsh=self.lsh.get_params(),
-                      output_sampler=_sampler_spec(self.output_sampler))
-        arrays = {"seed": np.array([self._seed], dtype=np.int64),
-                  "step": np.array([self.step_], dtype=np.int64)}
-        for i, layer in enumerate(self.layers):
-            arrays.update({f"layer{i}.{k}": v for k, v in layer.get_state().items()})
-        arrays.update({f"sampler.{k}": np.asarray(v)
-                       for k, v in self.sampler_.get_state().items()})
-        return params, arrays
+        return network_state(self)
 
     @classmethod
     def from_state(cls, params, arrays, source="<state>"):
         """Rebuild a network from :meth:`get_state` output (of either backend). Every component
         checks its own arrays: :class:`~slide_ref._validation.StateError` names ``source``
         (a file name) and the field at fault."""
-        params, arrays = upgrade_network_state(params, arrays)
-        params = dict(params)
-        spec = params.pop("output_sampler", None)
-        if spec is not None:
-            params["output_sampler"] = sampler_from_spec(spec, sibling(cls, "negative"), source)
-        try:
-            net = cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise StateError(source, "network", str(exc)) from None
-        net._seed, net.step_ = (_counter(arrays, name, source) for name in ("seed", "step"))
-        for i, layer in enumerate(net.layers):
-            layer.load_state(_prefixed(arrays, f"layer{i}."), source, f"layer{i}.", net.step_)
-        sampler_state = _prefixed(arrays, "sampler.")
-        if sampler_state:
-            _load_sampler(net.sampler_, sampler_state, source, net.step_)
-        return net
+        return load_network(cls, params, arrays, source)
 
     def __repr__(self):
         kinds = ["sampled" if s else "dense" for s in self.sampled]
         widths = list(self.hidden) + [self.n_outputs]
         body = ", ".join(f"{w} {k}" for w, k in zip(widths, kinds))
         return f"{type(self).__name__}({self.n_features} -> {body})"
-
-
-def _load_sampler(sampler, arrays, source, step):
-    """The output sampler's saved arrays; a missing one means they were saved by another
-    kind of sampler than the ``output_sampler`` the parameters name."""
-    try:
-        sampler.load_state(arrays, source, "sampler.", step)
-    except StateError as exc:
-        if exc.args[0].endswith(": missing"):
-            raise StateError(source, exc.field, f"missing: the saved sampler arrays "
-                                                f"{sorted(arrays)} are not those of the "
-                                                f"output_sampler {type(sampler).__name__} "
-                                                "with its lsh settings") \
-                from None
-        raise
-
-
-def _prefixed(arrays, prefix):
-    """The arrays whose names start with ``prefix``, without it."""
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-
-def _counter(arrays, name, source):
-    """A saved non-negative int64 counter (``seed``, ``step``)."""
-    value = np.asarray(arrays[name]) if name in arrays else None
-    if value is None or value.shape != (1,) or value.dtype.kind not in "iu" or value[0] < 0:
-        raise StateError(source, name, "must be one non-negative integer")
-    return int(value[0])
