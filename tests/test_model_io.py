@@ -481,7 +481,7 @@ SKETCH_VALUE_CASES = [
     ("pstable", "projection", _nan_first, "NaN"),
     ("pstable", "hasher.A", _nan_first, "NaN"),
     ("pstable", "hasher.offset", lambda a: a * np.inf, "NaN"),
-    ("pstable", "table", _neg_count, "negative bucket counts"),
+    ("pstable", "table", _neg_count, "bucket counts outside [0, "),
     ("pstable", "table", _inf_sum, "NaN or infinite"),
     ("pstable", "table", lambda a: a.astype(np.int64), "expected floating point"),
     ("pstable", "mix_seeds", lambda a: np.full(a.shape, -1, np.int64), "outside the range"),
