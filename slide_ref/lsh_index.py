@@ -233,8 +233,9 @@ def _tables_arrays(tables, n_items, offsets, members, source, field):
 
 def _check_buckets_content(tables, n_items, offsets, members, source, field):
     """What a build leaves in the tables: each item at most once per table, at most
-    ``capacity`` items per bucket and, with the FIFO policy (items arrive in id order and
-    the newest stay), increasing ids within each bucket."""
+    ``capacity`` items per bucket and increasing ids within each bucket (items arrive in
+    id order; FIFO keeps the newest in that order; a reservoir reorders only the buckets
+    it filled to capacity)."""
     sizes = np.diff(offsets, axis=1)
     if tables.capacity and sizes.size and sizes.max() > tables.capacity:
         raise StateError(source, field + "offsets", f"a bucket holds {sizes.max()} items, more "
@@ -244,11 +245,15 @@ def _check_buckets_content(tables, n_items, offsets, members, source, field):
     keys = table_of * n_items + members
     if np.unique(keys).size != keys.size:
         raise StateError(source, field + "members", "an item appears twice in one table")
-    if tables.policy == "fifo" and members.size > 1:
+    if members.size > 1:
         rises = np.diff(members) > 0
         starts = np.unique(offsets.ravel())
         starts = starts[(starts > 0) & (starts < members.size)]
         rises[starts - 1] = True            # a new bucket may start lower
+        if tables.policy == "reservoir" and tables.capacity:
+            full = (sizes >= tables.capacity).ravel()
+            pair_bucket = np.repeat(np.arange(sizes.size), sizes.ravel())[:-1]
+            rises |= full[pair_bucket]      # a full reservoir bucket keeps any order
         if not rises.all():
             raise StateError(source, field + "members", "ids within a bucket must increase "
                                                         "(the order a build inserts them)")
