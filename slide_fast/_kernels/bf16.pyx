@@ -52,9 +52,9 @@ def _flat_f32(x):
     return a, a.reshape(-1)
 
 
-def rne_bits(x):
-    """float32 -> bf16 bits (``uint16``), round to nearest, ties to even (NaN stays a quiet
-    NaN, infinities stay infinite; see the reference)."""
+def _bf16_bits(x, bint rne):
+    """float32 -> bf16 bits (``uint16``): rounded to nearest even, or the truncated high
+    half of the word."""
     a, flat = _flat_f32(x)
     out_a = np.empty(a.shape, dtype=np.uint16)
     cdef const float[::1] src = flat
@@ -62,21 +62,19 @@ def rne_bits(x):
     cdef Py_ssize_t i
     with nogil:
         for i in range(src.shape[0]):
-            out[i] = <uint16_t>(slide_f32_bits(slide_rne_bf16(src[i])) >> 16)
+            out[i] = <uint16_t>(slide_f32_bits(slide_rne_bf16(src[i]) if rne else src[i]) >> 16)
     return out_a
+
+
+def rne_bits(x):
+    """float32 -> bf16 bits (``uint16``), round to nearest, ties to even (NaN stays a quiet
+    NaN, infinities stay infinite; see the reference)."""
+    return _bf16_bits(x, True)
 
 
 def trunc_bits(x):
     """float32 -> bf16 bits (``uint16``) by truncation: the high half of the word."""
-    a, flat = _flat_f32(x)
-    out_a = np.empty(a.shape, dtype=np.uint16)
-    cdef const float[::1] src = flat
-    cdef uint16_t[::1] out = out_a.reshape(-1)
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(src.shape[0]):
-            out[i] = <uint16_t>(slide_f32_bits(src[i]) >> 16)
-    return out_a
+    return _bf16_bits(x, False)
 
 
 def bits_to_f32(h):

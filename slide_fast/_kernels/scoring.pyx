@@ -18,12 +18,8 @@ from slide_fast._kernels._cpu cimport get_level
 
 cnp.import_array()
 
-cdef extern from "gemm.h" nogil:
-    ctypedef void (*slide_gemm_fn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                                   const float *B, int64_t ldb, float *C, int64_t ldc,
-                                   int beta) noexcept nogil
-    slide_gemm_fn slide_gemm_nn_for_level(int level)
-    slide_gemm_fn slide_gemm_nt_for_level(int level)
+from slide_fast._kernels._gemm cimport (slide_gemm_fn, slide_gemm_nn_for_level,
+                                        slide_gemm_nt_for_level)
 
 cdef enum:
     ROW_TILE = 64       # rows per task: W is streamed once per 64 rows
