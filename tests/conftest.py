@@ -23,6 +23,14 @@ def simd_level(request):
     slide_fast.set_simd_level(previous)
 
 
+@pytest.fixture(scope="session")
+def tiny_xc():
+    """A small multi-label XC set (400 points, 120 features, 60 labels, 10 test points)
+    for estimator tests that only need something to fit."""
+    return slide_ref.datasets.make_xc(400, 120, 60, n_test=10, labels_per_sample=2,
+                                      random_state=0)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

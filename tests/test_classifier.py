@@ -192,10 +192,9 @@ def test_lsh_params_saved_and_restored(tmp_path, xc):
 
 
 # ----------------------------------------------------------------------------- presets
-@pytest.fixture(scope="module")
-def tiny():
-    return slide_ref.datasets.make_xc(400, 120, 60, n_test=10, labels_per_sample=2,
-                                      random_state=0)
+@pytest.fixture
+def tiny(tiny_xc):
+    return tiny_xc
 
 
 def fit_tiny(backend, tiny, **kw):

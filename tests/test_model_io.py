@@ -22,9 +22,8 @@ from slide_ref._validation import StateError
 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def xc():
-    return slide_ref.datasets.make_xc(400, 120, 60, n_test=10, labels_per_sample=2,
-                                      random_state=0)
+def xc(tiny_xc):
+    return tiny_xc
 
 
 def fitted(backend, xc, **kw):
