@@ -30,10 +30,11 @@ Models (:func:`make_model`):
   remembers the 4 candidates that outscored it most, and they join the candidate
   set of the next batch holding the label;
 * ``full``: ``slide_fast`` full softmax, dense Adam;
-* ``torch-full``, ``torch-uniform``, ``torch-loguniform``, ``torch-uniform-fused``:
-  the PyTorch peers of :mod:`slide_bench.peers` (full softmax; 1000 shared uniform
-  negatives; 1000 log-uniform negatives with logQ correction; uniform with
-  ``Adam(fused=True)``).
+* ``torch-full``, ``torch-uniform``, ``torch-loguniform``, ``torch-uniform-fused``,
+  ``torch-uniform-sparse``: the PyTorch peers of :mod:`slide_bench.peers` (full
+  softmax; 1000 shared uniform negatives; 1000 log-uniform negatives with logQ
+  correction; uniform with ``Adam(fused=True)``; uniform with sparse embeddings
+  and ``SparseAdam``).
 
 A sampled model's name may end in ``:M`` (M uniform negatives instead of 1000)
 and ``batch-hard`` in ``:M:T`` (T remembered negatives per label instead of 4),
@@ -51,9 +52,11 @@ CONFIGS = {
 }
 SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
                 "batch-catchup", "batch-hard", "full"]
-TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused"]
+TORCH_MODELS = ["torch-full", "torch-uniform", "torch-loguniform", "torch-uniform-fused",
+                "torch-uniform-sparse"]
 _TORCH_LOSS = {"torch-full": "full", "torch-uniform": "uniform",
-               "torch-loguniform": "log-uniform", "torch-uniform-fused": "uniform"}
+               "torch-loguniform": "log-uniform", "torch-uniform-fused": "uniform",
+               "torch-uniform-sparse": "uniform"}
 _BATCH_OPTIMIZER = {"batch": "adam", "batch-lazy-input": "lazy_input_adam",
                     "batch-catchup": "catchup_adam", "batch-hard": "catchup_adam"}
 
@@ -120,6 +123,7 @@ def _torch_model(model, n_features, n_labels, Y, n_neg, n_threads, seed):
     counts = None if Y is None else np.asarray(Y.sum(axis=0)).ravel()
     return peers.TorchXC(n_features, n_labels, loss=_TORCH_LOSS[model],
                          fused=model.endswith("fused"), counts=counts, n_negatives=n_neg,
+                         optimizer="sparse" if model.endswith("sparse") else "adam",
                          n_threads=n_threads, seed=seed)
 
 

@@ -15,8 +15,20 @@ Losses (``loss``):
   ``log(expected count) = log(1 - (1 - Q)^n_neg)`` (TensorFlow's
   ``LogUniformCandidateSampler`` with ``subtract_log_q=True``).
 
-``fused=True`` uses ``torch.optim.Adam(fused=True)`` (one kernel over all
-parameters); otherwise PyTorch's default (foreach) implementation.
+Optimizers (``optimizer``):
+
+* ``"adam"``: ``torch.optim.Adam`` over dense gradients, PyTorch's default
+  (foreach) implementation; ``fused=True`` uses ``Adam(fused=True)`` (one kernel
+  over all parameters);
+* ``"sparse"``: the setup a PyTorch user picks for wide layers: the input layer is
+  ``EmbeddingBag(sparse=True)``, the output weights and biases are
+  ``Embedding(sparse=True)`` tables gathered by candidate id, and
+  ``torch.optim.SparseAdam`` updates only the rows a batch touched (the hidden
+  bias, the one dense parameter, keeps ``Adam``). Sampled losses only: the full
+  softmax touches every row anyway.
+
+Every layer keeps PyTorch's default initialisation (``Embedding`` and
+``EmbeddingBag``: N(0, 1); ``Linear``: Kaiming-uniform).
 """
 import numpy as np
 
@@ -27,6 +39,7 @@ except ImportError:      # the benchmarks using it are skipped
     torch = None
 
 LOSSES = ("full", "uniform", "log-uniform")
+OPTIMIZERS = ("adam", "sparse")
 
 
 def available():
@@ -42,20 +55,33 @@ class TorchXC:
     """
 
     def __init__(self, n_features, n_outputs, hidden=128, lr=1e-3, sampled=False,
-                 n_negatives=1000, fused=False, n_threads=2, seed=0, loss=None, counts=None):
+                 n_negatives=1000, fused=False, n_threads=2, seed=0, loss=None, counts=None,
+                 optimizer="adam"):
         if loss is None:
             loss = "uniform" if sampled else "full"
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        if optimizer == "sparse" and loss == "full":
+            raise ValueError("optimizer='sparse' needs a sampled loss, got loss='full'")
         torch.manual_seed(seed)
         torch.set_num_threads(n_threads)
-        self.emb = torch.nn.EmbeddingBag(n_features, hidden, mode="sum")
-        self.b1 = torch.nn.Parameter(torch.zeros(hidden))
-        self.out = torch.nn.Linear(hidden, n_outputs)
-        params = list(self.emb.parameters()) + [self.b1] + list(self.out.parameters())
-        self.opt = torch.optim.Adam(params, lr=lr, fused=fused or None)
         self.loss, self.n_neg, self.n_outputs = loss, n_negatives, n_outputs
         self.sampled = loss != "full"
+        self.sparse = optimizer == "sparse"
+        self.emb = torch.nn.EmbeddingBag(n_features, hidden, mode="sum", sparse=self.sparse)
+        self.b1 = torch.nn.Parameter(torch.zeros(hidden))
+        if self.sparse:
+            self.out_w = torch.nn.Embedding(n_outputs, hidden, sparse=True)
+            self.out_b = torch.nn.Embedding(n_outputs, 1, sparse=True)
+            sparse_params = [self.emb.weight, self.out_w.weight, self.out_b.weight]
+            self.opts = [torch.optim.SparseAdam(sparse_params, lr=lr),
+                         torch.optim.Adam([self.b1], lr=lr)]
+        else:
+            self.out = torch.nn.Linear(hidden, n_outputs)
+            params = list(self.emb.parameters()) + [self.b1] + list(self.out.parameters())
+            self.opts = [torch.optim.Adam(params, lr=lr, fused=fused or None)]
         self.gen = torch.Generator().manual_seed(seed)
         if loss == "log-uniform":
             r = np.arange(n_outputs, dtype=np.float64)
@@ -94,7 +120,7 @@ class TorchXC:
         if self.sampled:
             neg = self._negatives()
             cand, inverse = torch.unique(torch.cat([labels, neg]), return_inverse=True)
-            logits = h @ self.out.weight[cand].T + self.out.bias[cand]
+            logits = self._candidate_logits(h, cand)
             if self.loss == "log-uniform":
                 logits = logits - self.log_q[cand]
             cols = inverse[:len(labels)]
@@ -103,11 +129,28 @@ class TorchXC:
             cols = labels
         logp = F.log_softmax(logits, dim=1)
         loss = -(weight * logp[rows, cols]).sum() / X.shape[0]
-        self.opt.zero_grad(set_to_none=True)
+        for opt in self.opts:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        for opt in self.opts:
+            opt.step()
         return float(loss.detach())
 
-    def predict_top1(self, X):
+    def _candidate_logits(self, h, cand):
+        """Logits of the candidate rows only (sparse: gathered Embedding rows)."""
+        if self.sparse:
+            return h @ self.out_w(cand).T + self.out_b(cand).T
+        return h @ self.out.weight[cand].T + self.out.bias[cand]
+
+    def _all_logits(self, h):
+        if self.sparse:
+            return h @ self.out_w.weight.T + self.out_b.weight.T
+        return self.out(h)
+
+    def predict_top1(self, X, block=1024):
+        """Each row's top label under the full softmax, scored ``block`` rows at a time."""
+        out = []
         with torch.no_grad():
-            return self.out(self._hidden(X)).argmax(dim=1).numpy().copy()
+            for lo in range(0, X.shape[0], block):
+                out.append(self._all_logits(self._hidden(X[lo:lo + block])).argmax(dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

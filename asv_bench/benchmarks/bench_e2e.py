@@ -56,7 +56,8 @@ CONFIG_NAMES = ["A", "B"]
 FAST_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
                "batch-catchup", "batch-hard"]
 if QUICK:   # one of each code path: LSH/uniform/batch sampler, full/sampled/logQ peer
-    MODELS = ["slide", "uniform-lazy", "batch-hard", "torch-full", "torch-loguniform"]
+    MODELS = ["slide", "uniform-lazy", "batch-hard", "torch-full", "torch-loguniform",
+              "torch-uniform-sparse"]
     CONFIG_NAMES = ["B"]
     FAST_MODELS = ["uniform-lazy"]
 
