@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from .classifier import DEFAULT_PRESET, PRESETS
+
 logger = logging.getLogger("slide")
 
 
@@ -109,8 +111,9 @@ def cmd_train(args):
     if args.full_softmax and args.sampler not in (None, "full"):
         raise ValueError("--full-softmax contradicts --sampler " + args.sampler)
     clf = slide.SlideClassifier(
-        hidden=args.hidden, sampled_output=not args.full_softmax, sampler=sampler_from_args(
-            slide, args), lsh=slide.lsh.LSHParams(K=args.K, L=args.L), optimizer=args.optimizer,
+        hidden=args.hidden, preset=args.preset, sampled_output=not args.full_softmax,
+        sampler=sampler_from_args(slide, args), lsh=lsh_from_args(slide, args),
+        optimizer=args.optimizer,
         lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every, bf16=args.bf16,
         n_threads=args.n_threads, random_state=args.seed, show_progress=not args.no_progress)
     t0 = time.perf_counter()
@@ -134,8 +137,17 @@ def cmd_train(args):
     return 0
 
 
+def lsh_from_args(slide, args):
+    """``LSHParams`` from ``--K`` / ``--L`` when either is given, else None (the preset's
+    own settings; as for ``SlideClassifier``, LSH settings without a preset select SLIDE)."""
+    if args.K is None and args.L is None:
+        return None
+    return slide.lsh.LSHParams(K=6 if args.K is None else args.K,
+                               L=50 if args.L is None else args.L)
+
+
 def sampler_from_args(slide, args):
-    """The output sampler that ``--sampler`` and its options name (None: SLIDE's default)."""
+    """The output sampler that ``--sampler`` and its options name (None: the preset's)."""
     if args.sampler is None:
         return None
     if args.sampler == "full":
@@ -146,8 +158,9 @@ def sampler_from_args(slide, args):
             max_active = None
         elif max_active >= 1:
             max_active = int(max_active)
+        lsh = lsh_from_args(slide, args) or slide.lsh.LSHParams()
         return slide.negative.make_sampler(
-            args.sampler, lsh=slide.lsh.LSHParams(K=args.K, L=args.L, max_active=max_active),
+            args.sampler, lsh=lsh.set_params(max_active=max_active),
             label_query=args.label_query, faithful=args.faithful)
     return slide.negative.make_sampler(
         args.sampler, n_negatives=args.negatives, shared=args.shared, logq=args.logq,
@@ -481,10 +494,13 @@ def build_parser(default_backend="ref"):
     _add_backend_option(train, default_backend)
     train.add_argument("--epochs", type=int, default=1)
     train.add_argument("--hidden", type=int, nargs="+", default=[128])
-    train.add_argument("--full-softmax", action="store_true", help="no LSH sampling")
+    train.add_argument("--preset", choices=PRESETS,
+                       help="the classifier's output configuration (default: "
+                            f"{DEFAULT_PRESET}, or slide_paper when --K or --L is given)")
+    train.add_argument("--full-softmax", action="store_true", help="score every class")
     train.add_argument("--sampler", choices=["lsh-embedding", "lsh-label", "uniform", "unigram",
                                              "loguniform", "full"],
-                       help="output-layer sampler (default: SLIDE's LSH selection)")
+                       help="output-layer sampler (default: the preset's)")
     train.add_argument("--negatives", type=int, default=1000,
                        help="negatives per sample of the static samplers")
     train.add_argument("--shared", action="store_true",
@@ -507,10 +523,11 @@ def build_parser(default_backend="ref"):
                        help="lsh-label on multi-label points: every label or one at random")
     train.add_argument("--faithful", action="store_true",
                        help="LSH samplers: rehash only in label mode, as the reference code")
-    train.add_argument("--optimizer", default="adam",
-                       choices=["adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"])
-    train.add_argument("--K", type=int, default=6)
-    train.add_argument("--L", type=int, default=50)
+    train.add_argument("--optimizer", default=None,
+                       choices=["adam", "lazy_adam", "lazy_input_adam", "catchup_adam", "sgd"],
+                       help="default: the preset's")
+    train.add_argument("--K", type=int, default=None, help="LSH hashes per table (default 6)")
+    train.add_argument("--L", type=int, default=None, help="LSH tables (default 50)")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--bf16", type=int, choices=[0, 1, 2], default=0,

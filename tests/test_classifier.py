@@ -281,3 +281,27 @@ def test_default_model_saves_its_preset_by_name(tmp_path, tiny):
     back = slide_ref.SlideClassifier.load(clf.save(tmp_path / "m.npz"))
     assert back.preset == "shared_uniform_hard"
     np.testing.assert_array_equal(back.predict(tiny[0][:20])[0], clf.predict(tiny[0][:20])[0])
+
+
+@pytest.mark.parametrize("extra, preset", [([], "shared_uniform_hard"),
+                                           (["--K", "4"], "slide_paper"),
+                                           (["--preset", "full_softmax"], "full_softmax"),
+                                           (["--preset", "shared_uniform", "--L", "8"],
+                                            "shared_uniform")])
+def test_cli_train_uses_the_classifiers_presets(tmp_path, monkeypatch, extra, preset):
+    """``slide train`` trains what ``SlideClassifier()`` would: the default preset unless a
+    preset or LSH settings are given."""
+    d = tmp_path / "data"
+    assert cli.main(["generate", "--out", str(d), "--n-samples", "300", "--n-test", "50",
+                     "--n-features", "50", "--n-labels", "20"]) == 0
+    seen = []
+    fit = slide_fast.SlideClassifier.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.resolved_preset())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(slide_fast.SlideClassifier, "fit", spy)
+    assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "8",
+                     "--no-progress", *extra]) == 0
+    assert seen == [preset]
