@@ -14,7 +14,12 @@ the table the figure script renders from it (its ``doc_tables(data)``). Blocks
 whose figure has not been run keep their text, and so do those whose JSON comes
 from a ``--smoke`` run (unless ``--allow-smoke``).
 
-    python -m paper_figures.make_docs                 # paper_figures/out -> docs/
+The README's results table is filled the same way, row by row: a row whose last
+cell names a key in backquotes (`` `fig06` ``, `` `fig05:A` ``) gets its result cell
+from the figure script's ``summary(data)`` (``{key: text}``), when the figure has
+a (non-smoke) JSON and defines ``summary``; other rows keep their text.
+
+    python -m paper_figures.make_docs                 # paper_figures/out -> docs/, README.md
     python -m paper_figures.make_docs --check         # exit 1 if a page would change
 """
 import argparse
@@ -92,6 +97,53 @@ def replace_blocks(text, blocks):
     return BLOCK.sub(swap, text), replaced
 
 
+SUMMARY_ROW = re.compile(r"^\|(?P<first>[^|]*)\|(?P<result>[^|]*)\|(?P<last>[^|]*`"
+                         r"(?P<key>fig\d\d(?::[\w.-]+)?)`[^|]*)\|\s*$", re.MULTILINE)
+
+
+def summary_cells(results, allow_smoke=False):
+    """``{key: result text}`` from every figure script that defines ``summary(data)``."""
+    cells = {}
+    for stem, data in results.values():
+        if is_smoke(data) and not allow_smoke:
+            continue
+        module = importlib.import_module(f"paper_figures.{stem}")
+        if hasattr(module, "summary"):
+            cells.update(module.summary(data))
+    return cells
+
+
+def replace_summary_rows(text, cells):
+    """``text`` with the result cell of every summary row whose key is in ``cells``
+    replaced; also returns the keys replaced."""
+    replaced = []
+
+    def swap(m):
+        key = m.group("key")
+        if key not in cells:
+            return m.group(0)
+        replaced.append(key)
+        return f"|{m.group('first')}| {cells[key].strip()} |{m.group('last')}|"
+
+    return SUMMARY_ROW.sub(swap, text), replaced
+
+
+def update_readme(path, cells, write=True):
+    """Rewrite the summary rows of the README at ``path`` (if it exists); returns
+    ``{path: keys replaced}`` when its text changed."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        text = fh.read()
+    new, keys = replace_summary_rows(text, cells)
+    if new == text:
+        return {}
+    if write:
+        with open(path, "w") as fh:
+            fh.write(new)
+    return {path: keys}
+
+
 def update_docs(docs_dir, blocks, write=True):
     """Rewrite every ``*.md`` of ``docs_dir``; returns ``{path: keys replaced}`` of the
     pages whose text changed."""
@@ -112,6 +164,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=OUT_DIR, help="directory of the figures' JSON outputs")
     p.add_argument("--docs", default=DOCS_DIR, help="directory of the docs pages")
+    p.add_argument("--readme", help="the README whose summary rows to fill (default: "
+                                    "README.md beside the docs directory)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a page would change")
     p.add_argument("--allow-smoke", action="store_true",
@@ -120,6 +174,11 @@ def main(argv=None):
     results = load_results(args.out)
     blocks = generated_blocks(results, allow_smoke=args.allow_smoke)
     changed = update_docs(args.docs, blocks, write=not args.check)
+    readme = args.readme or os.path.join(os.path.dirname(os.path.abspath(args.docs)),
+                                         "README.md")
+    if os.path.exists(readme):
+        changed.update(update_readme(readme, summary_cells(results, args.allow_smoke),
+                                     write=not args.check))
     for path, keys in changed.items():
         print(f"{'would update' if args.check else 'updated'} {path}: {', '.join(keys)}")
     if not results:

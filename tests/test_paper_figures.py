@@ -107,6 +107,27 @@ def test_generator_fills_marked_table_and_names_command_and_machine(fixture_dirs
     assert make_docs.main(["--out", str(out), "--docs", str(docs), "--check"]) == 0
 
 
+README = """# slide
+
+| paper | result | page |
+|---|---|---|
+| Soft-label ZSL | old result | [zsl.md](docs/zsl.md#results) `fig03` |
+| LNS | not run, stays | [lns.md](docs/lns.md#results) `fig04` |
+"""
+
+
+def test_generator_fills_the_readme_summary_rows(fixture_dirs):
+    out, docs = fixture_dirs
+    readme = docs.parent / "README.md"
+    readme.write_text(README)
+    assert make_docs.main(["--out", str(out), "--docs", str(docs)]) == 0
+    lines = readme.read_text().splitlines()
+    assert lines[4] == ("| Soft-label ZSL | synthetic: GZSL H ESZSL 47.9 | "
+                        "[zsl.md](docs/zsl.md#results) `fig03` |")
+    assert lines[5] == README.splitlines()[5]
+    assert make_docs.main(["--out", str(out), "--docs", str(docs), "--check"]) == 0
+
+
 def test_generator_check_reports_a_stale_page(fixture_dirs):
     out, docs = fixture_dirs
     assert make_docs.main(["--out", str(out), "--docs", str(docs), "--check"]) == 1
