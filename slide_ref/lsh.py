@@ -541,8 +541,11 @@ def candidate_probability(p, K, L):
     codes of at least one of the ``L`` tables agree.  Broadcasts over arrays.
     """
     p = np.asarray(p, dtype=np.float64)
-    # -expm1(L * log1p(-p^K)) keeps the small probabilities of large K exact
-    return -np.expm1(np.asarray(L, dtype=np.float64) * np.log1p(-p ** np.asarray(K)))
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("p must be collision probabilities in [0, 1]")
+    # -expm1(L * log1p(-p^K)) keeps the small probabilities of large K exact (p = 1: log 0)
+    with np.errstate(divide="ignore"):
+        return -np.expm1(np.asarray(L, dtype=np.float64) * np.log1p(-p ** np.asarray(K)))
 
 
 def choose_KL(n_items, budget, *, p_near=0.8, p_far=0.5, max_K=32, max_L=256):
