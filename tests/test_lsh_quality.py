@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import slide_fast
 import slide_ref
@@ -253,3 +254,29 @@ def test_block_sampler_bad_input(backend, rng):
         block_sampler(backend, W, n_negatives=51)
     with pytest.raises(TypeError):
         backend.negative.LSHBlockSampler(logq=True)   # no logQ for table hits
+
+
+# ----------------------------------------------------------------------------- DWTA packing
+@pytest.mark.parametrize("name", ["WTAHash", "DWTAHash"])
+@pytest.mark.parametrize("bin_size", [4, 8, 13])
+def test_concat_packing_equal_ref_fast_and_exact(name, bin_size, simd_level, rng):
+    X = rng.standard_normal((40, 64)).astype(np.float32)
+    X[rng.random(X.shape) > 0.4] = 0
+    fams = [getattr(b.lsh, name)(64, K=3, L=7, bin_size=bin_size, packing="concat",
+                                 random_state=2) for b in (slide_ref, slide_fast)]
+    shift = fams[0].shift
+    assert shift == int(np.ceil(np.log2(bin_size)))
+    for inp in (X, sp.csr_matrix(X)):
+        codes = fams[0].hash(inp)
+        buckets = fams[0].buckets(inp, 20)
+        np.testing.assert_array_equal(fams[1].buckets(inp, 20), buckets)
+        # exact: the bucket id is the codes written in base 2**shift
+        c = codes.reshape(len(X), 7, 3).astype(np.int64)
+        np.testing.assert_array_equal(buckets, (c[..., 0] << 2 * shift) + (c[..., 1] << shift)
+                                      + c[..., 2])
+
+
+def test_concat_index_sizes_its_tables_for_every_bucket_id(backend):
+    index = make_index(backend, 50, 16, hash_family="dwta",
+                       hash_params={"packing": "concat", "bin_size": 8}, K=4, L=3)
+    assert index.tables.range_pow == 12          # 4 codes of 3 bits
