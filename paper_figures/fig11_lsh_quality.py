@@ -179,10 +179,13 @@ MODELS = {"default": "default preset: batch-shared uniform + hard negatives (t=4
           "shared_uniform": "batch-shared uniform, no memory",
           "lsh_block": "LSHBlockSampler: block + 16 table hits per sample + memory (t=4)",
           "lsh_block_nomem": "LSHBlockSampler: block + 16 table hits per sample, no memory",
+          "lsh_block_raw": "LSHBlockSampler as above with memory, SimHash of the raw rows",
           "slide_dwta": "SLIDE: DWTA (SLIDE packing, K=6, L=50), dense Adam",
           "slide_dwta_concat": "SLIDE: DWTA (exact concatenation, K=3, L=50), dense Adam",
           "lns_simhash": "LSH Embedding: SimHash (K=6, L=50), dense Adam",
-          "lns_simhash_centred": "LSH Embedding: SimHash of centred rows (K=6, L=50), dense Adam"}
+          "lns_simhash_centred": "LSH Embedding: SimHash of centred rows (K=6, L=50), dense Adam",
+          "lns_simhash_centred_k10": "LSH Embedding: SimHash of centred rows (K=10, L=50), "
+                                     "dense Adam"}
 
 
 def model_parts(name, n_labels):
@@ -194,14 +197,16 @@ def model_parts(name, n_labels):
         sampler, optimizer = preset_components(preset, neg, n_outputs=n_labels)
         return sampler, optimizer, None
     if name.startswith("lsh_block"):
-        hard = 4 if name == "lsh_block" else 0
-        return neg.LSHBlockSampler(m, table_negatives=16, hard_negatives=hard), \
+        hard = 0 if name == "lsh_block_nomem" else 4
+        lsh = dict(neg.BLOCK_LSH, center=False) if name == "lsh_block_raw" else None
+        return neg.LSHBlockSampler(m, table_negatives=16, hard_negatives=hard, lsh=lsh), \
             "catchup_adam", None
     if name.startswith("slide_dwta"):
         concat = name.endswith("concat")
         lsh = LSHParams(hash_params={"packing": "concat"}, K=3) if concat else LSHParams()
         return None, "adam", lsh
-    lsh = LSHParams(hash_family="simhash", center=name.endswith("centred"))
+    lsh = LSHParams(hash_family="simhash", center="centred" in name,
+                    K=10 if name.endswith("k10") else 6)
     return neg.LSHSampler("embedding", lsh=lsh), "adam", None
 
 
