@@ -61,9 +61,9 @@ try:  # get_params / set_params / clone, as for the estimators
 except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
     BaseEstimator = object
 
-__all__ = ["OutputSampler", "FullSoftmax", "LSHSampler", "LSHBlockSampler", "BLOCK_LSH",
-           "UniformSampler", "UnigramSampler", "LogUniformSampler", "LSHParams", "SAMPLERS", "make_sampler", "sampler_spec",
-           "sampler_from_spec", "MASK"]
+__all__ = ["OutputSampler", "FullSoftmax", "LSHSampler", "UniformSampler", "UnigramSampler",
+           "LogUniformSampler", "LSHParams", "SAMPLERS", "make_sampler", "sampler_spec",
+           "sampler_from_spec", "MASK", "LSHBlockSampler", "BLOCK_LSH"]
 
 #: ``adjust`` of a masked pair: its logit ``z - MASK`` is finite and far below any other
 MASK = np.float32(1e30)
