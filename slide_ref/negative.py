@@ -42,6 +42,8 @@ network computes as dense products over those rows. ``hard_negatives=t`` then
 adds an adaptive part: each label remembers the ``t`` candidates that scored
 highest against its last sample (:meth:`~UniformSampler.observe_block`), and
 they join the set of the next batch that holds the label.
+:class:`LSHBlockSampler` adds LSH hard negatives to that set: each sample's most
+frequent hits in tables of the class rows, queried with its hidden vector.
 """
 import importlib
 import math
