@@ -267,6 +267,9 @@ def _recall_table(data):
              "|---|---|---|---|"]
     for setting in HASHES:
         rows = [r for r in grid if r["setting"] == setting]
+        if not rows:
+            lines.append(f"| {setting} | not measured | | |")
+            continue
         fits = [r for r in rows if r["candidates"] <= budget]
         best = max(fits, key=lambda r: r["recall"]) if fits else None
         by_count = max(rows, key=lambda r: r["recall_topk"])
@@ -351,15 +354,19 @@ def main(argv=None):
     p.add_argument("--layer-epochs", type=int, default=4)
     p.add_argument("--budget", type=int, default=500)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--skip-retrieval", action="store_true",
+                   help="only the training comparison (part 2)")
     args = p.parse_args(argv)
     X, Y, Xt, Yt, name = load_data(args.smoke)
     data = (X, Y, Xt, Yt)
     budget = 100 if args.smoke else args.budget
-    W, b, H = trained_layer(data, 1 if args.smoke else args.layer_epochs,
-                            200 if args.smoke else 1000, args.n_threads)
-    grid = retrieval_grid(W, b, H, SMOKE_GRID_K if args.smoke else GRID_K,
-                          SMOKE_GRID_L if args.smoke else GRID_L, budget)
-    chosen = chosen_tables(W, b, H, budget, 32 if args.smoke else 128)
+    grid, chosen = [], []
+    if not args.skip_retrieval:
+        W, b, H = trained_layer(data, 1 if args.smoke else args.layer_epochs,
+                                200 if args.smoke else 1000, args.n_threads)
+        grid = retrieval_grid(W, b, H, SMOKE_GRID_K if args.smoke else GRID_K,
+                              SMOKE_GRID_L if args.smoke else GRID_L, budget)
+        chosen = chosen_tables(W, b, H, budget, 32 if args.smoke else 128)
     curves = train_models(args.models, data, 1 if args.smoke else args.epochs, args.n_threads)
     stats = {"name": name, "n_train": X.shape[0], "n_test": Xt.shape[0],
              "n_features": X.shape[1], "n_labels": Y.shape[1]}
