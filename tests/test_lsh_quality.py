@@ -280,3 +280,11 @@ def test_concat_index_sizes_its_tables_for_every_bucket_id(backend):
     index = make_index(backend, 50, 16, hash_family="dwta",
                        hash_params={"packing": "concat", "bin_size": 8}, K=4, L=3)
     assert index.tables.range_pow == 12          # 4 codes of 3 bits
+
+
+def test_lns_embedding_preset_hashes_centred_rows(backend):
+    from slide_ref.classifier import preset_components
+    sampler, _ = preset_components("lns_embedding", backend.negative)
+    assert sampler.lsh.hash_family == "simhash" and sampler.lsh.center is True
+    given = backend.lsh.LSHParams(hash_family="simhash")
+    assert preset_components("lns_embedding", backend.negative, lsh=given)[0].lsh is given
