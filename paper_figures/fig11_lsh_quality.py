@@ -7,16 +7,19 @@ points' hidden vectors then query tables of its class rows.  For each hash setti
 rows) and a grid of K and L, the mean number of candidates per query (the union of
 the hit buckets, no cap, no padding) and the top-50 recall (the fraction of each
 query's 50 largest logits among its candidates) are measured; the table keeps, per
-setting, the best recall within the candidate budget (500) and the best recall of
-the ``budget`` classes most tables return (``selection="topk"``) over the grid.  ``lsh.choose_KL`` then picks K and L for the budget from the per-hash
-collision rates measured on the layer (``p_near``: query vs its top 50 classes,
-``p_far``: query vs random classes), and the chosen tables are measured.
+setting, the recall of the union at exactly the candidate budget (500; interpolated
+between the two L that bracket it), the best union within it, and the best recall of
+the ``budget`` classes most tables return (``selection="topk"``) over the grid.
+``lsh.choose_KL`` then picks K and L for the budget from the per-hash collision rates
+measured on the layer (``p_near``: query vs its top 50 classes, ``p_far``: query vs
+random classes), and the chosen tables are measured.
 
 Part 2, training (``fig11:p1``): the default preset, the same without the memory,
 :class:`~slide_ref.negative.LSHBlockSampler` (the shared block plus each sample's
 table hits, with and without the memory), SLIDE's LSH output with DWTA packed as
 SLIDE does or by exact concatenation, and LSH Embedding with raw or centred SimHash,
-trained interleaved (one epoch each in turn, so a shared machine's load falls on all
+(``--models`` adds variants: block tables of the raw rows, centred LSH Embedding at
+K=10), trained interleaved (one epoch each in turn, so a shared machine's load falls on all
 alike); test P@1 with the full softmax after every epoch (not timed), and the P@1 of
 each model at the default's total training time.
 
@@ -29,10 +32,12 @@ small synthetic set and a smaller grid.
 import os
 
 import numpy as np
+import scipy.sparse as sp
 
 import slide_fast
 from paper_figures import _common
 from slide_ref.classifier import preset_components
+from slide_ref.lsh_index import _resolve_range_pow
 
 LSHParams = slide_fast.lsh.LSHParams
 TOP = 50
@@ -93,7 +98,6 @@ def build_tables(setting, W, K, L, seed=0):
     family_name, params, center = HASHES[setting]
     family = getattr(slide_fast.lsh, family_name)(W.shape[1], K=K, L=L, random_state=seed,
                                                   **params)
-    from slide_ref.lsh_index import _resolve_range_pow
     tables = slide_fast.lsh.LSHTables(family, range_pow=_resolve_range_pow(family, None),
                                       capacity=0)
     return tables.build(rows_for(W, center), n_threads=2)
@@ -113,7 +117,6 @@ def top_by_count(found, budget):
         ids = found.indices[found.indptr[i]:found.indptr[i + 1]]
         counts = found.data[found.indptr[i]:found.indptr[i + 1]]
         rows.append(ids[np.lexsort((ids, -counts))[:budget]])
-    import scipy.sparse as sp
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
     data = np.ones(indptr[-1])
     return sp.csr_matrix((data, np.concatenate(rows) if rows else [], indptr),
