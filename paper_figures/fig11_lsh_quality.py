@@ -17,10 +17,10 @@ random classes), and the chosen tables are measured.
 Part 2, training (``fig11:p1``): the default preset, the same without the memory,
 :class:`~slide_ref.negative.LSHBlockSampler` (the shared block plus each sample's
 table hits, with and without the memory), SLIDE's LSH output with DWTA packed as
-SLIDE does or by exact concatenation, and LSH Embedding with raw or centred SimHash,
+SLIDE does or by exact concatenation, and LSH Embedding with raw or centred SimHash
 (``--models`` adds variants: block tables of the raw rows, centred LSH Embedding at
-K=10), trained interleaved (one epoch each in turn, so a shared machine's load falls on all
-alike); test P@1 with the full softmax after every epoch (not timed), and the P@1 of
+K=10), trained interleaved (one epoch each in turn, so a shared machine's load falls on
+all alike); test P@1 with the full softmax after every epoch (not timed), and the P@1 of
 each model at the default's total training time.
 
 The data: ``slide.datasets.load_debian_xc()`` (``docs/data.md``); ``--smoke`` uses a
