@@ -182,7 +182,8 @@ MODELS = {"default": "default preset: batch-shared uniform + hard negatives (t=4
           "shared_uniform": "batch-shared uniform, no memory",
           "lsh_block": "LSHBlockSampler: block + 16 table hits per sample + memory (t=4)",
           "lsh_block_nomem": "LSHBlockSampler: block + 16 table hits per sample, no memory",
-          "lsh_block_raw": "LSHBlockSampler as above with memory, SimHash of the raw rows",
+          "lsh_block_raw": "LSHBlockSampler: block + 16 table hits per sample + memory (t=4), "
+                           "tables of the raw rows",
           "slide_dwta": "SLIDE: DWTA (SLIDE packing, K=6, L=50), dense Adam",
           "slide_dwta_concat": "SLIDE: DWTA (exact concatenation, K=3, L=50), dense Adam",
           "lns_simhash": "LSH Embedding: SimHash (K=6, L=50), dense Adam",

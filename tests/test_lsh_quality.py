@@ -286,5 +286,9 @@ def test_lns_embedding_preset_hashes_centred_rows(backend):
     from slide_ref.classifier import preset_components
     sampler, _ = preset_components("lns_embedding", backend.negative)
     assert sampler.lsh.hash_family == "simhash" and sampler.lsh.center is True
+    # the closed-form choice for the 5% cap of the union at L=50, whatever the classes
+    n = 100_000
+    assert backend.lsh.choose_KL(n, 0.05 * n, p_near=0.59, p_far=0.5, max_L=50) == (
+        sampler.lsh.K, sampler.lsh.L)
     given = backend.lsh.LSHParams(hash_family="simhash")
     assert preset_components("lns_embedding", backend.negative, lsh=given)[0].lsh is given
