@@ -64,8 +64,8 @@ def preset_components(name, negative, lsh=None, n_outputs=None):
     - ``"shared_uniform"``: the same without the hard-negative memory.
     - ``"slide_paper"``: SLIDE's LSH-selected output (DWTA tables built from ``lsh``,
       padding) with dense Adam; the sampler is None (the network's own LSH selection).
-    - ``"lns_embedding"``: LSH Embedding negatives (SimHash tables of the class rows
-      queried with the hidden vector), dense Adam.
+    - ``"lns_embedding"``: LSH Embedding negatives (SimHash tables, K=10, of the centred
+      class rows queried with the hidden vector), dense Adam.
     - ``"full_softmax"``: every class, dense Adam.
     """
     check_choice(name, "preset", set(PRESETS))
@@ -77,7 +77,9 @@ def preset_components(name, negative, lsh=None, n_outputs=None):
     if name == "slide_paper":
         return None, "adam"
     if name == "lns_embedding":
-        params = lsh if lsh is not None else LSHParams(hash_family="simhash")
+        # K=10: choose_KL's pair for the 5% cap at L=50 on centred rows (docs/lns.md)
+        params = lsh if lsh is not None else LSHParams(hash_family="simhash", center=True,
+                                                       K=10)
         return negative.LSHSampler("embedding", lsh=params), "adam"
     return negative.FullSoftmax(), "adam"
 

@@ -459,7 +459,8 @@ class BlockOutputLayer(_OutputLayer):
         return self.optimizer.fusable and self.numerics.fp32
 
     def forward(self, H, ctx):
-        record = Block(*self.sampler.sample_block(ctx.forced, ctx.step, ctx.training))
+        queries = {"H": H, "W": self.W} if getattr(self.sampler, "queries_block", False) else {}
+        record = Block(*self.sampler.sample_block(ctx.forced, ctx.step, ctx.training, **queries))
         self._catch_up(record.rows, ctx)
         z = self._kernels.network.block_forward(H, self.W, record.rows, self.b,
                                                 ctx.n_threads)

@@ -30,7 +30,8 @@ except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
 # ``LSHParams`` (defined below) is a parameter object without kernels; it is exported by
 # the ``network`` and ``negative`` modules that take it
 __all__ = ["DWTAHash", "WTAHash", "SimHash", "DensifiedMinHash", "PStableHash", "LSHTables",
-           "HASH_FAMILIES", "hash_family_class", "hash_family_from_state"]
+           "HASH_FAMILIES", "hash_family_class", "hash_family_from_state",
+           "candidate_probability", "choose_KL"]
 
 MAX_RANGE_POW = 30
 _INT32_MAX = 2**31 - 1
@@ -531,6 +532,72 @@ def hash_family_from_state(state, module=None, random_state=None, source="<state
     return classes[name].from_state(state, random_state=random_state, source=source)
 
 
+# ---------------------------------------------------------------------- choosing K and L
+def candidate_probability(p, K, L):
+    """Probability that an item is a candidate of a query: ``1 - (1 - p**K)**L``.
+
+    ``p`` is the collision probability of one hash function for the pair
+    (``1 - angle / pi`` for SimHash); the item is a candidate when all ``K``
+    codes of at least one of the ``L`` tables agree.  Broadcasts over arrays.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("p must be collision probabilities in [0, 1]")
+    # -expm1(L * log1p(-p^K)) keeps the small probabilities of large K exact (p = 1: log 0)
+    with np.errstate(divide="ignore"):
+        return -np.expm1(np.asarray(L, dtype=np.float64) * np.log1p(-p ** np.asarray(K)))
+
+
+def choose_KL(n_items, budget, *, p_near=0.8, p_far=0.5, max_K=32, max_L=256):
+    """``(K, L)`` that retrieve the most near items within a candidate budget.
+
+    The closed form of :func:`candidate_probability`: an unrelated item (one
+    hash collision probability ``p_far``) is a candidate with probability
+    ``P(p_far; K, L)``, so a query expects ``n_items * P(p_far; K, L)``
+    candidates.  Among the ``K <= max_K``, ``L <= max_L`` whose expectation
+    stays within ``budget``, the pair with the largest ``P(p_near; K, L)`` is
+    returned (ties: fewer hash functions ``K * L``, then smaller ``K``).
+
+    Parameters
+    ----------
+    n_items : int
+        Items in the tables (the classes of an output layer).
+    budget : float
+        Expected candidates per query allowed.
+    p_near, p_far : float, default 0.8, 0.5
+        Collision probabilities of one hash function for the items a query
+        should find and for the rest; ``0 <= p_far < p_near < 1``.  For SimHash
+        ``p = 1 - angle / pi``: 0.5 for orthogonal vectors, 0.8 at 36 degrees.
+        For (D)WTA with bins of ``b`` coordinates, unrelated vectors collide
+        with probability ``1 / b`` per code; measure ``p_far`` on the layer when
+        its rows are not unrelated (trained rows share a direction).
+    max_K, max_L : int, default 32, 256
+
+    Returns
+    -------
+    (K, L) : tuple of int
+    """
+    n_items = check_int(n_items, "n_items", low=1)
+    budget = check_float(budget, "budget", low=0.0, low_open=True)
+    p_far = check_float(p_far, "p_far", low=0.0, high=1.0)
+    p_near = check_float(p_near, "p_near", low=0.0, high=1.0)
+    if not p_far < p_near < 1.0:
+        raise ValueError(f"p_near must lie between p_far and 1 (both excluded), got "
+                         f"p_near={p_near}, p_far={p_far}")
+    max_K = check_int(max_K, "max_K", low=1, high=64)
+    max_L = check_int(max_L, "max_L", low=1, high=1 << 16)
+    K, L = np.meshgrid(np.arange(1, max_K + 1), np.arange(1, max_L + 1), indexing="ij")
+    fits = n_items * candidate_probability(p_far, K, L) <= budget
+    if not fits.any():
+        raise ValueError(f"no K <= {max_K}, L <= {max_L} keeps the expected candidates of "
+                         f"{n_items} items within budget={budget}: raise max_K or the budget")
+    recall = np.where(fits, candidate_probability(p_near, K, L), -1.0)
+    # best recall first, then the fewest hash functions, then the smallest K
+    order = np.lexsort((K.ravel(), (K * L).ravel(), -recall.ravel()))
+    best = order[0]
+    return int(K.ravel()[best]), int(L.ravel()[best])
+
+
 class LSHTables:
     """``L`` hash tables of ``2**range_pow`` buckets with a capacity per bucket.
 
@@ -775,13 +842,20 @@ class LSHParams(BaseEstimator):
     table_schedule : {"fixed", "exponential"}, default "fixed"
     schedule_first, schedule_growth : int, float, default 50, 0.1
         ``N0`` (batches) and ``lambda`` of the exponential schedule.
+    center : bool, default False
+        Hash the layer's rows minus their mean row (recomputed at every rehash and
+        rebuild); queries are hashed as they are.  Subtracting one vector from
+        every row shifts all inner products of a query by the same amount, so the
+        ranking the tables should reproduce is unchanged, while the angles SimHash
+        measures are no longer dominated by the direction the trained rows share
+        (``docs/lns.md``, "LSH quality on real data").
     """
 
     def __init__(self, hash_family="dwta", hash_params=None, K=6, L=50, range_pow=None,
                  bucket_capacity=128, bucket_policy="reservoir", selection="union",
                  selection_param=None, max_active="auto", min_active=1000, fill_below=1500,
                  rehash_every=6400, rebuild_every=128000, table_schedule="fixed",
-                 schedule_first=50, schedule_growth=0.1):
+                 schedule_first=50, schedule_growth=0.1, center=False):
         self.hash_family = hash_family
         self.hash_params = hash_params
         self.K = K
@@ -799,6 +873,7 @@ class LSHParams(BaseEstimator):
         self.table_schedule = table_schedule
         self.schedule_first = schedule_first
         self.schedule_growth = schedule_growth
+        self.center = center
 
     @classmethod
     def coerce(cls, lsh, name="lsh"):
@@ -840,6 +915,7 @@ class LSHParams(BaseEstimator):
         check_choice(self.table_schedule, "table_schedule", {"fixed", "exponential"})
         check_int(self.schedule_first, "schedule_first", low=1)
         check_float(self.schedule_growth, "schedule_growth", low=0.0)
+        check_choice(self.center, "center", {True, False})
         if self.max_active is not None and not (isinstance(self.max_active, str)
                                                 and self.max_active == "auto"):
             if self.selection not in ("union", "vanilla"):

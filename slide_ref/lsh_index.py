@@ -94,9 +94,19 @@ class LSHIndex:
 
     # ------------------------------------------------------------------ tables
     def build(self, W):
-        """Hash every neuron's weight row (``W`` [n_items][n_features]) into the tables."""
+        """Hash every neuron's weight row (``W`` [n_items][n_features]) into the tables
+        (minus the mean row with ``center``)."""
         # the family's bucket ids are in range by construction: no re-check
-        self.tables._fill(self.buckets(W), self.n_threads)
+        self.tables._fill(self.buckets(self.items(W)), self.n_threads)
+
+    def items(self, W):
+        """The vectors the tables store for the rows ``W``: ``W`` itself, or with
+        ``center`` each row minus the mean row (a shift every query's inner products
+        share, so the ranking is the same; see :class:`~slide_ref.lsh.LSHParams`)."""
+        if not self.params.center:
+            return W
+        mean = W.mean(axis=0, dtype=np.float64).astype(W.dtype)
+        return W - mean
 
     def rehash(self, W):
         """Re-insert every neuron from its current weights."""

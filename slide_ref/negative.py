@@ -42,6 +42,8 @@ network computes as dense products over those rows. ``hard_negatives=t`` then
 adds an adaptive part: each label remembers the ``t`` candidates that scored
 highest against its last sample (:meth:`~UniformSampler.observe_block`), and
 they join the set of the next batch that holds the label.
+:class:`LSHBlockSampler` adds LSH hard negatives to that set: each sample's most
+frequent hits in tables of the class rows, queried with its hidden vector.
 """
 import importlib
 import math
@@ -63,7 +65,7 @@ except ImportError:  # pragma: no cover - scikit-learn is a declared dependency
 
 __all__ = ["OutputSampler", "FullSoftmax", "LSHSampler", "UniformSampler", "UnigramSampler",
            "LogUniformSampler", "LSHParams", "SAMPLERS", "make_sampler", "sampler_spec",
-           "sampler_from_spec", "MASK"]
+           "sampler_from_spec", "MASK", "LSHBlockSampler", "BLOCK_LSH"]
 
 #: ``adjust`` of a masked pair: its logit ``z - MASK`` is finite and far below any other
 MASK = np.float32(1e30)
@@ -629,6 +631,106 @@ def _no_labels(B):
     return np.zeros(B + 1, np.int64), np.empty(0, np.int32)
 
 
+#: the tables of :class:`LSHBlockSampler` unless ``lsh`` is given: SimHash of the centred
+#: class rows (see ``docs/lns.md``, "LSH quality on real data")
+BLOCK_LSH = {"hash_family": "simhash", "hash_params": {"ratio": 1}, "K": 10, "L": 16,
+             "center": True}
+
+
+class LSHBlockSampler(UniformSampler):
+    """The batch-shared uniform block plus hard negatives looked up in LSH tables.
+
+    The candidate set of :class:`UniformSampler` with ``shared=True,
+    batch_labels=True`` (the batch's labels, ``n_negatives`` uniform classes and,
+    with ``hard_negatives``, the memory of the batch's labels), to which every
+    sample adds the ``table_negatives`` classes its hidden vector ``h`` hits in
+    the most tables of the class rows (LSH Embedding's query): classes with
+    large logits for this batch, found without scoring every class and without
+    waiting for the memory to have seen them.  The tables are rehashed from the
+    current weights on the ``lsh`` schedule.
+
+    No logQ correction is applied (there is no ``logq``): the table hits have no
+    closed-form inclusion probability, and for the uniform part the correction
+    is a constant that changes nothing.  The hits are treated as the memory's
+    hard negatives are: extra negatives of every sample of the batch.
+
+    Parameters
+    ----------
+    n_negatives : int, default 1000
+        Uniform classes shared by the batch.
+    table_negatives : int, default 16
+        Table hits each sample adds: the classes returned by the most tables
+        (ties: smaller id); fewer when the buckets hold fewer.
+    lsh : LSHParams or dict, optional
+        Hash family, ``K``, ``L``, tables and schedule; by default
+        :data:`BLOCK_LSH` (SimHash K=10, L=16 of the centred class rows). Its
+        selection, ``max_active`` and padding settings are replaced by the
+        ``table_negatives`` most frequent hits, unpadded.
+    hard_negatives : int, default 4
+        The memory of :class:`UniformSampler` (0: none).
+    random_state : int, Generator or None
+    """
+
+    shared = True
+    batch_labels = True
+    logq = False
+    remove_accidental_hits = True
+    #: the block layer passes the batch's hidden vectors and the class rows to
+    #: :meth:`sample_block`
+    queries_block = True
+
+    def __init__(self, n_negatives=1000, *, table_negatives=16, lsh=None, hard_negatives=4,
+                 random_state=None):
+        store_params(self, locals())
+
+    def _index_params(self):
+        """The ``lsh`` settings with the selection of the table negatives."""
+        params = LSHParams.coerce(BLOCK_LSH if self.lsh is None else self.lsh, "lsh")
+        params = LSHParams(**params.get_params()).validate()
+        return params.set_params(selection="topk", selection_param=self.table_negatives,
+                                 max_active=None, min_active=0, fill_below=0)
+
+    def setup(self, W, **kw):
+        check_int(self.table_negatives, "table_negatives", low=1, high=2**31 - 1)
+        params = self._index_params()
+        super().setup(W, **kw)
+        self.index_ = sibling(self, "lsh_index").LSHIndex(
+            params, W.shape[0], W.shape[1], batch_size=self.batch_size_, rng=self._rng,
+            n_threads=self.n_threads_, output=True)
+        self.index_.build(W)
+
+    def table_hits(self, H):
+        """The distinct classes the rows of ``H`` [B, d] hit most often (``table_negatives``
+        per row), int32."""
+        index = self.index_
+        _, ids = index.select(H, _no_labels(H.shape[0]), self.seed_, 0, pad=False)
+        return ids
+
+    def sample_block(self, labels, step, training=True, H=None, W=None):
+        """:meth:`UniformSampler.sample_block`, plus the table hits of the hidden vectors
+        ``H`` when given (``W``, the current class rows, is not needed: the tables are
+        rehashed in :meth:`after_step`)."""
+        rows, adjust = super().sample_block(labels, step, training)
+        if H is None:
+            return rows, adjust
+        hits = self.table_hits(H)
+        return self._kernels.negative.batch_candidates(rows, hits.reshape(1, -1),
+                                                       self.n_outputs_, self._threads()), None
+
+    def after_step(self, step, W):
+        self.index_.after_step(step, W)
+
+    def get_state(self):
+        state = super().get_state()
+        if hasattr(self, "index_"):
+            state.update(self.index_.get_state())
+        return state
+
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
+        self.index_.load_state(arrays, source, prefix, step)
+
+
 # --------------------------------------------------------------------------- by name
 #: command-line names of the samplers
 SAMPLERS = ("lsh-embedding", "lsh-label", "uniform", "unigram", "loguniform", "full")
@@ -669,7 +771,7 @@ def sampler_from_spec(spec, module=None, source="<state>"):
     """Rebuild a sampler described by :func:`sampler_spec` from the backend's ``negative``
     ``module``; a malformed description raises :class:`~slide_ref._validation.StateError`."""
     mod = module if module is not None else importlib.import_module(__name__)
-    names = {"LSHSampler", "FullSoftmax", *_CLASSES.values()}
+    names = {"LSHSampler", "LSHBlockSampler", "FullSoftmax", *_CLASSES.values()}
     if not isinstance(spec, dict) or spec.get("class") not in names or not isinstance(
             spec.get("params"), dict):
         raise StateError(source, "output_sampler", f"not a sampler description: {spec!r}")
