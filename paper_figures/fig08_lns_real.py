@@ -187,6 +187,13 @@ def train_interleaved(names, data, budget, chunks, n_threads, log=print):
 
 
 # ----------------------------------------------------------------------------- summary
+def popularity_p1(Y, Yt):
+    """Test P@1 of predicting the most frequent training label for every point: what a
+    model that has learned only the label prior scores."""
+    top = int(np.argmax(np.bincount(Y.tocsr().indices, minlength=Y.shape[1])))
+    return _common.p_at_1(np.full(Yt.shape[0], top), Yt)
+
+
 def time_to(curve, target):
     """Training seconds of the first point whose P@1 reaches ``target`` (None: never)."""
     return next((t for t, _, p1 in curve if p1 >= target), None)
@@ -226,7 +233,9 @@ def markdown(title, stats, summary):
             "vs full |") if target is not None else " | |"
     lines = [f"**{title}** ({stats['n_train']:,} training, {stats['n_test']:,} test points, "
              f"{stats['n_features']:,} features, {stats['n_labels']:,} classes; "
-             f"{stats['budget_s']:.0f} s of training each in {stats['chunks']} turns)", "",
+             f"{stats['budget_s']:.0f} s of training each in {stats['chunks']} turns"
+             + (f"; the most frequent training label scores P@1 {stats['popularity_p1']:.4f}"
+                if "popularity_p1" in stats else "") + ")", "",
              "| model | kind | samples/s | epochs | P@1 at the end | best P@1 | " + head,
              "|---|---|---|---|---|---|---|---|"]
     for name, r in summary["rows"].items():
@@ -275,7 +284,8 @@ def main(argv=None):
         curves = train_interleaved(args.models, data, budget, chunks, args.n_threads)
         stats = {"n_train": data[0].shape[0], "n_test": data[2].shape[0],
                  "n_features": data[0].shape[1], "n_labels": data[1].shape[1],
-                 "budget_s": budget, "chunks": chunks}
+                 "budget_s": budget, "chunks": chunks,
+                 "popularity_p1": popularity_p1(data[1], data[3])}
         summary = summarize(curves, stats["n_train"])
         results[key] = {"title": title, "curves": curves, "stats": stats, "summary": summary,
                         "verdict": verdict(summary)}

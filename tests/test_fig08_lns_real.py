@@ -65,3 +65,12 @@ def test_markdown_has_one_row_per_model():
     text = fig.markdown("T", stats, fig.summarize(curves, 10))
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(rows) == 3 and "full softmax" in rows[1] and "1.00x" in rows[2]
+
+
+def test_popularity_p1_predicts_the_most_frequent_training_label():
+    Y = fig.one_hot([3, 3, 1, 3], 5)
+    assert fig.popularity_p1(Y, fig.one_hot([3, 1, 3, 0], 5)) == 0.5
+    stats = {"n_train": 4, "n_test": 4, "n_features": 2, "n_labels": 5, "budget_s": 1.0,
+             "chunks": 1, "popularity_p1": 0.5}
+    text = fig.markdown("T", stats, fig.summarize({"full": [(1.0, 4, 0.5)]}, 4))
+    assert "most frequent training label scores P@1 0.5000" in text
