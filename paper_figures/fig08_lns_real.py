@@ -255,10 +255,24 @@ def doc_tables(data):
 
 
 def plot(results, path):
-    panels = {res["title"]: {MODELS[n].label if n in MODELS else n: c
-                             for n, c in res["curves"].items()}
-              for res in results.values()}
-    return _common.plot_curves(panels, path, ylabel="test P@1")
+    """One panel per data set: test P@1 against training seconds, a line per model (legend
+    by model name: the labels are in the tables)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
+    for ax, res in zip(axes[0], results.values()):
+        for name, curve in res["curves"].items():
+            style = "--" if MODELS.get(name) and MODELS[name].kind == "static" else "-"
+            ax.plot([c[0] for c in curve], [c[2] for c in curve], style, marker=".",
+                    label=name)
+        ax.set(title=res["title"], xlabel="training time (s)", ylabel="test P@1")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main(argv=None):
