@@ -28,7 +28,7 @@ examples, drawn with seed 0; 70,505 words, a 4-word context).  Both are built
 from apt's lists and cached (``make data``, protocol in ``docs/data.md``).
 ``--smoke`` uses two small synthetic sets.
 
-    python -m paper_figures.fig08_lns_real                 # ~20 minutes on 2 cores
+    python -m paper_figures.fig08_lns_real                 # ~25 minutes on 2 cores
     python -m paper_figures.fig08_lns_real --smoke         # seconds
 """
 import os
@@ -65,6 +65,8 @@ def _shared(sampler_cls, hard=0, **params):
 
 
 def _per_sample_uniform(n_labels):
+    """1000 distinct uniform negatives per point with lazy Adam: the per-sample path of the
+    LSH samplers, with the same set size."""
     return neg.UniformSampler(max(1, min(1000, n_labels // 2))), "lazy_adam"
 
 
@@ -275,6 +277,16 @@ def plot(results, path):
     return path
 
 
+def check_args(p, args):
+    """Refuse budgets, turns and subset sizes that cannot make a run (argparse's error)."""
+    for name in ("budget_xc", "budget_text"):
+        if not getattr(args, name) > 0:
+            p.error(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    for name in ("chunks_xc", "chunks_text", "text_train", "text_test"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def main(argv=None):
     p = _common.parser(__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -289,6 +301,7 @@ def main(argv=None):
     p.add_argument("--text-train", type=int, default=1_500_000)
     p.add_argument("--text-test", type=int, default=10_000)
     args = p.parse_args(argv)
+    check_args(p, args)
     results = {}
     for key, (title, load, budget, chunks) in data_sets(args).items():
         t0 = time.perf_counter()

@@ -74,3 +74,12 @@ def test_popularity_p1_predicts_the_most_frequent_training_label():
              "chunks": 1, "popularity_p1": 0.5}
     text = fig.markdown("T", stats, fig.summarize({"full": [(1.0, 4, 0.5)]}, 4))
     assert "most frequent training label scores P@1 0.5000" in text
+
+
+@pytest.mark.parametrize("args", [["--budget-xc", "0"], ["--budget-text", "nan"],
+                                  ["--chunks-xc", "0"], ["--text-test", "-1"]])
+def test_main_refuses_arguments_that_cannot_make_a_run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        fig.main(args)
+    assert exc.value.code == 2
+    assert args[0] in capsys.readouterr().err
