@@ -132,7 +132,7 @@ def run(names, data, budget_s, n_threads):
 def doc_tables(data):
     """The docs table: samples/s (also relative to the fastest PyTorch peer), P@1 after the
     first round and at the end of the budget, best P@1, and the training time to 98% of the
-    full softmax's best P@1 (``slide_fast``)."""
+    best P@1 of the full softmax (``slide_fast``) and of the best PyTorch peer."""
     lines = results_table(data["curves"], first="first round", last="end")
     stats = data["data"]
     lines.append("")
