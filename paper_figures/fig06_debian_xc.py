@@ -18,7 +18,7 @@ The data: ``slide.datasets.load_debian_xc()`` (package descriptions -> the
 packages they depend on; built from apt's lists and cached, ``make data``;
 protocol in ``docs/data.md``).  ``--smoke`` uses a small synthetic set.
 
-    python -m paper_figures.fig06_debian_xc                # ~10 minutes on 2 cores
+    python -m paper_figures.fig06_debian_xc                # ~40 min on 2 shared cores
     python -m paper_figures.fig06_debian_xc --peers        # the presets only
     python -m paper_figures.fig06_debian_xc --smoke        # seconds
 """

@@ -24,7 +24,7 @@ shared machine falls on all of them alike; after every round the test P@1
 (next-word accuracy) is computed with the full softmax (not timed).  Epochs over
 the subset reshuffle it.
 
-    python -m paper_figures.fig07_debian_text              # ~15 minutes on 2 cores
+    python -m paper_figures.fig07_debian_text              # ~25 min on 2 shared cores
     python -m paper_figures.fig07_debian_text --smoke      # seconds
 """
 import os
