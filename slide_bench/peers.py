@@ -27,8 +27,13 @@ Optimizers (``optimizer``):
   bias, the one dense parameter, keeps ``Adam``). Sampled losses only: the full
   softmax touches every row anyway.
 
-Every layer keeps PyTorch's default initialisation (``Embedding`` and
-``EmbeddingBag``: N(0, 1); ``Linear``: Kaiming-uniform).
+Every layer keeps PyTorch's default initialisation: the input ``EmbeddingBag``'s
+N(0, 1) and the output layer's ``Linear`` default (weights and biases uniform in
++-1/sqrt(hidden)). The sparse setup's output ``Embedding`` tables start from a
+``Linear``'s default draw, so that both optimizers train the same network from the
+same kind of start (``Embedding``'s own N(0, 1) start makes the logits ~sqrt(hidden)
+times larger and the model barely learns: P@1 0.08 after 5 epochs on the Debian XC
+set, against 0.575 after 2 epochs with the ``Linear`` start).
 """
 import numpy as np
 
@@ -73,8 +78,11 @@ class TorchXC:
         self.emb = torch.nn.EmbeddingBag(n_features, hidden, mode="sum", sparse=self.sparse)
         self.b1 = torch.nn.Parameter(torch.zeros(hidden))
         if self.sparse:
-            self.out_w = torch.nn.Embedding(n_outputs, hidden, sparse=True)
-            self.out_b = torch.nn.Embedding(n_outputs, 1, sparse=True)
+            linear = torch.nn.Linear(hidden, n_outputs)     # its default draw, as in "adam"
+            self.out_w = torch.nn.Embedding.from_pretrained(linear.weight.detach(),
+                                                            freeze=False, sparse=True)
+            self.out_b = torch.nn.Embedding.from_pretrained(linear.bias.detach()[:, None],
+                                                            freeze=False, sparse=True)
             sparse_params = [self.emb.weight, self.out_w.weight, self.out_b.weight]
             self.opts = [torch.optim.SparseAdam(sparse_params, lr=lr),
                          torch.optim.Adam([self.b1], lr=lr)]

@@ -46,3 +46,11 @@ def test_sparse_needs_sampled_loss():
         peers.TorchXC(10, 10, loss="full", optimizer="sparse")
     with pytest.raises(ValueError, match="optimizer"):
         peers.TorchXC(10, 10, optimizer="sgd")
+
+
+def test_sparse_and_dense_peers_start_from_the_same_output_layer():
+    dense = peers.TorchXC(30, 40, loss="uniform", seed=3)
+    sparse = peers.TorchXC(30, 40, loss="uniform", optimizer="sparse", seed=3)
+    assert torch.equal(dense.out.weight, sparse.out_w.weight)
+    assert torch.equal(dense.out.bias, sparse.out_b.weight[:, 0])
+    assert torch.equal(dense.emb.weight, sparse.emb.weight)
