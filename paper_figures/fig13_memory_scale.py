@@ -125,6 +125,15 @@ def dims_config(X, Y, data_name):
     return config_of(data_name)
 
 
+def network_estimate_mb(model):
+    """What ``check_allocation`` was told a slide network would take (None for a peer)."""
+    if not hasattr(model, "layers"):
+        return None
+    from slide_ref._memory import network_nbytes
+    return network_nbytes(model.n_features, model.hidden, model.n_outputs, model.optimizer,
+                          model.bf16) / MB
+
+
 def train_epochs(configs, model, X, Y, epochs, seed=0):
     """``epochs`` shuffled epochs of 128-point batches; returns (samples, seconds)."""
     import numpy as np
@@ -152,7 +161,8 @@ def child(kind, data_name, model_name, n_train, n_test, epochs, steps, n_threads
     model = configs.make_model(config, model_name, Y, n_threads=n_threads)
     meter("model")
     report = {"kind": kind, "data": data_name, "model": model_name, "n_train": X.shape[0],
-              "n_test": Xt.shape[0], "n_features": X.shape[1], "n_labels": Y.shape[1]}
+              "n_test": Xt.shape[0], "n_features": X.shape[1], "n_labels": Y.shape[1],
+              "estimate_mb": network_estimate_mb(model)}
     if kind == "xc":
         samples, train_s = train_epochs(configs, model, X, Y, epochs)
         meter("train")
@@ -239,15 +249,19 @@ def steps_table(rows):
 
 def scale_table(rows):
     """The scale runs: shape, samples/s over the timed batches, memory after each step."""
-    lines = ["| shape | model | features | labels | batches | samples/s | RSS after model MB "
-             "| peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape | model | features | labels | batches | samples/s | build s "
+             "| RSS after build MB | peak RSS MB | `network_nbytes` estimate MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['data']} | `{r['model']}` | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['data']} | `{r['model']}` | failed: {r['error']} "
+                         "| | | | | | | |")
             continue
+        estimate = r.get("estimate_mb")
         lines.append(f"| {r['data']} | `{r['model']}` | {r['n_features']:,} | "
                      f"{r['n_labels']:,} | {r['steps']} | {r['samples_per_second']:,.0f} | "
-                     f"{step_mb(r, 'model'):,.0f} | {r['peak_mb']:,.0f} |")
+                     f"{step_mb(r, 'model', 's'):.0f} | {step_mb(r, 'model'):,.0f} | "
+                     f"{r['peak_mb']:,.0f} | {'-' if estimate is None else f'{estimate:,.0f}'} |")
     return "\n".join(lines)
 
 
