@@ -18,7 +18,7 @@ alone for the slide models, which never import torch; torch as well for the
 peers), data, model construction, training, evaluation.  Models run one after
 the other in the order given, each in a fresh process.
 
-    python -m paper_figures.fig13_memory_scale                 # ~15 min on 2 cores
+    python -m paper_figures.fig13_memory_scale                 # ~20 min on 2 cores
     python -m paper_figures.fig13_memory_scale --skip-scale    # peers only
     python -m paper_figures.fig13_memory_scale --smoke         # seconds
 """
