@@ -1,4 +1,4 @@
-"""Peak memory and speed of slide_fast against the PyTorch peers, and the 670k / 3M-label scale runs.
+"""Peak memory and speed of slide_fast against the PyTorch peers; the 670k and 3M-label shapes.
 
 Memory against the peers: the default ``slide_fast`` model (``batch-hard`` of
 ``slide_bench.configs``: the batch-shared uniform sampler, catch-up Adam, hard
