@@ -8,6 +8,8 @@ Configurations (:data:`CONFIGS`), synthetic power-law XC sets of
 * ``B``: 100k features, 100k labels, 1 + Poisson(1) labels per point (mean 2;
   ~96% of points have at most 3), 2^18 buckets per table;
 * ``670k``: Amazon-670K's shape, 135,909 features, 670,091 labels,
+  1 + Poisson(4) labels per point, 2^18 buckets;
+* ``3M``: Amazon-3M's shape, 337,067 features, 2,812,281 labels,
   1 + Poisson(4) labels per point, 2^18 buckets.
 
 Models (:func:`make_model`):
@@ -49,6 +51,7 @@ CONFIGS = {
     "A": dict(n_features=10_000, n_labels=10_000, labels_per_sample=1, range_pow=14),
     "B": dict(n_features=100_000, n_labels=100_000, labels_per_sample=2, range_pow=18),
     "670k": dict(n_features=135_909, n_labels=670_091, labels_per_sample=5, range_pow=18),
+    "3M": dict(n_features=337_067, n_labels=2_812_281, labels_per_sample=5, range_pow=18),
 }
 SLIDE_MODELS = ["slide", "slide-lazy", "uniform-lazy", "batch", "batch-lazy-input",
                 "batch-catchup", "batch-hard", "full"]

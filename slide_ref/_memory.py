@@ -194,6 +194,12 @@ def network_nbytes(n_features, hidden, n_outputs, optimizer="adam", bf16=0):
     the uint16 low halves with ``bf16=2`` (2 more), and the same per bias.  While
     a layer is initialised its weights exist once more as float64 and float32
     (12 bytes a weight), so the largest layer adds that on top.
+
+    An upper bound: a layer's initial draws are freed before its gradient and
+    moments are allocated, so with Adam the measured peak of building (or
+    loading, the saved arrays aside) is the final size, the first sum above
+    (``tests/test_memory.py`` measures it; ``docs/slide.md``, "Memory and scale",
+    has the 670k- and 3M-label shapes).
     """
     widths = [int(n_features)] + [int(h) for h in hidden] + [int(n_outputs)]
     per_value = 8 + (0 if optimizer == "sgd" else 8) + (2 if int(bf16) == 2 else 0)

@@ -132,6 +132,7 @@ class _Layer:
             self.W_lo, self.b_lo = aligned_copy(W_lo), aligned_copy(b_lo)
         # every per-layer array starts on a cache line (see slide_ref._memory)
         self.W, self.b = aligned_copy(W), aligned_copy(b)
+        del W, b        # the unaligned draws: not kept alive while the state is allocated
         self.gW, self.gb = aligned_zeros(self.W.shape), aligned_zeros(self.b.shape)
         self.mW = self.vW = self.mb = self.vb = None
         if optimizer.moments:
@@ -225,16 +226,19 @@ class _Layer:
                                           prefix + name, step)
         if self.numerics.split:
             for name in ("W", "b"):
-                if np.any(loaded[name].view(np.uint32) & 0xFFFF):
+                high = np.asarray(loaded[name], dtype=getattr(self, name).dtype)
+                if np.any(high.view(np.uint32) & 0xFFFF):
                     raise StateError(source, prefix + name,
                                      "a bf16=2 model stores high halves here (their low 16 bits "
                                      f"must be 0; they belong in {prefix}{name}_lo)")
+        # copied into the layer's own aligned arrays, once all are checked: loading never
+        # holds a second set of arrays, and the layer shares no memory with the saved ones
         for name, value in loaded.items():
-            setattr(self, name, value)
+            getattr(self, name)[...] = value
 
 
 def _checked_array(name, saved, current, source, field, step):
-    """A saved layer array checked against the one it replaces; an aligned copy."""
+    """A saved layer array checked against the one it replaces (returned as it is)."""
     if saved.shape != current.shape:
         raise StateError(source, field, f"shape {saved.shape}, expected {current.shape}")
     kind = current.dtype.kind
@@ -249,8 +253,7 @@ def _checked_array(name, saved, current, source, field, step):
         raise StateError(source, field, "low halves must lie in [0, 65535]")
     if name == "last" and saved.size and (saved.min() < 0 or saved.max() > step):
         raise StateError(source, field, f"steps outside [0, {step}]")
-    # a copy: the loaded layer must not share arrays with the saved one
-    return aligned_copy(saved, current.dtype)
+    return saved
 
 
 class InputLayer(_Layer):
