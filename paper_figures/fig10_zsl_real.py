@@ -130,7 +130,8 @@ def compare_descriptions(seeds):
             data = debtags(seed, attributes, wordnet)
             out = slide_fast.zsl.gbu_protocol(est, data, grid, random_state=seed)
             nearest = nearest_description_zsl(data)
-            rows.append({"attributes": variant, "seed": seed, "n_attributes": data.attributes.shape[0],
+            rows.append({"attributes": variant, "seed": seed,
+                         "n_attributes": data.attributes.shape[0],
                          "eszsl_zsl": 100 * out["test"]["zsl"], "eszsl_H": 100 * out["test"]["H"],
                          "nearest_zsl": None if nearest is None else 100 * nearest,
                          "chance": 100.0 / data.unseen.size})
@@ -155,8 +156,9 @@ def summarise_descriptions(rows):
 
 
 def descriptions_markdown(table):
-    lines = ["| packages and classes (`load_debtags_zsl`) | attributes | ESZSL ZSL | ESZSL GZSL H | "
-             "nearest description, ZSL (no training) | chance |", "|---|---|---|---|---|---|"]
+    lines = ["| packages and classes (`load_debtags_zsl`) | attributes | ESZSL ZSL | "
+             "ESZSL GZSL H | nearest description, ZSL (no training) | chance |",
+             "|---|---|---|---|---|---|"]
     for e in table:
         def ms(k):
             return "-" if e[k] is None else f"{e[k]:.1f} ± {e[k + '_std']:.1f}"

@@ -44,8 +44,9 @@ from ._data_common import DataSet, hash_fraction
 from ._debian_archive import ArchiveUnavailableError
 from ._debian_text import build_debian_text, next_word_examples, text_documents
 from ._debian_zsl import (DEBTAGS_ATTRIBUTES, FASHION_WORDNET_LEMMAS, build_debtags_zsl,
-                          debtags_corpus, debtags_points, read_debtags_vocabulary, read_wordnet_glosses, read_wordnet_nouns,
-                          wordnet_class_attributes, zsl_data, zsl_stats)
+                          debtags_corpus, debtags_points, read_debtags_vocabulary,
+                          read_wordnet_glosses, read_wordnet_nouns, wordnet_class_attributes,
+                          zsl_data, zsl_stats)
 from ._validation import check_choice, check_float, check_int
 
 __all__ = ["load_debian_xc", "load_debian_text", "load_fashion_mnist", "load_debtags_zsl",
