@@ -263,7 +263,9 @@ def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, corpus=No
     singular vectors (:func:`lsa_basis`) of ``corpus``'s tf-idf rows
     (:func:`debtags_corpus`), features L2-normalised, class descriptions
     L2-normalised and centred over the classes (an attribute all classes share
-    says nothing about which one a package has).
+    says nothing about which one a package has).  ValueError when a class's
+    description has no term among the features (a facet with such tags, e.g.
+    ``use``, needs ``glosses`` or a larger ``max_features``).
     """
     attributes = check_choice(attributes, "attributes", DEBTAGS_ATTRIBUTES)
     if attributes == "lsa" and not corpus:
@@ -290,10 +292,14 @@ def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, corpus=No
     if glosses is not None:
         descriptions = [gloss_expanded(d, glosses) for d in descriptions]
     D = tfidf_rows([tokenize_terms(d) for d in descriptions], features, idf).toarray()
+    empty = [c for c, row in zip(classes, D) if not row.any()]
+    if empty:   # a class no package term describes could only be guessed
+        raise ValueError(f"the descriptions of {empty} share no term with the package texts "
+                         f"(the {len(features)} most frequent terms)")
     if attributes == "terms":
         X, A = X.toarray(), D.T[np.abs(D.T).sum(axis=1) > 0]      # terms no class uses dropped
     else:
-        X, A = _lsa_embedding(X, D, classes, tfidf_rows(
+        X, A = _lsa_embedding(X, D, tfidf_rows(
             [tokenize_terms(t) for t in corpus], features, idf), n_components)
     rng = np.random.default_rng(random_state)
     unseen = np.sort(rng.choice(C, size=U, replace=False))
@@ -325,11 +331,8 @@ def redraw_debtags_split(data, random_state, n_unseen=None, test_fraction=0.2):
     return new
 
 
-def _lsa_embedding(X, D, classes, corpus_rows, n_components):
+def _lsa_embedding(X, D, corpus_rows, n_components):
     """``(features [n, k], attributes [k, C])`` of packages ``X`` and descriptions ``D``."""
-    empty = [c for c, row in zip(classes, D) if not row.any()]
-    if empty:
-        raise ValueError(f"the descriptions of {empty} share no term with the package texts")
     basis = lsa_basis(corpus_rows, n_components)
     features = _unit_rows(np.asarray(X @ basis)).astype(np.float32)
     described = _unit_rows(D @ basis)

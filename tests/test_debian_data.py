@@ -601,6 +601,11 @@ def test_debtags_lsa_embeds_packages_and_descriptions_in_one_space(tmp_path):
         zd.build_debtags_zsl(names, texts, tags, vocabulary, attributes="lsa")
     with pytest.raises(ValueError, match="attributes"):
         zd.build_debtags_zsl(names, texts, tags, vocabulary, attributes="words")
+    vocabulary["use::theme2"] = "xylophones"                    # no package term
+    for attributes in ("terms", "lsa"):
+        with pytest.raises(ValueError, match=r"\['use::theme2'\] share no term"):
+            zd.build_debtags_zsl(names, texts, tags, vocabulary, corpus=corpus,
+                                 attributes=attributes)
 
 
 def test_redraw_debtags_split_matches_a_build_with_that_seed(tmp_path):
