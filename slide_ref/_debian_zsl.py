@@ -16,13 +16,19 @@ from ._bag_of_words import (document_frequencies, ranked_vocabulary, smooth_idf,
 from ._validation import check_choice, check_int
 
 __all__ = ["FASHION_WORDNET_LEMMAS", "read_wordnet_nouns", "wordnet_class_attributes",
-           "read_wordnet_glosses", "gloss_expanded", "debtags_points", "read_debtags_vocabulary",
-           "build_debtags_zsl", "zsl_data"]
+           "read_wordnet_glosses", "gloss_expanded", "debtags_points", "debtags_corpus",
+           "read_debtags_vocabulary", "lsa_basis", "build_debtags_zsl", "redraw_debtags_split",
+           "zsl_data",
+           "DEBTAGS_ATTRIBUTES"]
 
 #: WordNet lemma (first noun sense) describing each Fashion-MNIST class; WordNet
 #: has no "ankle boot", its hypernym "boot" stands in.
 FASHION_WORDNET_LEMMAS = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                           "sneaker", "bag", "boot")
+
+#: How the debtags set embeds packages and class descriptions (``attributes=``):
+#: ``"terms"`` tf-idf terms, ``"lsa"`` a latent semantic space of other packages' texts.
+DEBTAGS_ATTRIBUTES = ("terms", "lsa")
 
 
 # Words too common in glosses and tag descriptions to describe a class.
@@ -213,13 +219,57 @@ def read_debtags_vocabulary(root):
             for s in archive.parse_stanzas(archive.read_package_file(path)) if "Tag" in s}
 
 
-def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, n_unseen=None,
-                      max_features=2048, test_fraction=0.2, random_state=0):
+def debtags_corpus(packages, descriptions, names):
+    """Texts of the packages built from no source package of ``names`` (sorted by package).
+
+    The unlabelled corpus of the LSA space: binaries of one source share their
+    text, so every source with a point of the set is left out of it.
+    """
+    texts = archive.package_texts(packages, descriptions)
+    taken = {archive.source_name(packages[n]) for n in names}
+    return [texts[n] for n in sorted(texts) if archive.source_name(packages[n]) not in taken]
+
+
+def lsa_basis(rows, n_components):
+    """[D, k] orthonormal top right singular vectors of the (sparse) corpus matrix ``rows``.
+
+    From the eigenvectors of the D x D Gram matrix (deterministic, unlike an
+    iterative SVD started at random); each column's sign makes its largest
+    entry positive, so two builds give the same basis.
+    """
+    k = check_int(n_components, "n_components", low=1, high=rows.shape[1])
+    rows = rows.astype(np.float64)
+    gram = np.asarray((rows.T @ rows).todense())
+    _, vectors = np.linalg.eigh(gram)                 # ascending eigenvalues
+    basis = vectors[:, ::-1][:, :k]
+    signs = np.sign(basis[np.abs(basis).argmax(axis=0), np.arange(k)])
+    return basis * signs
+
+
+def _unit_rows(M):
+    return _unit_cols(M.T).T
+
+
+def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, corpus=None,
+                      attributes="terms", n_components=128, n_unseen=None, max_features=2048,
+                      test_fraction=0.2, random_state=0):
     """ZSLData of the debtags set from :func:`debtags_points` and the tag vocabulary.
 
     With ``glosses`` (:func:`read_wordnet_glosses`) each tag description is
     expanded by :func:`gloss_expanded` before it becomes attributes.
+    ``attributes="terms"``: features are the packages' tf-idf rows, a class is
+    its description's tf-idf over the same terms (rows no class uses dropped).
+    ``attributes="lsa"``: both are projected on the ``n_components`` top
+    singular vectors (:func:`lsa_basis`) of ``corpus``'s tf-idf rows
+    (:func:`debtags_corpus`), features L2-normalised, class descriptions
+    L2-normalised and centred over the classes (an attribute all classes share
+    says nothing about which one a package has).  ValueError when a class's
+    description has no term among the features (a facet with such tags, e.g.
+    ``use``, needs ``glosses`` or a larger ``max_features``).
     """
+    attributes = check_choice(attributes, "attributes", DEBTAGS_ATTRIBUTES)
+    if attributes == "lsa" and not corpus:
+        raise ValueError("attributes='lsa' needs a corpus of package texts (debtags_corpus)")
     classes = sorted(set(tags))
     missing = [c for c in classes if c not in vocabulary]
     if missing:
@@ -234,18 +284,56 @@ def build_debtags_zsl(names, texts, tags, vocabulary, *, glosses=None, n_unseen=
     features = ranked_vocabulary(df, 2)
     features = {t: i for t, i in features.items() if i < max_features}
     idf = smooth_idf(df, features, len(tokens))
-    X = tfidf_rows(tokens, features, idf).toarray()
+    X = tfidf_rows(tokens, features, idf)
     labels = np.array([classes.index(t) for t in tags], dtype=np.int64)
     # A class is its tag's name and description, embedded like a package's text in
-    # the same term space (attribute k = feature k); terms no class uses are dropped.
+    # the same term space (attribute k = feature k).
     descriptions = [_tag_words(c) + "\n" + vocabulary[c] for c in classes]
     if glosses is not None:
         descriptions = [gloss_expanded(d, glosses) for d in descriptions]
-    A = tfidf_rows([tokenize_terms(d) for d in descriptions], features, idf).toarray().T
-    A = A[np.abs(A).sum(axis=1) > 0].astype(np.float64)
+    D = tfidf_rows([tokenize_terms(d) for d in descriptions], features, idf).toarray()
+    empty = [c for c, row in zip(classes, D) if not row.any()]
+    if empty:   # a class no package term describes could only be guessed
+        raise ValueError(f"the descriptions of {empty} share no term with the package texts "
+                         f"(the {len(features)} most frequent terms)")
+    if attributes == "terms":
+        X, A = X.toarray(), D.T[np.abs(D.T).sum(axis=1) > 0]      # terms no class uses dropped
+    else:
+        X, A = _lsa_embedding(X, D, tfidf_rows(
+            [tokenize_terms(t) for t in corpus], features, idf), n_components)
     rng = np.random.default_rng(random_state)
     unseen = np.sort(rng.choice(C, size=U, replace=False))
-    data = zsl_data(X, labels, A, unseen, classes, test_fraction, rng, "load_debtags_zsl")
+    data = zsl_data(X, labels, A.astype(np.float64), unseen, classes, test_fraction, rng,
+                    "load_debtags_zsl")
     data.image_files = list(names)
     data.stats = zsl_stats(data)
     return data
+
+
+def redraw_debtags_split(data, random_state, n_unseen=None, test_fraction=0.2):
+    """A built debtags set with the unseen classes and splits of another ``random_state``.
+
+    Features and class descriptions do not depend on ``random_state``, so this
+    gives what :func:`build_debtags_zsl` (and ``load_debtags_zsl``) would with
+    it, up to the float32 rounding of the stored attributes, without a rebuild.
+    """
+    C = data.n_classes
+    U = max(1, C // 4) if n_unseen is None else check_int(n_unseen, "n_unseen", low=1,
+                                                          high=C - 3)
+    rng = np.random.default_rng(check_int(random_state, "random_state", low=0))
+    unseen = np.sort(rng.choice(C, size=U, replace=False))
+    raw = (data.original_attributes if data.original_attributes is not None
+           else data.attributes).astype(np.float64)
+    new = zsl_data(data.features, data.labels, raw, unseen, data.class_names, test_fraction,
+                   rng, "load_debtags_zsl")
+    new.image_files = data.image_files
+    new.stats = zsl_stats(new)
+    return new
+
+
+def _lsa_embedding(X, D, corpus_rows, n_components):
+    """``(features [n, k], attributes [k, C])`` of packages ``X`` and descriptions ``D``."""
+    basis = lsa_basis(corpus_rows, n_components)
+    features = _unit_rows(np.asarray(X @ basis)).astype(np.float32)
+    described = _unit_rows(D @ basis)
+    return features, (described - described.mean(axis=0)).T

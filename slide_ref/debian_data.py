@@ -43,9 +43,10 @@ from ._bag_of_words import (document_frequencies, names_by_id, ranked_vocabulary
 from ._data_common import DataSet, hash_fraction
 from ._debian_archive import ArchiveUnavailableError
 from ._debian_text import build_debian_text, next_word_examples, text_documents
-from ._debian_zsl import (FASHION_WORDNET_LEMMAS, build_debtags_zsl, debtags_points,
-                          read_debtags_vocabulary, read_wordnet_glosses, read_wordnet_nouns,
-                          wordnet_class_attributes, zsl_data, zsl_stats)
+from ._debian_zsl import (DEBTAGS_ATTRIBUTES, FASHION_WORDNET_LEMMAS, build_debtags_zsl,
+                          debtags_corpus, debtags_points, read_debtags_vocabulary,
+                          read_wordnet_glosses, read_wordnet_nouns, wordnet_class_attributes,
+                          zsl_data, zsl_stats)
 from ._validation import check_choice, check_float, check_int
 
 __all__ = ["load_debian_xc", "load_debian_text", "load_fashion_mnist", "load_debtags_zsl",
@@ -553,7 +554,8 @@ def _class_ids(names, classes, argument):
 
 
 def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wordnet=False,
-                     max_features=2048, test_fraction=0.2, random_state=0, cache_dir=None,
+                     attributes="lsa", n_components=128, max_features=2048, test_fraction=0.2,
+                     random_state=0, cache_dir=None,
                      rebuild=False, show_progress=False, lists_dir=archive.DEFAULT_LISTS_DIR):
     """Debian packages as a zero-shot set: classes are the tags of one debtags facet.
 
@@ -564,8 +566,12 @@ def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wo
     the text the ``debtags`` package's vocabulary gives the tag (short + long
     description), followed with ``wordnet=True`` by the WordNet gloss of each
     of its content words (``wordnet-base``), embedded like a package text in
-    the same tf-idf term space (attribute rows are the terms some class
-    uses).  ``n_unseen`` classes (default a quarter) drawn with
+    the same tf-idf term space (``attributes="terms"``: attribute rows are
+    the terms some class uses), or (``"lsa"``, the default) both projected on
+    the ``n_components`` top singular vectors of the tf-idf rows of every
+    package built from another source (:func:`debtags_corpus`), class
+    descriptions centred over the classes (:func:`build_debtags_zsl`).
+    ``n_unseen`` classes (default a quarter) drawn with
     ``random_state`` are unseen; GBU splits as in :func:`load_fashion_zsl`.
     ``image_files`` holds the package of each row.
 
@@ -579,6 +585,8 @@ def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wo
                                                                 "min_class_size", low=2),
               "n_unseen": None if n_unseen is None else check_int(n_unseen, "n_unseen", low=1),
               "wordnet": bool(wordnet),
+              "attributes": check_choice(attributes, "attributes", DEBTAGS_ATTRIBUTES),
+              "n_components": check_int(n_components, "n_components", low=1),
               "max_features": check_int(max_features, "max_features", low=1),
               "test_fraction": check_float(test_fraction, "test_fraction", low=0.0, high=0.9),
               "random_state": check_int(random_state, "random_state", low=0)}
@@ -598,8 +606,10 @@ def load_debtags_zsl(*, facet="works-with", min_class_size=20, n_unseen=None, wo
         if wordnet:
             with archive.unpacked("wordnet-base", _debs_dir(root)) as wn_root:
                 glosses = read_wordnet_glosses(wn_root)
-        return build_debtags_zsl(names, texts, tags, vocabulary, glosses=glosses,
-                                 **{k: params[k] for k in ("n_unseen", "max_features",
+        corpus = debtags_corpus(packages, descriptions, names) if attributes == "lsa" else None
+        return build_debtags_zsl(names, texts, tags, vocabulary, glosses=glosses, corpus=corpus,
+                                 **{k: params[k] for k in ("attributes", "n_components",
+                                                           "n_unseen", "max_features",
                                                            "test_fraction", "random_state")})
 
     def save(data, folder):

@@ -463,14 +463,14 @@ def test_load_fashion_zsl(fake_archive):
 
 def test_load_debtags_zsl(fake_archive):
     data = dd.load_debtags_zsl(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"],
-                               facet="use", min_class_size=5, n_unseen=1)
+                               facet="use", min_class_size=5, n_unseen=1, attributes="terms")
     assert data.class_names == [f"use::theme{t}" for t in range(4)]
     # One package per source: the apps (the libraries carry no use:: tag).
     assert data.features.shape[0] == 40 and all(n.startswith("app") for n in data.image_files)
     assert data.unseen.size == 1 and data.seen.size == 3
     assert data.attributes.shape[1] == 4
     again = dd.load_debtags_zsl(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"],
-                                facet="use", min_class_size=5, n_unseen=1)
+                                facet="use", min_class_size=5, n_unseen=1, attributes="terms")
     assert fake_archive["fetched"] == ["debtags"]               # the second call: cached
     assert_array_equal(again.features, data.features)
     assert again.class_names == data.class_names
@@ -538,3 +538,105 @@ def test_debtags_attributes_share_the_feature_terms(tmp_path):
     assert_allclose(np.linalg.norm(data.attributes, axis=0), 1.0, rtol=1e-6)
     df = bow.document_frequencies([bow.tokenize_terms(t) for t in texts])
     assert data.features.shape[1] == sum(n >= 2 for n in df.values())
+
+
+# ----------------------------------------------------------------------------- debtags LSA
+def add_untagged_sources(folder, n=24):
+    """A second Packages + Translation-en pair: ``n`` untagged documentation packages, each
+    its own source, about the four themes (the unlabelled corpus of the LSA space)."""
+    stanzas, translations = [], []
+    for k in range(n):
+        theme, md5 = THEMES[k % len(THEMES)], f"d{k:031d}"
+        stanzas.append(_stanza(f"doc{k}", md5, f"documentation of the {theme}"))
+        translations.append(_translation(md5, f"documentation of the {theme}",
+                                         f"Manual pages for the {theme} and its plugins."))
+    for name, text in ((PACKAGES_NAME.replace("main", "contrib"), stanzas),
+                       (TRANSLATION_NAME.replace("main", "contrib"), translations)):
+        with open(os.path.join(folder, name), "w") as fh:
+            fh.write("\n\n".join(text) + "\n")
+    return folder
+
+
+def _debtags_lsa_inputs(tmp_path):
+    packages, descriptions = _lists(add_untagged_sources(fake_lists(str(tmp_path))))
+    names, texts, tags = zd.debtags_points(packages, descriptions, "use", 5)
+    vocabulary = {f"use::theme{t}": f"{THEMES[t]}" for t in range(4)}
+    return names, texts, tags, vocabulary, zd.debtags_corpus(packages, descriptions, names)
+
+
+def test_debtags_corpus_leaves_out_the_sources_of_points(tmp_path):
+    *_, corpus = _debtags_lsa_inputs(tmp_path)
+    # appK and libsrcK share source srcK, which has a point: only the doc packages remain.
+    assert len(corpus) == 24 and all(t.startswith("documentation of the") for t in corpus)
+
+
+def test_lsa_basis_spans_the_top_singular_vectors():
+    rng = np.random.default_rng(0)
+    rows = sp.random(60, 12, density=0.4, random_state=1, format="csr") \
+        + sp.csr_matrix(rng.random((60, 1)) @ rng.random((1, 12)))
+    basis = zd.lsa_basis(rows, 3)
+    assert basis.shape == (12, 3)
+    assert_allclose(basis.T @ basis, np.eye(3), atol=1e-10)
+    _, _, vt = np.linalg.svd(rows.toarray(), full_matrices=False)
+    assert_allclose(np.abs(basis.T @ vt[:3].T), np.eye(3), atol=1e-8)   # same vectors, any sign
+    assert np.all(basis[np.abs(basis).argmax(axis=0), np.arange(3)] > 0)
+    assert_array_equal(zd.lsa_basis(rows, 3), basis)
+    with pytest.raises(ValueError, match="n_components"):
+        zd.lsa_basis(rows, 13)
+
+
+def test_debtags_lsa_embeds_packages_and_descriptions_in_one_space(tmp_path):
+    names, texts, tags, vocabulary, corpus = _debtags_lsa_inputs(tmp_path)
+    data = zd.build_debtags_zsl(names, texts, tags, vocabulary, corpus=corpus,
+                                attributes="lsa", n_components=3, n_unseen=1)
+    assert data.features.shape == (40, 3) and data.features.dtype == np.float32
+    assert data.attributes.shape == (3, 4)
+    assert_allclose(np.linalg.norm(data.features, axis=1), 1.0, rtol=1e-5)
+    # descriptions centred over the classes (before the unit columns every set gets)
+    assert_allclose(data.original_attributes.mean(axis=1), 0.0, atol=1e-6)
+    # a package is nearest to its own theme's description in the shared space
+    nearest = np.argmax(data.features @ data.attributes, axis=1)
+    assert (nearest == data.labels).mean() > 0.9
+    with pytest.raises(ValueError, match="corpus"):
+        zd.build_debtags_zsl(names, texts, tags, vocabulary, attributes="lsa")
+    with pytest.raises(ValueError, match="attributes"):
+        zd.build_debtags_zsl(names, texts, tags, vocabulary, attributes="words")
+    vocabulary["use::theme2"] = "xylophones"                    # no package term
+    for attributes in ("terms", "lsa"):
+        with pytest.raises(ValueError, match=r"\['use::theme2'\] share no term"):
+            zd.build_debtags_zsl(names, texts, tags, vocabulary, corpus=corpus,
+                                 attributes=attributes)
+
+
+def test_redraw_debtags_split_matches_a_build_with_that_seed(tmp_path):
+    names, texts, tags, vocabulary, corpus = _debtags_lsa_inputs(tmp_path)
+    kw = dict(corpus=corpus, attributes="lsa", n_components=3, n_unseen=1)
+    built = zd.build_debtags_zsl(names, texts, tags, vocabulary, random_state=0, **kw)
+    for seed in (1, 2, 5):
+        want = zd.build_debtags_zsl(names, texts, tags, vocabulary, random_state=seed, **kw)
+        got = zd.redraw_debtags_split(built, seed, n_unseen=1)
+        assert_array_equal(got.unseen, want.unseen)
+        for loc in ("trainval_loc", "test_seen_loc", "test_unseen_loc", "train_loc", "val_loc"):
+            assert_array_equal(getattr(got, loc), getattr(want, loc))
+        assert_allclose(got.attributes, want.attributes, rtol=1e-5, atol=1e-6)
+        assert_array_equal(got.features, want.features)
+    assert not np.array_equal(zd.redraw_debtags_split(built, 1, n_unseen=1).unseen,
+                              zd.redraw_debtags_split(built, 2, n_unseen=1).unseen) or \
+        not np.array_equal(zd.redraw_debtags_split(built, 1, n_unseen=1).trainval_loc,
+                           zd.redraw_debtags_split(built, 2, n_unseen=1).trainval_loc)
+
+
+def test_load_debtags_zsl_lsa_by_default(fake_archive):
+    add_untagged_sources(fake_archive["lists"])
+    kw = dict(cache_dir=fake_archive["cache"], lists_dir=fake_archive["lists"], facet="use",
+              min_class_size=5, n_unseen=1)
+    data = dd.load_debtags_zsl(n_components=3, **kw)
+    assert data.features.shape == (40, 3) and data.attributes.shape == (3, 4)
+    terms = dd.load_debtags_zsl(attributes="terms", **kw)
+    assert terms.features.shape[1] > 3                        # another cache folder
+    again = dd.load_debtags_zsl(n_components=3, **kw)
+    assert_array_equal(again.features, data.features)
+    with pytest.raises(ValueError, match="attributes"):
+        dd.load_debtags_zsl(attributes="lda", **kw)
+    with pytest.raises(TypeError, match="n_components"):
+        dd.load_debtags_zsl(n_components="3", **kw)
