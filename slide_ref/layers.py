@@ -32,7 +32,7 @@ import numpy as np
 
 from ._backend import KERNELS, sibling
 from ._memory import aligned_copy, aligned_zeros
-from ._validation import StateError
+from ._validation import StateError, _all_finite
 from .optimizers import Param
 
 __all__ = ["BatchContext", "ActiveSet", "Block", "InputRecord", "InputLayer", "DenseLayer",
@@ -199,7 +199,8 @@ class _Layer:
     def finite_biases(self):
         """Whether the biases and their Adam moments are finite: a cheap check (every sample's
         gradient reaches them) that training has not overflowed."""
-        return all(a is None or np.isfinite(a).all() for a in (self.b, self.mb, self.vb))
+        # one float64 sum per array, no boolean temporary (see _all_finite)
+        return all(a is None or _all_finite(a) for a in (self.b, self.mb, self.vb))
 
     # ------------------------------------------------------------------ state
     def get_state(self):
