@@ -28,11 +28,13 @@ place both meet inside a pass is the *fused* backward of the input layer and
 of the block output, where the lazy fp32 Adam step of ``W`` runs in the same
 kernel as its gradient (``fused`` below).
 """
+import math
+
 import numpy as np
 
 from ._backend import KERNELS, sibling
 from ._memory import aligned_copy, aligned_zeros
-from ._validation import StateError, _all_finite
+from ._validation import StateError
 from .optimizers import Param
 
 __all__ = ["BatchContext", "ActiveSet", "Block", "InputRecord", "InputLayer", "DenseLayer",
@@ -93,6 +95,16 @@ class InputRecord:
 
     def __init__(self, X, rows=None):
         self.X, self.rows, self.fused = X, rows, False
+
+
+def _finite(a):
+    """Whether every value of the 1-D float array ``a`` is finite, checked every batch: the
+    dot product ``a . a`` (one BLAS call, no temporary) is NaN or infinite whenever a value
+    is; only a non-finite result, also reached by huge finite values, needs the
+    element-wise test."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        square = np.dot(a, a)
+    return math.isfinite(square) or bool(np.isfinite(a).all())
 
 
 def init_weights(shape, n_in, n_out, rng, init, init_std, first):
@@ -199,8 +211,7 @@ class _Layer:
     def finite_biases(self):
         """Whether the biases and their Adam moments are finite: a cheap check (every sample's
         gradient reaches them) that training has not overflowed."""
-        # one float64 sum per array, no boolean temporary (see _all_finite)
-        return all(a is None or _all_finite(a) for a in (self.b, self.mb, self.vb))
+        return all(a is None or _finite(a) for a in (self.b, self.mb, self.vb))
 
     # ------------------------------------------------------------------ state
     def get_state(self):

@@ -9,6 +9,8 @@ a number format (:mod:`slide_ref.numerics`).  A training step is every layer's
 label), every ``backward`` from last to first, every optimizer ``step``, then table
 maintenance.  Kernels do the work; ``slide_fast`` binds compiled ones.
 """
+import math
+
 import numpy as np
 
 from . import negative as _negative
@@ -241,8 +243,8 @@ class SlideNetwork:
         delta, loss = self.layers[-1].loss(acts[-1], records[-1], ctx.labels, w,
                                            1.0 / X.shape[0], ctx.n_threads)
         self.last_losses_ = loss    # per-sample, unweighted: read by example samplers
-        mean = np.dot(w, loss) / X.shape[0]
-        if not np.isfinite(mean):
+        mean = float(np.dot(w, loss)) / X.shape[0]
+        if not math.isfinite(mean):
             _diverged(self.lr, ctx.step, f"the mean loss is {mean}")
         self.numerics.round_delta(delta, ctx.n_threads)
         inputs = [X] + acts[:-1]
