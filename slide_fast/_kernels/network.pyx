@@ -579,8 +579,8 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
             tid = omp_get_thread_num()
             for e in prange(n_present, schedule="dynamic", chunksize=8):
                 f = present[e]
-                if e + 2 < n_present:   # scattered rows: fetch the one after next
-                    c = present[e + 2]
+                if e + AHEAD < n_present:   # scattered rows: fetch ahead (see AHEAD)
+                    c = present[e + AHEAD]
                     slide_prefetch_adam_row(&W[c, 0], &m[c, 0], &m[c, 0], &v[c, 0], n_out)
                 for k in range(ptr[f], ptr[f + 1]):
                     axpy(data[order[k]], &delta[rows[order[k]], 0], &g[tid, 0], n_out)
@@ -592,6 +592,13 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
 
 
 # --------------------------------------------------------------------------- shared candidate sets
+cdef enum:
+    # how many rows ahead the row-wise Adam loops prefetch their next scattered row: a
+    # row's four arrays take about a DRAM latency to arrive, and a 128-wide row is
+    # stepped in less, so fetching only the row after next left the loops latency-bound
+    AHEAD = 6
+
+
 cdef int _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel) except -1:
     """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``
     (O(len(rows)), next to kernels that do O(len(rows) * width) work on them)."""
@@ -727,8 +734,8 @@ def _block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[
             r = rows[j]
             gb[r] += acc
             if fused:
-                if j + 2 < j1:      # scattered rows: fetch the one after next
-                    c = rows[j + 2]
+                if j + AHEAD < j1:      # scattered rows: fetch ahead (see AHEAD)
+                    c = rows[j + AHEAD]
                     slide_prefetch_adam_row(&out[c, 0], &m[c, 0], &m[c, 0], &v[c, 0], d)
                 adam(&out[r, 0], &gWc[j, 0], &m[r, 0], &v[r, 0], d, lr, b1, c1, b2, c2, ep)
             else:
@@ -779,8 +786,8 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
     _check_rows(sel, n_rows, "adam_step")
     cdef Py_ssize_t n_sel = sel.shape[0], ahead
     for t in prange(n_sel, nogil=True, num_threads=n_threads, schedule="static"):
-        if t + 2 < n_sel:      # scattered rows: fetch the one after next while updating this
-            ahead = sel[t + 2]
+        if t + AHEAD < n_sel:      # scattered rows: fetch ahead while updating this one
+            ahead = sel[t + AHEAD]
             slide_prefetch_adam_row(&W[ahead, 0], &gW[ahead, 0], &m[ahead, 0], &v[ahead, 0],
                                     width)
         r = sel[t]
@@ -872,8 +879,8 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
         return
     cdef const double[:, ::1] tab = _catchup_table(t, lr, beta1, beta2)
     for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
-        if i + 2 < n_rows:      # scattered rows: fetch the one after next (see adam_step)
-            r = rows[i + 2]
+        if i + AHEAD < n_rows:      # scattered rows: fetch ahead (see AHEAD)
+            r = rows[i + AHEAD]
             slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
         k = missed[i]
         if k <= 0:
@@ -914,8 +921,8 @@ def adam_catchup_rows(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, b, mb, 
         return
     cdef const double[:, ::1] tab = _catchup_table(t, lr, beta1, beta2)
     for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
-        if i + 2 < n_rows and width:    # scattered rows: fetch the one after next
-            r = rows[i + 2]
+        if i + AHEAD < n_rows and width:    # scattered rows: fetch ahead (see AHEAD)
+            r = rows[i + AHEAD]
             slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
         r = rows[i]
         k = t - 1 - last[r]
