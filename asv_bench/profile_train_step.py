@@ -4,9 +4,11 @@ Wraps every kernel module the network, its layers, their optimizers and the
 output sampler call (``network``, ``negative``, ``active``, ``bf16``, ...), so
 that every kernel call is timed; trains warm-up batches, then ``--batches``
 batches through ``SlideNetwork.train_batch`` (as the end-to-end benchmarks do:
-slicing and checking each batch included), and prints the milliseconds per
-batch of each kernel and the rest: the time outside kernels (Python, NumPy
-temporaries, slicing, input checks), also as a share of the batch. The
+slicing and checking each batch included) or, with ``--path trainer``, through
+the training loop's path (``slide_ref.training``: the data checked once, each batch a
+slice of it, as ``fit`` trains), and prints the milliseconds per batch of each kernel
+and the rest: the time outside kernels (Python, NumPy temporaries, slicing, input
+checks), also as a share of the batch. The
 configurations and models are those of the benchmarks (``slide_bench.configs``):
 
     python asv_bench/profile_train_step.py --config A --model batch-hard --threads 1
@@ -68,20 +70,40 @@ def instrument(net, totals, counts):
         part._kernels = kernels
 
 
-def profile(config, model, n_batches, n_train=20_000, n_threads=2, repeats=1):
+def trainer_loop(net, X, Y):
+    """``train(n_batches, start)`` through the training loop's trainer: consecutive
+    batches of ``e2e.BATCH`` rows of the data checked once, wrapping around."""
+    from slide_ref.training import trainer_for
+    trainer, n_blocks = trainer_for(net, X, Y), X.shape[0] // e2e.BATCH
+
+    def train(n_batches, start=0):
+        for b in range(start, start + n_batches):
+            lo = (b % n_blocks) * e2e.BATCH
+            trainer.step(slice(lo, lo + e2e.BATCH))
+    return train
+
+
+def profile(config, model, n_batches, n_train=20_000, n_threads=2, repeats=1,
+            path="train_batch"):
     """``(ms per batch, {kernel: (ms per batch, calls per batch)}, glue ms per batch)`` of the
-    fastest of ``repeats`` runs of ``n_batches`` batches."""
+    fastest of ``repeats`` runs of ``n_batches`` batches, trained through ``path``
+    ("train_batch" or "trainer")."""
     X, Y, _, _ = e2e.make_data(config, n_train=n_train, n_test=1)
     net = e2e.make_model(config, model, Y, n_threads=n_threads)
     totals, counts = collections.defaultdict(float), collections.defaultdict(int)
     instrument(net, totals, counts)
-    e2e.train(net, X, Y, 3)
+    if path == "trainer":
+        train = trainer_loop(net, X, Y)
+    else:
+        def train(n, start=0):
+            e2e.train(net, X, Y, n, start=start)
+    train(3)
     best, start = None, 3
     for _ in range(repeats):
         totals.clear()
         counts.clear()
         t0 = clock()
-        e2e.train(net, X, Y, n_batches, start=start)
+        train(n_batches, start=start)
         dt = clock() - t0
         start += n_batches
         if best is None or dt < best[0]:
@@ -102,14 +124,18 @@ def main(argv=None):
     p.add_argument("--n-train", type=int, default=20_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--path", choices=["train_batch", "trainer"], default="train_batch",
+                   help="train_batch: SlideNetwork.train_batch on slices of the data (checked "
+                        "every batch); trainer: the training loop's path (checked once)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                    help="cpu: the main thread's CPU time (meaningful with --threads 1)")
     args = p.parse_args(argv)
     global clock
     clock = CLOCKS[args.clock]
     ms, per, glue = profile(args.config, args.model, args.batches, args.n_train, args.threads,
-                            args.repeats)
-    print(f"{args.config} {args.model}, {args.threads} thread(s): {e2e.BATCH / ms * 1e3:,.0f} "
+                            args.repeats, args.path)
+    print(f"{args.config} {args.model} ({args.path}, {args.clock} clock), {args.threads} "
+          f"thread(s): {e2e.BATCH / ms * 1e3:,.0f} "
           f"samples/s, {ms:.2f} ms per batch, {sum(c for _, c in per.values()):.0f} kernel "
           "calls per batch")
     for name, (t, calls) in sorted(per.items(), key=lambda kv: -kv[1][0]):
