@@ -101,7 +101,7 @@ class CatchUpAdam(LazyAdam):
 
     def before_read(self, params, rows, last, t, n_threads):
         hyper = (t, self.lr, self.beta1, self.beta2, self.eps, n_threads)
-        if len(params) > 2 or any(p.value.ndim != 2 for p in params):
+        if not _weight_and_bias_column(params):
             for p in params:     # any other list of row-indexed arrays
                 self._kernels.network.adam_catchup(p.value, p.m, p.v, rows, t - 1 - last[rows],
                                                    *hyper)
@@ -117,6 +117,14 @@ class CatchUpAdam(LazyAdam):
 
     def mark_stepped(self, rows, last, t):
         last[rows] = t
+
+
+def _weight_and_bias_column(params):
+    """Whether ``params`` are a layer's 2-D weight, optionally followed by its bias as a
+    column (what ``adam_catchup_rows`` takes in one call)."""
+    if not 1 <= len(params) <= 2 or params[0].value.ndim != 2:
+        return False
+    return len(params) == 1 or params[1].value.shape[1:] == (1,)
 
 
 class SGD(Adam):

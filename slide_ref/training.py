@@ -76,8 +76,10 @@ class CSRBatch:
             lo, hi, _ = rows.indices(X.shape[0])
             hi = max(lo, hi)
             start, stop = X.indptr[lo], X.indptr[hi]
-            return cls(X.indptr[lo:hi + 1] - start, X.indices[start:stop],
-                       X.data[start:stop], (hi - lo, X.shape[1]))
+            # the kernels take offsets of the indices' type; a batch's offsets fit it
+            indptr = (X.indptr[lo:hi + 1] - start).astype(X.indices.dtype, copy=False)
+            return cls(indptr, X.indices[start:stop], X.data[start:stop],
+                       (hi - lo, X.shape[1]))
         Xb = X[rows]
         if Xb.indices.dtype != np.int32:     # scipy may widen the indices of a slice
             Xb = check_csr(Xb)

@@ -155,3 +155,23 @@ def test_csr_batch_trains_like_a_scipy_matrix(rng):
     net = slide_fast.SlideNetwork(50, 30, hidden=(8,), random_state=0, n_threads=1)
     layer = net.layers[0]
     np.testing.assert_array_equal(layer.forward_all(view, 1), layer.forward_all(X, 1))
+
+
+def test_catchup_adam_other_params_take_the_general_path(rng):
+    """Two wide row-indexed arrays are not a weight and its bias column: each catches up
+    as before (per-array ``adam_catchup``), none is taken for a bias."""
+    opt = slide_ref.optimizers
+    arrays = [rng.standard_normal((3, 20, 4)).astype(np.float32) for _ in range(2)]
+    for a in arrays:
+        a[2] = np.abs(a[2])
+    rows = np.array([1, 5, 7], np.int32)
+    last = np.array([0, 2, 0, 0, 0, 4, 0, 1] + [0] * 12, np.int64)
+    params = [opt.Param(a[0], None, a[1], a[2]) for a in [x.copy() for x in arrays]]
+    lst = last.copy()
+    slide_fast.optimizers.CatchUpAdam(lr=0.1).before_read(params, rows, lst, 9, 1)
+    for p, a in zip(params, arrays):
+        W, m, v = a.copy()
+        fast_nn.adam_catchup(W, m, v, rows, 8 - last[rows], 9, 0.1, 0.9, 0.999, 1e-8, 1)
+        np.testing.assert_array_equal(p.value, W)
+        np.testing.assert_array_equal(p.v, v)
+    assert (lst[rows] == 8).all() and lst[0] == 0
