@@ -22,7 +22,8 @@ from paper_figures import _common
 #: kernels in table order, with their unit
 KERNELS = [("block_forward", "GFLOP/s"), ("block_backward", "GFLOP/s"),
            ("block_backward_adam", "GFLOP/s"), ("dense_forward", "GFLOP/s"),
-           ("dense_backward", "GFLOP/s"), ("adam_step", "GB/s"), ("lazy_adam", "GB/s"),
+           ("dense_backward", "GFLOP/s"), ("sampled_forward", "GFLOP/s"),
+           ("sampled_backward", "GFLOP/s"), ("adam_step", "GB/s"), ("lazy_adam", "GB/s"),
            ("adam_catchup_rows", "GB/s")]
 
 

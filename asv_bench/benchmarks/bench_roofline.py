@@ -23,6 +23,10 @@ multiply-add = 2 flops (:func:`kernel_rates`):
 * ``block_backward_adam``: the same with lazy Adam on the ``C`` rows fused in;
   rated by its flops (the Adam traffic comes on top);
 * ``dense_forward`` / ``dense_backward``: a dense layer with W [128][10,000];
+* ``sampled_forward`` / ``sampled_backward``: the per-pair kernels of SLIDE's sampled
+  output, 1,000 distinct random active rows per sample out of 100,000 (rows of W
+  [100,000][128]): ``2 d nnz`` and ``4 d nnz`` (the same useful work as the block
+  kernels at ~1,000 active rows per sample);
 * ``adam_step``: dense Adam over 100,000 x 128 weights, bytes moved ``28 n``
   (w, g, m, v read; w, m, v written and g zeroed, 4 bytes each); ``lazy_adam``:
   the same restricted to 30,000 random rows;
@@ -50,14 +54,16 @@ N_ADAM = 100_000
 LAZY_ROWS = 30_000
 REPEATS = 1 if QUICK else 5
 #: full sizes, and the tiny ones of ``--smoke`` figure runs
+ACTIVE = 1_000
 SHAPES = dict(B=B, D=D, N_DENSE=N_DENSE, N_OUT=N_OUT, BLOCK=BLOCK, N_ADAM=N_ADAM,
-              LAZY_ROWS=LAZY_ROWS, GEMM_N=1024, COPY_MB=64)
+              LAZY_ROWS=LAZY_ROWS, ACTIVE=ACTIVE, GEMM_N=1024, COPY_MB=64)
 SMOKE_SHAPES = dict(B=32, D=32, N_DENSE=500, N_OUT=1_000, BLOCK=100, N_ADAM=2_000,
-                    LAZY_ROWS=500, GEMM_N=256, COPY_MB=8)
+                    LAZY_ROWS=500, ACTIVE=100, GEMM_N=256, COPY_MB=8)
 ADAM = (1e-3, 0.9, 0.999, 1e-8)
 #: which peak bounds each kernel's rate, and its unit
 PEAK_OF = {"block_forward": "gemm", "block_backward": "gemm", "block_backward_adam": "gemm",
-           "dense_forward": "gemm", "dense_backward": "gemm", "adam_step": "copy",
+           "dense_forward": "gemm", "dense_backward": "gemm", "sampled_forward": "gemm",
+           "sampled_backward": "gemm", "adam_step": "copy",
            "lazy_adam": "copy", "adam_catchup_rows": "copy"}
 
 
@@ -136,6 +142,14 @@ class KernelCase:
                                             replace=False)).astype(np.int32)
         self.last = np.zeros(s["N_ADAM"], np.int64)
         self.t = 10
+        # SLIDE's per-sample active sets over the rows of W
+        ids = [np.sort(rng.choice(s["N_ADAM"], s["ACTIVE"], replace=False))
+               for _ in range(s["B"])]
+        self.act_ids = np.concatenate(ids).astype(np.int32)
+        self.act_indptr = np.arange(0, s["B"] * s["ACTIVE"] + 1, s["ACTIVE"], dtype=np.int64)
+        self.delta_s = rng.standard_normal(self.act_ids.size, dtype=np.float32) * 1e-3
+        self.bs, self.gWs = np.zeros(s["N_ADAM"], np.float32), np.zeros_like(self.W)
+        self.gbs = np.zeros_like(self.bs)
 
     def _catchup(self):
         # every call catches up rows that missed 9 steps (``last`` moves, so it is reset)
@@ -147,6 +161,7 @@ class KernelCase:
         """``{kernel: (call, work)}``: work in flops (GEMMs) or bytes (Adam)."""
         nn, B, d, C, T = self.nn, self.B, self.D, self.C, self.n_threads
         n_dense, n_w, n_lazy = self.Wd.shape[1], self.W.size, self.lazy_rows.size * self.D
+        n_pairs = self.act_ids.size
         return {
             "block_forward": (lambda: nn.block_forward(self.A, self.Wo, self.rows, self.bo, T),
                               2 * B * d * C),
@@ -161,6 +176,13 @@ class KernelCase:
             "dense_backward": (lambda: nn.dense_backward(self.A, self.Wd, self.delta_d,
                                                          self.gWd, self.gbd, True, True, T),
                                4 * B * d * n_dense),
+            "sampled_forward": (lambda: nn.sampled_forward(self.A, self.W, self.bs,
+                                                           self.act_indptr, self.act_ids,
+                                                           False, T), 2 * d * n_pairs),
+            "sampled_backward": (lambda: nn.sampled_backward(self.A, self.W, self.act_indptr,
+                                                             self.act_ids, self.delta_s,
+                                                             self.gWs, self.gbs, True, True,
+                                                             T), 4 * d * n_pairs),
             "adam_step": (lambda: nn.adam_step(self.W, self.g, self.m, self.v, None, *ADAM, T),
                           28 * n_w),
             "lazy_adam": (lambda: nn.adam_step(self.W, self.g, self.m, self.v, self.lazy_rows,
