@@ -101,10 +101,8 @@ def _finite(a):
     """Whether every value of the 1-D float array ``a`` is finite, checked every batch: the
     dot product ``a . a`` (one BLAS call, no temporary) is NaN or infinite whenever a value
     is; only a non-finite result, also reached by huge finite values, needs the
-    element-wise test."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        square = np.dot(a, a)
-    return math.isfinite(square) or bool(np.isfinite(a).all())
+    element-wise test. Call it under ``np.errstate(over="ignore", invalid="ignore")``."""
+    return math.isfinite(np.dot(a, a)) or bool(np.isfinite(a).all())
 
 
 def init_weights(shape, n_in, n_out, rng, init, init_std, first):
@@ -211,7 +209,8 @@ class _Layer:
     def finite_biases(self):
         """Whether the biases and their Adam moments are finite: a cheap check (every sample's
         gradient reaches them) that training has not overflowed."""
-        return all(a is None or _finite(a) for a in (self.b, self.mb, self.vb))
+        with np.errstate(over="ignore", invalid="ignore"):    # a . a of huge values
+            return all(a is None or _finite(a) for a in (self.b, self.mb, self.vb))
 
     # ------------------------------------------------------------------ state
     def get_state(self):
