@@ -79,6 +79,12 @@ cdef enum:
     COL_BLOCK = 64
     DW_ROWS = 48
 
+cdef enum:
+    # how many rows ahead the row-wise Adam loops prefetch their next scattered row: a
+    # row's four arrays take about a DRAM latency to arrive, and a 128-wide row is
+    # stepped in less, so fetching only the row after next left the loops latency-bound
+    AHEAD = 6
+
 
 def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys, str name="keys"):
     """Counting sort: ``(ptr [n_keys+1], order)``; ``order[ptr[k]:ptr[k+1]]`` are the positions
@@ -592,13 +598,6 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
 
 
 # --------------------------------------------------------------------------- shared candidate sets
-cdef enum:
-    # how many rows ahead the row-wise Adam loops prefetch their next scattered row: a
-    # row's four arrays take about a DRAM latency to arrive, and a 128-wide row is
-    # stepped in less, so fetching only the row after next left the loops latency-bound
-    AHEAD = 6
-
-
 cdef int _check_rows(const int32_t[::1] rows, Py_ssize_t n, str kernel) except -1:
     """A clear error instead of an out-of-bounds write for a row id outside ``[0, n)``
     (O(len(rows)), next to kernels that do O(len(rows) * width) work on them)."""
