@@ -28,6 +28,8 @@ place both meet inside a pass is the *fused* backward of the input layer and
 of the block output, where the lazy fp32 Adam step of ``W`` runs in the same
 kernel as its gradient (``fused`` below).
 """
+import math
+
 import numpy as np
 
 from ._backend import KERNELS, sibling
@@ -93,6 +95,14 @@ class InputRecord:
 
     def __init__(self, X, rows=None):
         self.X, self.rows, self.fused = X, rows, False
+
+
+def _finite(a):
+    """Whether every value of the 1-D float array ``a`` is finite, checked every batch: the
+    dot product ``a . a`` (one BLAS call, no temporary) is NaN or infinite whenever a value
+    is; only a non-finite result, also reached by huge finite values, needs the
+    element-wise test. Call it under ``np.errstate(over="ignore", invalid="ignore")``."""
+    return math.isfinite(np.dot(a, a)) or bool(np.isfinite(a).all())
 
 
 def init_weights(shape, n_in, n_out, rng, init, init_std, first):
@@ -200,7 +210,8 @@ class _Layer:
     def finite_biases(self):
         """Whether the biases and their Adam moments are finite: a cheap check (every sample's
         gradient reaches them) that training has not overflowed."""
-        return all(a is None or np.isfinite(a).all() for a in (self.b, self.mb, self.vb))
+        with np.errstate(over="ignore", invalid="ignore"):    # a . a of huge values
+            return all(a is None or _finite(a) for a in (self.b, self.mb, self.vb))
 
     # ------------------------------------------------------------------ state
     def get_state(self):

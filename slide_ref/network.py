@@ -9,6 +9,8 @@ a number format (:mod:`slide_ref.numerics`).  A training step is every layer's
 label), every ``backward`` from last to first, every optimizer ``step``, then table
 maintenance.  Kernels do the work; ``slide_fast`` binds compiled ones.
 """
+import math
+
 import numpy as np
 
 from . import negative as _negative
@@ -225,12 +227,13 @@ class SlideNetwork:
         Raises FloatingPointError, naming the step, when the loss, a bias or its Adam state
         becomes non-finite (a diverging step: lr, feature scale or sample_weight)."""
         X, Y, w = _check_batch(X, Y, sample_weight, self.n_features, self.n_outputs)
-        return float(self._train_step(X, Y, w))
+        labels = (Y.indptr.astype(np.int64, copy=False), Y.indices.astype(np.int32, copy=False))
+        return float(self._train_step(X, labels, w))
 
-    def _train_step(self, X, Y, w):
-        """One step on a validated batch: float32 CSR ``X`` (int32 indices), label CSR ``Y``,
-        float64 weights ``w``; returns the mean weighted loss."""
-        labels = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32))
+    def _train_step(self, X, labels, w):
+        """One step on a validated batch: float32 CSR ``X`` (int32 indices; a SciPy matrix or
+        a :class:`~slide_ref.training.CSRBatch`), the label CSR as ``labels = (indptr int64,
+        ids int32)``, float64 weights ``w``; returns the mean weighted loss."""
         ctx = BatchContext(labels, self.step_, True, self._seed, self._n_threads)
         acts, records, A = [], [], X
         for layer in self.layers:
@@ -240,8 +243,8 @@ class SlideNetwork:
         delta, loss = self.layers[-1].loss(acts[-1], records[-1], ctx.labels, w,
                                            1.0 / X.shape[0], ctx.n_threads)
         self.last_losses_ = loss    # per-sample, unweighted: read by example samplers
-        mean = np.dot(w, loss) / X.shape[0]
-        if not np.isfinite(mean):
+        mean = float(np.dot(w, loss)) / X.shape[0]
+        if not math.isfinite(mean):
             _diverged(self.lr, ctx.step, f"the mean loss is {mean}")
         self.numerics.round_delta(delta, ctx.n_threads)
         inputs = [X] + acts[:-1]

@@ -100,14 +100,31 @@ class CatchUpAdam(LazyAdam):
     tracks_rows = True
 
     def before_read(self, params, rows, last, t, n_threads):
-        args = (rows, t - 1 - last[rows], t, self.lr, self.beta1, self.beta2, self.eps,
-                n_threads)
-        for p in params:
-            self._kernels.network.adam_catchup(p.value, p.m, p.v, *args)
-        last[rows] = t - 1
+        hyper = (t, self.lr, self.beta1, self.beta2, self.eps, n_threads)
+        if not _weight_and_bias_column(params):
+            for p in params:     # any other list of row-indexed arrays
+                self._kernels.network.adam_catchup(p.value, p.m, p.v, rows, t - 1 - last[rows],
+                                                   *hyper)
+            last[rows] = t - 1
+            return
+        # a layer's weight, then the bias column of a layer whose rows are neurons: one
+        # kernel call catches up both and moves ``last``
+        weight, bias = params[0], (params[1] if len(params) > 1 else None)
+        b, mb, vb = (None,) * 3 if bias is None else (bias.value[:, 0], bias.m[:, 0],
+                                                      bias.v[:, 0])
+        self._kernels.network.adam_catchup_rows(weight.value, weight.m, weight.v, b, mb, vb,
+                                                rows, last, *hyper)
 
     def mark_stepped(self, rows, last, t):
         last[rows] = t
+
+
+def _weight_and_bias_column(params):
+    """Whether ``params`` are a layer's 2-D weight, optionally followed by its bias as a
+    column (what ``adam_catchup_rows`` takes in one call)."""
+    if not 1 <= len(params) <= 2 or params[0].value.ndim != 2:
+        return False
+    return len(params) == 1 or params[1].value.shape[1:] == (1,)
 
 
 class SGD(Adam):

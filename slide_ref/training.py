@@ -26,7 +26,7 @@ import numpy as np
 from ._validation import check_csr, check_int, check_labels
 from ._validation import check_sample_weight as _check_weights
 
-__all__ = ["TrainingData", "prepare_training_data", "check_sample_weight",
+__all__ = ["CSRBatch", "TrainingData", "prepare_training_data", "check_sample_weight",
            "check_time_budget", "NetworkTrainer", "ModelTrainer", "trainer_for", "ShuffledBatches",
            "SequentialBatches", "SampledBatches", "EvalSchedule", "FitLoop", "progress_bar",
            "per_sample_losses"]
@@ -52,6 +52,40 @@ def check_time_budget(value, name="max_time"):
     return float(value)
 
 
+class CSRBatch:
+    """Rows of a checked CSR matrix as the training step reads them: ``indptr`` from 0,
+    ``indices`` (int32) and ``data`` (float32) and ``shape``; no SciPy object.
+
+    A batch of consecutive rows shares ``indices`` and ``data`` with the matrix (views);
+    only its ``indptr`` (``B + 1`` offsets) is new.
+    """
+
+    __slots__ = ("indptr", "indices", "data", "shape")
+
+    def __init__(self, indptr, indices, data, shape):
+        self.indptr, self.indices, self.data, self.shape = indptr, indices, data, shape
+
+    @property
+    def nnz(self):
+        return len(self.indices)
+
+    @classmethod
+    def of_rows(cls, X, rows):
+        """The batch of ``X``'s ``rows``: views for a slice of step 1, else a SciPy gather."""
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            lo, hi, _ = rows.indices(X.shape[0])
+            hi = max(lo, hi)
+            start, stop = X.indptr[lo], X.indptr[hi]
+            # the kernels take offsets of the indices' type; a batch's offsets fit it
+            indptr = (X.indptr[lo:hi + 1] - start).astype(X.indices.dtype, copy=False)
+            return cls(indptr, X.indices[start:stop], X.data[start:stop],
+                       (hi - lo, X.shape[1]))
+        Xb = X[rows]
+        if Xb.indices.dtype != np.int32:     # scipy may widen the indices of a slice
+            Xb = check_csr(Xb)
+        return cls(Xb.indptr, Xb.indices, Xb.data, Xb.shape)
+
+
 class TrainingData:
     """Training rows checked once, so that every batch is a plain slice.
 
@@ -67,6 +101,10 @@ class TrainingData:
 
     def __init__(self, X, Y, sample_weight=None):
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        # the label arrays as the kernels take them, converted once
+        self._label_indptr = Y.indptr.astype(np.int64, copy=False)
+        self._label_ids = Y.indices.astype(np.int32, copy=False)
+        self._ones = np.ones(0)
 
     @property
     def n_samples(self):
@@ -81,10 +119,36 @@ class TrainingData:
         Xb, Yb = self.X[rows], self.Y[rows]
         if Xb.indices.dtype != np.int32:     # scipy may widen the indices of a slice
             Xb = check_csr(Xb)
-        w = np.ones(Xb.shape[0]) if self.sample_weight is None else self.sample_weight[rows]
+        w = self._weights(rows, Xb.shape[0], weights)
+        return Xb, Yb, w if w.flags.writeable else w.copy()
+
+    def step_batch(self, rows, weights=None):
+        """``(X, labels, w)`` of the given rows as the training step reads them: a
+        :class:`CSRBatch`, the label CSR as ``(indptr int64, ids int32)`` and the float64
+        weights (a shared read-only array of ones when neither weights is set). A slice
+        of rows costs no copy of the features or labels."""
+        Xb = CSRBatch.of_rows(self.X, rows)
+        return Xb, self._labels_of(rows), self._weights(rows, Xb.shape[0], weights)
+
+    def _labels_of(self, rows):
+        indptr, ids = self._label_indptr, self._label_ids
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            lo, hi, _ = rows.indices(len(indptr) - 1)
+            hi = max(lo, hi)
+            return indptr[lo:hi + 1] - indptr[lo], ids[indptr[lo]:indptr[hi]]
+        Yb = self.Y[rows]
+        return Yb.indptr.astype(np.int64, copy=False), Yb.indices.astype(np.int32, copy=False)
+
+    def _weights(self, rows, n, weights):
+        if self.sample_weight is not None:
+            w = self.sample_weight[rows]
+            return w if weights is None else w * weights
         if weights is not None:
-            w = w * weights
-        return Xb, Yb, w
+            return np.asarray(weights, dtype=np.float64)
+        if len(self._ones) < n:          # one array of ones, read-only, for every batch
+            self._ones = np.ones(n)
+            self._ones.flags.writeable = False
+        return self._ones[:n]
 
 
 def prepare_training_data(X, Y, n_outputs, *, n_features=None, sample_weight=None):
@@ -138,8 +202,7 @@ class NetworkTrainer:
 
     def step(self, rows, weights=None):
         """Train on ``rows``; returns the batch's mean (weighted) loss."""
-        Xb, Yb, wb = self.data.batch(rows, weights)
-        return float(self.network._train_step(Xb, Yb, wb))
+        return float(self.network._train_step(*self.data.step_batch(rows, weights)))
 
     @property
     def last_losses(self):

@@ -79,6 +79,12 @@ cdef enum:
     COL_BLOCK = 64
     DW_ROWS = 48
 
+cdef enum:
+    # how many rows ahead the row-wise Adam loops prefetch their next scattered row: a
+    # row's four arrays take about a DRAM latency to arrive, and a 128-wide row is
+    # stepped in less, so fetching only the row after next left the loops latency-bound
+    AHEAD = 6
+
 
 def _group_by(const int32_t[::1] keys, Py_ssize_t n_keys, str name="keys"):
     """Counting sort: ``(ptr [n_keys+1], order)``; ``order[ptr[k]:ptr[k+1]]`` are the positions
@@ -579,8 +585,8 @@ def dense_backward_csr_adam(const index_t[::1] indptr, const index_t[::1] indice
             tid = omp_get_thread_num()
             for e in prange(n_present, schedule="dynamic", chunksize=8):
                 f = present[e]
-                if e + 2 < n_present:   # scattered rows: fetch the one after next
-                    c = present[e + 2]
+                if e + AHEAD < n_present:   # scattered rows: fetch ahead (see AHEAD)
+                    c = present[e + AHEAD]
                     slide_prefetch_adam_row(&W[c, 0], &m[c, 0], &m[c, 0], &v[c, 0], n_out)
                 for k in range(ptr[f], ptr[f + 1]):
                     axpy(data[order[k]], &delta[rows[order[k]], 0], &g[tid, 0], n_out)
@@ -727,8 +733,8 @@ def _block_backward(const float[:, ::1] A, const float[:, ::1] W, const int32_t[
             r = rows[j]
             gb[r] += acc
             if fused:
-                if j + 2 < j1:      # scattered rows: fetch the one after next
-                    c = rows[j + 2]
+                if j + AHEAD < j1:      # scattered rows: fetch ahead (see AHEAD)
+                    c = rows[j + AHEAD]
                     slide_prefetch_adam_row(&out[c, 0], &m[c, 0], &m[c, 0], &v[c, 0], d)
                 adam(&out[r, 0], &gWc[j, 0], &m[r, 0], &v[r, 0], d, lr, b1, c1, b2, c2, ep)
             else:
@@ -779,16 +785,71 @@ def adam_step(float[:, ::1] W, float[:, ::1] gW, float[:, ::1] m, float[:, ::1] 
     _check_rows(sel, n_rows, "adam_step")
     cdef Py_ssize_t n_sel = sel.shape[0], ahead
     for t in prange(n_sel, nogil=True, num_threads=n_threads, schedule="static"):
-        if t + 2 < n_sel:      # scattered rows: fetch the one after next while updating this
-            ahead = sel[t + 2]
+        if t + AHEAD < n_sel:      # scattered rows: fetch ahead while updating this one
+            ahead = sel[t + AHEAD]
             slide_prefetch_adam_row(&W[ahead, 0], &gW[ahead, 0], &m[ahead, 0], &v[ahead, 0],
                                     width)
         r = sel[t]
         adam(&W[r, 0], &gW[r, 0], &m[r, 0], &v[r, 0], width, lr, b1, c1, b2, c2, ep)
 
 
-# see the reference's CATCHUP_MAX
-CATCHUP_MAX = 200
+# see the reference's CATCHUP_MAX (the C constant serves the nogil helpers)
+cdef enum:
+    CATCHUP_KMAX = 200
+CATCHUP_MAX = CATCHUP_KMAX
+
+
+cdef object _catchup_table(long t, double lr, double beta1, double beta2):
+    """``[f(k), beta1^k, beta2^k]`` for ``k = 0 .. CATCHUP_MAX`` before step ``t`` (see
+    :func:`adam_catchup`)."""
+    cdef long k, kmax = CATCHUP_KMAX
+    cdef double ratio = beta1 / sqrt(beta2), dk1, dk2
+    tab_a = np.zeros((kmax + 1, 3))     # f(k), beta1^k, beta2^k
+    cdef double[:, ::1] tab = tab_a
+    tab[0, 1] = 1
+    tab[0, 2] = 1
+    for k in range(kmax):
+        if t - 1 - k >= 1:      # lr of step t-1-k, bias-corrected
+            dk1 = pow(beta1, t - 1 - k)
+            dk2 = pow(beta2, t - 1 - k)
+            tab[k + 1, 0] = ratio * (tab[k, 0] + lr * sqrt(1 - dk2) / (1 - dk1))
+        tab[k + 1, 1] = tab[k, 1] * beta1
+        tab[k + 1, 2] = tab[k, 2] * beta2
+    return tab_a
+
+
+cdef struct CatchupFactors:
+    float f       # the weight's step factor
+    float f1      # beta1^k: the decay of m
+    float f2      # beta2^k: the decay of v
+
+
+cdef inline CatchupFactors _catchup_factors(const double[:, ::1] tab, long k, long t,
+                                            double lr, double beta1,
+                                            double beta2) noexcept nogil:
+    """The factors of a row that missed ``k >= 1`` steps: from the table, or beyond it the
+    first CATCHUP_MAX terms of its series (later terms are below ratio^kmax)."""
+    cdef long j, kmax = CATCHUP_KMAX
+    cdef double f, pw, dk1, dk2, ratio = beta1 / sqrt(beta2)
+    cdef CatchupFactors out
+    if k <= kmax:
+        out.f = <float>tab[k, 0]
+        out.f1 = <float>tab[k, 1]
+        out.f2 = <float>tab[k, 2]
+        return out
+    f = 0
+    pw = 1
+    dk1 = pow(beta1, t - k - 1)     # beta^s of the step before the first skipped one
+    dk2 = pow(beta2, t - k - 1)
+    for j in range(1, kmax + 1):
+        pw = pw * ratio
+        dk1 = dk1 * beta1
+        dk2 = dk2 * beta2
+        f = f + lr * sqrt(1 - dk2) / (1 - dk1) * pw
+    out.f = <float>f
+    out.f1 = <float>pow(beta1, k)
+    out.f2 = <float>pow(beta2, k)
+    return out
 
 
 def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_t[::1] rows,
@@ -805,52 +866,73 @@ def adam_catchup(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, const int32_
     Index arrays, checked here: ``rows`` (int32) each in ``[0, W.shape[0])``, and
     ``skipped`` one per row."""
     cdef const int64_t[::1] missed = np.ascontiguousarray(skipped, dtype=np.int64)
-    cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i, c
-    cdef long k, j, r, kmax = CATCHUP_MAX
-    cdef double f, ratio = beta1 / sqrt(beta2), pw, dk1, dk2, f1, f2
+    cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i
+    cdef long k, r
     cdef float ep = <float>eps
+    cdef CatchupFactors fac
     cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
     if missed.shape[0] != n_rows:
         raise ValueError("adam_catchup: rows and skipped differ in length")
     _check_rows(rows, W.shape[0], "adam_catchup")
     if n_rows == 0 or width == 0:
         return
-    tab_a = np.zeros((kmax + 1, 3))     # f(k), beta1^k, beta2^k
-    cdef double[:, ::1] tab = tab_a
-    tab[0, 1] = 1
-    tab[0, 2] = 1
-    for k in range(kmax):
-        if t - 1 - k >= 1:      # lr of step t-1-k, bias-corrected
-            dk1 = pow(beta1, t - 1 - k)
-            dk2 = pow(beta2, t - 1 - k)
-            tab[k + 1, 0] = ratio * (tab[k, 0] + lr * sqrt(1 - dk2) / (1 - dk1))
-        tab[k + 1, 1] = tab[k, 1] * beta1
-        tab[k + 1, 2] = tab[k, 2] * beta2
+    cdef const double[:, ::1] tab = _catchup_table(t, lr, beta1, beta2)
     for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
-        if i + 2 < n_rows:      # scattered rows: fetch the one after next (see adam_step)
-            r = rows[i + 2]
+        if i + AHEAD < n_rows:      # scattered rows: fetch ahead (see AHEAD)
+            r = rows[i + AHEAD]
             slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
         k = missed[i]
         if k <= 0:
             continue
         r = rows[i]
-        if k <= kmax:
-            f = tab[k, 0]
-            f1 = tab[k, 1]
-            f2 = tab[k, 2]
-        else:       # the first CATCHUP_MAX missed steps (later terms are below ratio^kmax)
-            f = 0
-            pw = 1
-            dk1 = pow(beta1, t - k - 1)     # beta^s of the step before the first skipped one
-            dk2 = pow(beta2, t - k - 1)
-            for j in range(1, kmax + 1):
-                pw = pw * ratio
-                dk1 = dk1 * beta1
-                dk2 = dk2 * beta2
-                f = f + lr * sqrt(1 - dk2) / (1 - dk1) * pw
-            f1 = pow(beta1, k)
-            f2 = pow(beta2, k)
-        catchup(&W[r, 0], &m[r, 0], &v[r, 0], width, <float>f, <float>f1, <float>f2, ep)
+        fac = _catchup_factors(tab, k, t, lr, beta1, beta2)
+        catchup(&W[r, 0], &m[r, 0], &v[r, 0], width, fac.f, fac.f1, fac.f2, ep)
+
+
+def adam_catchup_rows(float[:, ::1] W, float[:, ::1] m, float[:, ::1] v, b, mb, vb,
+                      const int32_t[::1] rows, int64_t[::1] last, long t, double lr,
+                      double beta1, double beta2, double eps, int n_threads=1):
+    """:func:`adam_catchup` of a layer's rows before step ``t`` reads them, in one call:
+    each row's missed steps are ``t - 1 - last[row]``, the rows of ``W`` and (unless
+    ``b`` is None) of the bias ``b`` with its moments ``mb``, ``vb`` catch up with the
+    same factors, and ``last[row]`` becomes ``t - 1`` (see the reference). Bit for bit
+    the two :func:`adam_catchup` calls it replaces, without their index temporaries.
+
+    Index arrays, checked here: ``rows`` (int32) each in ``[0, W.shape[0])``; distinct
+    (threads own rows), as the touched-row sets the layers pass are."""
+    cdef Py_ssize_t n_rows = rows.shape[0], width = W.shape[1], i
+    cdef long k, r
+    cdef float ep = <float>eps
+    cdef CatchupFactors fac
+    cdef bint has_bias = b is not None
+    cdef float[::1] b_v, mb_v, vb_v
+    cdef slide_catchup_f32_fn catchup = slide_catchup_f32_for_level(get_level())
+    _check_like_W(W.shape[0], width, "adam_catchup_rows", (m, v))
+    if last.shape[0] != W.shape[0]:
+        raise ValueError("adam_catchup_rows: last must have one entry per row of W")
+    if has_bias:
+        b_v, mb_v, vb_v = b, mb, vb
+        if b_v.shape[0] != W.shape[0] or mb_v.shape[0] != W.shape[0] or \
+                vb_v.shape[0] != W.shape[0]:
+            raise ValueError("adam_catchup_rows: b, mb and vb must have one entry per row of W")
+    _check_rows(rows, W.shape[0], "adam_catchup_rows")
+    if n_rows == 0:
+        return
+    cdef const double[:, ::1] tab = _catchup_table(t, lr, beta1, beta2)
+    for i in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
+        if i + AHEAD < n_rows and width:    # scattered rows: fetch ahead (see AHEAD)
+            r = rows[i + AHEAD]
+            slide_prefetch_adam_row(&W[r, 0], &m[r, 0], &m[r, 0], &v[r, 0], width)
+        r = rows[i]
+        k = t - 1 - last[r]
+        last[r] = t - 1
+        if k <= 0:
+            continue
+        fac = _catchup_factors(tab, k, t, lr, beta1, beta2)
+        if width:
+            catchup(&W[r, 0], &m[r, 0], &v[r, 0], width, fac.f, fac.f1, fac.f2, ep)
+        if has_bias:
+            catchup(&b_v[r], &mb_v[r], &vb_v[r], 1, fac.f, fac.f1, fac.f2, ep)
 
 
 def sgd_step(float[:, ::1] W, float[:, ::1] gW, rows, double lr, int n_threads=1):

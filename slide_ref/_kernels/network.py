@@ -305,6 +305,19 @@ def adam_catchup(W, m, v, rows, skipped, t, lr, beta1, beta2, eps, n_threads=1):
     v[rows] = (vr * beta2 ** skipped[:, None].astype(np.float64)).astype(np.float32)
 
 
+def adam_catchup_rows(W, m, v, b, mb, vb, rows, last, t, lr, beta1, beta2, eps, n_threads=1):
+    """:func:`adam_catchup` of a layer's distinct ``rows`` before step ``t`` reads them:
+    each row missed ``t - 1 - last[row]`` steps; the rows of ``W`` (with ``m``, ``v``)
+    and, unless ``b`` is None, of the bias ``b`` (with ``mb``, ``vb``) catch up, then
+    ``last[rows] = t - 1``."""
+    skipped = t - 1 - last[rows]
+    adam_catchup(W, m, v, rows, skipped, t, lr, beta1, beta2, eps, n_threads)
+    if b is not None:
+        adam_catchup(b[:, None], mb[:, None], vb[:, None], rows, skipped, t, lr, beta1, beta2,
+                     eps, n_threads)
+    last[rows] = t - 1
+
+
 def sgd_step(W, gW, rows, lr, n_threads=1):
     """``W -= lr * gW`` (on ``rows`` only when given), then ``gW = 0``."""
     sel = slice(None) if rows is None else rows
