@@ -452,7 +452,12 @@ class SampledOutputLayer(_OutputLayer):
 
 class BlockOutputLayer(_OutputLayer):
     """The softmax over one candidate set shared by the batch, as dense products over the
-    gathered rows (fp32 only)."""
+    gathered rows (fp32, or with ``bf16=3`` a forward product over a bf16 shadow of the
+    weights: ``W_bf16``, ``uint16`` bits, never saved)."""
+
+    def __init__(self, n_in, n_out, **kw):
+        super().__init__(n_in, n_out, **kw)
+        self.W_bf16 = self.numerics.new_shadow(self.W)
 
     @property
     def fused(self):
@@ -461,8 +466,7 @@ class BlockOutputLayer(_OutputLayer):
     def forward(self, H, ctx):
         record = Block(*self.sampler.sample_block(ctx.forced, ctx.step, ctx.training))
         self._catch_up(record.rows, ctx)
-        z = self._kernels.network.block_forward(H, self.W, record.rows, self.b,
-                                                ctx.n_threads)
+        z = self._block_logits(H, record.rows, ctx.n_threads)
         if record.adjust is not None:    # logQ correction, one value per class
             z -= record.adjust
         return z, record
@@ -487,3 +491,18 @@ class BlockOutputLayer(_OutputLayer):
 
     def touched_rows(self, record, ctx):
         return record.rows
+
+    def _block_logits(self, H, rows, n_threads):
+        """``H @ W[rows].T + b[rows]``; with the bf16 shadow, its ``rows`` are first refreshed
+        from the fp32 masters (up to date after catch-up; the same rows this batch's Adam
+        step then updates, so each row is converted once per batch that uses it)."""
+        if self.W_bf16 is None:
+            return self._kernels.network.block_forward(H, self.W, rows, self.b, n_threads)
+        bf = self._kernels.bf16
+        bf.refresh_bf16_rows(self.W, rows, self.W_bf16, n_threads)
+        return bf.block_forward_bf16(H, self.W_bf16, rows, self.b, n_threads)
+
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
+        if self.W_bf16 is not None:     # the file holds the fp32 masters only
+            self.W_bf16 = self.numerics.new_shadow(self.W)
