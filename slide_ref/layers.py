@@ -480,6 +480,8 @@ class BlockOutputLayer(_OutputLayer):
                                                         n_threads)
 
     def backward(self, A, record, delta, relu_in, ctx):
+        if self.W_bf16 is not None:
+            return self._backward_shadow(A, record, delta, relu_in, ctx)
         k, n = self._kernels.network, ctx.n_threads
         if not self.fused:
             return k.block_backward(A, self.W, record.rows, delta, self.gW, self.gb, relu_in,
@@ -506,3 +508,17 @@ class BlockOutputLayer(_OutputLayer):
         super().load_state(arrays, source, prefix, step)
         if self.W_bf16 is not None:     # the file holds the fp32 masters only
             self.W_bf16 = self.numerics.new_shadow(self.W)
+
+    def _backward_shadow(self, A, record, delta, relu_in, ctx):
+        """bf16=3: the fp32 weight gradient (fused with Adam where it may be), then the input
+        delta from the shadow, which still holds the weights the forward read."""
+        k, n = self._kernels, ctx.n_threads
+        if self.fused:
+            record.fused = True
+            k.network.block_backward_adam(A, self.W, record.rows, delta, self.mW, self.vW,
+                                          self.gb, *self.optimizer.adam_args(ctx.t), relu_in,
+                                          False, n)
+        else:
+            k.network.block_backward(A, self.W, record.rows, delta, self.gW, self.gb, relu_in,
+                                     False, n)
+        return k.bf16.block_input_delta_bf16(delta, self.W_bf16, record.rows, A, relu_in, n)

@@ -12,12 +12,14 @@ defined in ``_kernels.bf16``:
   truncated bf16) is used in the forward and backward passes, the optimizer
   rebuilds the exact fp32 weight from both (:class:`~slide_ref.optimizers.SplitAdam`).
 * 3: bf16 on the batch-shared output block only (``batch_labels=True``
-  samplers): the block keeps a bf16 (``uint16``) shadow of its fp32 weight rows,
-  and its forward product multiplies the bf16-rounded hidden activations by the
-  shadow rows with fp32 accumulation (VDPBF16PS where the CPU has AVX512-BF16).
-  Everything else is mode 0: activations, deltas, gradients and the Adam state
-  are fp32, Adam (catch-up and fused) steps the fp32 master weights, and
-  inference scores with them.  The shadow is never saved; it is refreshed from
+  samplers): the block keeps a bf16 (``uint16``) shadow of its fp32 weight rows;
+  its forward product multiplies the bf16-rounded hidden activations by the
+  shadow rows, and the delta it passes to the hidden layer is the bf16-rounded
+  output delta times the same shadow rows, both with fp32 accumulation
+  (VDPBF16PS where the CPU has AVX512-BF16).  Everything else is mode 0:
+  activations, the deltas of the other layers, the weight gradients and the
+  Adam state are fp32, Adam (catch-up and fused) steps the fp32 master weights,
+  and inference scores with them.  The shadow is never saved; it is refreshed from
   the masters for the rows a batch's block reads, after catch-up Adam brought
   them up to date (:class:`~slide_ref.layers.BlockOutputLayer`).
 """

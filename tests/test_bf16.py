@@ -737,3 +737,67 @@ def test_block_bf16_learns_like_fp32():
         scores[mode] = clf.fit(X, Y, epochs=3).score(Xt, Yt)
     assert scores[0] > 0.8, scores
     assert abs(scores[3] - scores[0]) <= 0.01, scores
+
+
+@pytest.mark.parametrize("B,C,d", [(37, 77, 128), (8, 33, 40), (1, 1, 1), (5, 601, 19),
+                                   (19, 64, 65)])
+def test_block_input_delta_bf16_equal(simd_level, rng, B, C, d):
+    """``RNE(delta) @ W16[rows]`` masked by ``A > 0``: equal bits below AVX512-BF16 (sums in
+    the reference's order), a float tolerance with VDPBF16PS; odd candidate counts leave a
+    half pair, C > 512 takes two packed panels."""
+    A, W, _, rows = block_case(rng, B, d, C + 50, C)
+    A[:, ::3] = 0
+    delta = (rng.standard_normal((B, C)) * 0.01).astype(np.float32)
+    W16 = shadow_of(W)
+    for relu in (True, False):
+        want = ref_bf.block_input_delta_bf16(delta, W16, rows, A, relu)
+        got = fast_bf.block_input_delta_bf16(delta, W16, rows, A, relu, 2)
+        if simd_level == "avx512_bf16":
+            assert_allclose_f32(got, want, rtol=1e-5, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(bits(got), bits(want))
+        assert np.all(got[:, ::3] == 0) == relu or B * d == 0
+    exact = ref_bf.bits_to_f32(ref_bf.rne_bits(delta)).astype(np.float64) \
+        @ ref_bf.bits_to_f32(W16[rows]).astype(np.float64)
+    np.testing.assert_allclose(want, exact, rtol=1e-5, atol=1e-7)
+
+
+def test_block_input_delta_bf16_hand_computed(simd_level):
+    delta = np.array([[1, -2, 0.5]], np.float32)
+    W = np.array([[1, 2], [0, 0], [3, -1], [4, 4]], np.float32)
+    A = np.array([[1, 0]], np.float32)
+    rows = np.array([0, 2, 3], np.int32)
+    for backend_bf in (ref_bf, fast_bf):
+        got = backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows, A, False, 2)
+        np.testing.assert_array_equal(got, [[-3, 6]])
+        got = backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows, A, True, 2)
+        np.testing.assert_array_equal(got, [[-3, 0]])
+        with pytest.raises(ValueError, match="block_input_delta_bf16"):
+            backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows[:2], A, True)
+        with pytest.raises(ValueError, match="outside"):
+            backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows + 1, A, True)
+
+
+@pytest.mark.parametrize("backend_name", ["ref", "fast"])
+def test_block_input_delta_reads_the_weights_before_the_step(data, backend_name):
+    """The fused step changes the masters first; the delta passed down is still computed
+    from the (rounded) weights the forward multiplied."""
+    X, Y = data
+    mod = {"ref": slide_ref, "fast": slide_fast}[backend_name]
+    net = block_net(mod)
+    out = net.layers[-1]
+    seen = []
+    backward = out.backward
+
+    def spy(A, record, delta, relu_in, ctx):
+        W_before = out.W.copy()
+        dA = backward(A, record, delta, relu_in, ctx)
+        seen.append((A.copy(), record.rows.copy(), delta.copy(), W_before, dA))
+        return dA
+    out.backward = spy
+    net.train_batch(X[:64], Y[:64])
+    net.train_batch(X[64:128], Y[64:128])
+    for A, rows, delta, W_before, dA in seen:
+        assert not np.array_equal(out.W[rows], W_before[rows]) or len(seen) < 2
+        want = ref_bf.block_input_delta_bf16(delta, shadow_of(W_before), rows, A, True)
+        assert_allclose_f32(dA, want, rtol=1e-5, atol=1e-7)

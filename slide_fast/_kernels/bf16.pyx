@@ -23,7 +23,7 @@ cnp.import_array()
 __all__ = ["rne_bits", "trunc_bits", "bits_to_f32", "split", "join", "round_bf16",
            "sampled_forward_bf16", "sampled_forward_hi", "sampled_backward_bf16", "dense_backward_bf16",
            "dense_backward_csr_bf16", "adam_step_split", "sgd_step_split", "refresh_bf16_rows",
-           "block_forward_bf16"]
+           "block_forward_bf16", "block_input_delta_bf16"]
 
 cdef extern from "bf16.h" nogil:
     ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
@@ -37,12 +37,13 @@ cdef extern from "bf16.h" nogil:
     float slide_rne_bf16(float x)
 
 cdef extern from "gemm_bf16.h" nogil:
-    ctypedef void (*slide_gemm_nt_bf16_fn)(int64_t M, int64_t N, int64_t K, const float *Af,
+    ctypedef void (*slide_gemm_bf16_fn)(int64_t M, int64_t N, int64_t K, const float *Af,
                                            const uint16_t *Ah, int64_t lda, const uint16_t *B,
                                            int64_t ldb, const int32_t *idx, float *C,
                                            int64_t ldc) noexcept nogil
     ctypedef void (*slide_rne_bits_fn)(const float *x, uint16_t *out, int64_t n) noexcept nogil
-    slide_gemm_nt_bf16_fn slide_gemm_nt_bf16_for_level(int level)
+    slide_gemm_bf16_fn slide_gemm_nt_bf16_for_level(int level)
+    slide_gemm_bf16_fn slide_gemm_nn_bf16_for_level(int level)
     int64_t slide_gemm_nt_bf16_width(int level)
     slide_rne_bits_fn slide_rne_bits_for_level(int level)
 
@@ -352,7 +353,7 @@ def block_forward_bf16(const float[:, ::1] A, const uint16_t[:, ::1] W16,
     cdef const float[:, ::1] Af = Af_a
     cdef const uint16_t[:, ::1] Ah = Ah_a
     cdef int level = get_level()
-    cdef slide_gemm_nt_bf16_fn gemm = slide_gemm_nt_bf16_for_level(level)
+    cdef slide_gemm_bf16_fn gemm = slide_gemm_nt_bf16_for_level(level)
     cdef Py_ssize_t width = slide_gemm_nt_bf16_width(level), lda = Af.shape[1]
     for t in prange((C + width - 1) // width, nogil=True, num_threads=n_threads,
                     schedule="dynamic"):
@@ -365,3 +366,41 @@ def block_forward_bf16(const float[:, ::1] A, const uint16_t[:, ::1] W16,
         for j in range(C):
             Z[i, j] = Z[i, j] + b[rows[j]]
     return Z_a
+
+
+def block_input_delta_bf16(const float[:, ::1] delta, const uint16_t[:, ::1] W16,
+                           const int32_t[::1] rows, const float[:, ::1] A, bint relu_input,
+                           int n_threads=1):
+    """The block's input delta from the bf16 shadow: ``RNE(delta) @ W16[rows]`` [B, d],
+    fp32 accumulation over the candidates in order (VDPBF16PS: two at a time), zero
+    where ``A <= 0`` when ``relu_input``.  Column blocks of the result in parallel.
+
+    Index arrays, checked here: ``rows`` (int32) each in ``[0, W16.shape[0])``."""
+    cdef Py_ssize_t B = delta.shape[0], C = delta.shape[1], d = W16.shape[1], i, j, t, j0, j1
+    if rows.shape[0] != C or A.shape[0] != B or A.shape[1] != d:
+        raise ValueError(f"block_input_delta_bf16: delta is {B}x{C}, rows {rows.shape[0]}, "
+                         f"W16 {W16.shape[0]}x{d}, A {A.shape[0]}x{A.shape[1]}")
+    _check_rows(rows, W16.shape[0], "block_input_delta_bf16")
+    dA_a = np.zeros((B, d), dtype=np.float32)
+    cdef float[:, ::1] dA = dA_a
+    if B == 0 or C == 0 or d == 0:
+        return dA_a
+    Df_a, Dh_a = _bf16_operand(delta, n_threads)
+    cdef const float[:, ::1] Df = Df_a
+    cdef const uint16_t[:, ::1] Dh = Dh_a
+    cdef int level = get_level()
+    cdef slide_gemm_bf16_fn gemm = slide_gemm_nn_bf16_for_level(level)
+    cdef Py_ssize_t width = slide_gemm_nt_bf16_width(level), ldd = Df.shape[1]
+    for t in prange((d + width - 1) // width, nogil=True, num_threads=n_threads,
+                    schedule="dynamic"):
+        j0 = t * width
+        j1 = j0 + width
+        if j1 > d:
+            j1 = d
+        gemm(B, j1 - j0, C, &Df[0, 0], &Dh[0, 0], ldd, &W16[0, j0], d, &rows[0], &dA[0, j0], d)
+    if relu_input:
+        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+            for j in range(d):
+                if A[i, j] <= 0:
+                    dA[i, j] = 0
+    return dA_a

@@ -2,6 +2,8 @@
  *
  *   slide_gemm_nt_bf16(M, N, K, Af, Ah, lda, B, ldb, idx, C, ldc)
  *       C[i, j] = sum_p A[i, p] * bf16(B[idx[j], p])        C [M, N], fp32 accumulation
+ *   slide_gemm_nn_bf16(M, N, K, Af, Ah, lda, B, ldb, idx, C, ldc)
+ *       C[i, j] = sum_p A[i, p] * bf16(B[idx[p], j])        (the block's input delta)
  *
  * A holds bf16 values, given in both forms its kernels read: Af (float32 words with a
  * zero low half) and Ah (the bf16 bits), each [M][lda] with lda even and a zero in
@@ -30,7 +32,7 @@
 #include "gemm.h"
 #include "bf16.h"
 
-typedef void (*slide_gemm_nt_bf16_fn)(int64_t M, int64_t N, int64_t K, const float *Af,
+typedef void (*slide_gemm_bf16_fn)(int64_t M, int64_t N, int64_t K, const float *Af,
                                       const uint16_t *Ah, int64_t lda, const uint16_t *B,
                                       int64_t ldb, const int32_t *idx, float *C, int64_t ldc);
 
@@ -48,27 +50,54 @@ static void slide_rne_bits_scalar(const float *x, uint16_t *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = (uint16_t)(slide_f32_bits(slide_rne_bf16(x[i])) >> 16);
 }
 
-static void slide_gemm_nt_bf16_scalar(int64_t M, int64_t N, int64_t K, const float *Af,
-                                      const uint16_t *Ah, int64_t lda, const uint16_t *B,
-                                      int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
-    (void)Ah;
+/* element (p, j) of the B operand: B[idx[j], p] (trans, nt) or B[idx[p], j] (nn) */
+static inline uint16_t slide_bf16_b_at(const uint16_t *B, int64_t ldb, const int32_t *idx,
+                                       int trans, int64_t p, int64_t j) {
+    return trans ? B[(int64_t)idx[j] * ldb + p] : B[(int64_t)idx[p] * ldb + j];
+}
+
+/* one sequential fp32 sum per element of C, p in order */
+static void slide_gemm_any_bf16_scalar(int64_t M, int64_t N, int64_t K, const float *Af,
+                                       int64_t lda, const uint16_t *B, int64_t ldb,
+                                       const int32_t *idx, int trans, float *C, int64_t ldc) {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
-            const uint16_t *b = B + (int64_t)idx[j] * ldb;
             float acc = 0.0f;
-            for (int64_t p = 0; p < K; p++) acc += Af[i * lda + p] * slide_bf16_to_f32(b[p]);
+            for (int64_t p = 0; p < K; p++)
+                acc += Af[i * lda + p] * slide_bf16_to_f32(slide_bf16_b_at(B, ldb, idx, trans, p, j));
             C[i * ldc + j] = acc;
         }
 }
 
-/* B rows idx[j0..j0+cols), values p0..p0+kb, widened into panel[kb][width] (transposed),
- * the columns past cols zero */
-static inline void slide_pack_bf16_nt(const uint16_t *B, int64_t ldb, const int32_t *idx,
-                                      int64_t p0, int64_t kb, int64_t j0, int64_t cols,
-                                      int width, float *panel) {
-    for (int64_t c = 0; c < cols; c++) {
-        const uint16_t *b = B + (int64_t)idx[j0 + c] * ldb + p0;
-        for (int64_t p = 0; p < kb; p++) panel[p * width + c] = slide_bf16_to_f32(b[p]);
+static void slide_gemm_nt_bf16_scalar(int64_t M, int64_t N, int64_t K, const float *Af,
+                                      const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                      int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
+    (void)Ah;
+    slide_gemm_any_bf16_scalar(M, N, K, Af, lda, B, ldb, idx, 1, C, ldc);
+}
+
+static void slide_gemm_nn_bf16_scalar(int64_t M, int64_t N, int64_t K, const float *Af,
+                                      const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                      int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
+    (void)Ah;
+    slide_gemm_any_bf16_scalar(M, N, K, Af, lda, B, ldb, idx, 0, C, ldc);
+}
+
+/* B's (p0..p0+kb) x (j0..j0+cols) block widened into panel[kb][width], the columns past
+ * cols zero */
+static inline void slide_pack_bf16(const uint16_t *B, int64_t ldb, const int32_t *idx,
+                                   int trans, int64_t p0, int64_t kb, int64_t j0, int64_t cols,
+                                   int width, float *panel) {
+    if (trans) {
+        for (int64_t c = 0; c < cols; c++) {
+            const uint16_t *b = B + (int64_t)idx[j0 + c] * ldb + p0;
+            for (int64_t p = 0; p < kb; p++) panel[p * width + c] = slide_bf16_to_f32(b[p]);
+        }
+    } else {
+        for (int64_t p = 0; p < kb; p++) {
+            const uint16_t *b = B + (int64_t)idx[p0 + p] * ldb + j0;
+            for (int64_t c = 0; c < cols; c++) panel[p * width + c] = slide_bf16_to_f32(b[c]);
+        }
     }
     for (int64_t c = cols; c < width; c++)
         for (int64_t p = 0; p < kb; p++) panel[p * width + c] = 0.0f;
@@ -77,20 +106,19 @@ static inline void slide_pack_bf16_nt(const uint16_t *B, int64_t ldb, const int3
 #if SLIDE_X86
 /* ------------------------------------------------------------------ AVX2, AVX-512 */
 SLIDE_TARGET_AVX2
-static void slide_gemm_nt_bf16_avx2(int64_t M, int64_t N, int64_t K, const float *Af,
-                                    const uint16_t *Ah, int64_t lda, const uint16_t *B,
-                                    int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
+static void slide_gemm_any_bf16_avx2(int64_t M, int64_t N, int64_t K, const float *Af,
+                                       int64_t lda, const uint16_t *B, int64_t ldb,
+                                       const int32_t *idx, int trans, float *C, int64_t ldc) {
     float panel[SLIDE_KC * 16] __attribute__((aligned(64)));
-    (void)Ah;
     if (K == 0) {
-        slide_gemm_nt_bf16_scalar(M, N, K, Af, Ah, lda, B, ldb, idx, C, ldc);
+        slide_gemm_any_bf16_scalar(M, N, K, Af, lda, B, ldb, idx, trans, C, ldc);
         return;
     }
     for (int64_t j = 0; j < N; j += 16) {
         int64_t cols = N - j < 16 ? N - j : 16;
         for (int64_t p0 = 0; p0 < K; p0 += SLIDE_KC) {
             int64_t kb = K - p0 < SLIDE_KC ? K - p0 : SLIDE_KC;
-            slide_pack_bf16_nt(B, ldb, idx, p0, kb, j, cols, 16, panel);
+            slide_pack_bf16(B, ldb, idx, trans, p0, kb, j, cols, 16, panel);
             for (int64_t i = 0; i < M; i += 6)
                 slide_tile_6x16(M - i < 6 ? M - i : 6, cols, kb, Af + i * lda + p0, lda, 1,
                                 panel, C + i * ldc + j, ldc, p0 > 0);
@@ -98,26 +126,57 @@ static void slide_gemm_nt_bf16_avx2(int64_t M, int64_t N, int64_t K, const float
     }
 }
 
-SLIDE_TARGET_AVX512
-static void slide_gemm_nt_bf16_avx512(int64_t M, int64_t N, int64_t K, const float *Af,
-                                      const uint16_t *Ah, int64_t lda, const uint16_t *B,
-                                      int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
-    float panel[SLIDE_KC * 32] __attribute__((aligned(64)));
+SLIDE_TARGET_AVX2
+static void slide_gemm_nt_bf16_avx2(int64_t M, int64_t N, int64_t K, const float *Af,
+                                    const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                    int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
     (void)Ah;
+    slide_gemm_any_bf16_avx2(M, N, K, Af, lda, B, ldb, idx, 1, C, ldc);
+}
+
+SLIDE_TARGET_AVX2
+static void slide_gemm_nn_bf16_avx2(int64_t M, int64_t N, int64_t K, const float *Af,
+                                    const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                    int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
+    (void)Ah;
+    slide_gemm_any_bf16_avx2(M, N, K, Af, lda, B, ldb, idx, 0, C, ldc);
+}
+
+SLIDE_TARGET_AVX512
+static void slide_gemm_any_bf16_avx512(int64_t M, int64_t N, int64_t K, const float *Af,
+                                         int64_t lda, const uint16_t *B, int64_t ldb,
+                                         const int32_t *idx, int trans, float *C, int64_t ldc) {
+    float panel[SLIDE_KC * 32] __attribute__((aligned(64)));
     if (K == 0) {
-        slide_gemm_nt_bf16_scalar(M, N, K, Af, Ah, lda, B, ldb, idx, C, ldc);
+        slide_gemm_any_bf16_scalar(M, N, K, Af, lda, B, ldb, idx, trans, C, ldc);
         return;
     }
     for (int64_t j = 0; j < N; j += 32) {
         int64_t cols = N - j < 32 ? N - j : 32;
         for (int64_t p0 = 0; p0 < K; p0 += SLIDE_KC) {
             int64_t kb = K - p0 < SLIDE_KC ? K - p0 : SLIDE_KC;
-            slide_pack_bf16_nt(B, ldb, idx, p0, kb, j, cols, 32, panel);
+            slide_pack_bf16(B, ldb, idx, trans, p0, kb, j, cols, 32, panel);
             for (int64_t i = 0; i < M; i += 8)
                 slide_tile_8x32(M - i < 8 ? M - i : 8, cols, kb, Af + i * lda + p0, lda, 1,
                                 panel, C + i * ldc + j, ldc, p0 > 0);
         }
     }
+}
+
+SLIDE_TARGET_AVX512
+static void slide_gemm_nt_bf16_avx512(int64_t M, int64_t N, int64_t K, const float *Af,
+                                    const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                    int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
+    (void)Ah;
+    slide_gemm_any_bf16_avx512(M, N, K, Af, lda, B, ldb, idx, 1, C, ldc);
+}
+
+SLIDE_TARGET_AVX512
+static void slide_gemm_nn_bf16_avx512(int64_t M, int64_t N, int64_t K, const float *Af,
+                                    const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                    int64_t ldb, const int32_t *idx, float *C, int64_t ldc) {
+    (void)Ah;
+    slide_gemm_any_bf16_avx512(M, N, K, Af, lda, B, ldb, idx, 0, C, ldc);
 }
 
 /* ------------------------------------------------------------------ AVX512-BF16 */
@@ -134,21 +193,27 @@ static inline __m512bh slide_as_bh(__m512i v) {
 /* pairs of values per packed panel */
 #define SLIDE_KC2 256
 
-/* B rows idx[j0..j0+cols), pairs q0..q0+kq (values 2q, 2q+1; a value past K is 0) as
- * 32-bit words into panel[kq][32], the columns past cols zero */
+/* pairs q0..q0+kq of p (elements 2q and 2q+1; one past K is 0) of B's columns
+ * j0..j0+cols as 32-bit words into panel[kq][32], the columns past cols zero */
 static inline void slide_pack_bf16_pairs(const uint16_t *B, int64_t ldb, const int32_t *idx,
-                                         int64_t K, int64_t q0, int64_t kq, int64_t j0,
-                                         int64_t cols, uint32_t *panel) {
-    for (int64_t c = 0; c < cols; c++) {
-        const uint16_t *b = B + (int64_t)idx[j0 + c] * ldb;
-        for (int64_t q = 0; q < kq; q++) {
-            int64_t p = 2 * (q0 + q);
-            uint32_t hi = p + 1 < K ? b[p + 1] : 0u;
-            panel[q * 32 + c] = (uint32_t)b[p] | (hi << 16);
+                                         int trans, int64_t K, int64_t q0, int64_t kq,
+                                         int64_t j0, int64_t cols, uint32_t *panel) {
+    for (int64_t q = 0; q < kq; q++) {
+        int64_t p = 2 * (q0 + q);
+        uint32_t *dst = panel + q * 32;
+        if (trans) {
+            for (int64_t c = 0; c < cols; c++) {
+                const uint16_t *b = B + (int64_t)idx[j0 + c] * ldb + p;
+                dst[c] = (uint32_t)b[0] | ((p + 1 < K ? (uint32_t)b[1] : 0u) << 16);
+            }
+        } else {
+            const uint16_t *b0 = B + (int64_t)idx[p] * ldb + j0;
+            const uint16_t *b1 = p + 1 < K ? B + (int64_t)idx[p + 1] * ldb + j0 : 0;
+            for (int64_t c = 0; c < cols; c++)
+                dst[c] = (uint32_t)b0[c] | ((b1 ? (uint32_t)b1[c] : 0u) << 16);
         }
+        for (int64_t c = cols; c < 32; c++) dst[c] = 0u;
     }
-    for (int64_t c = cols; c < 32; c++)
-        for (int64_t q = 0; q < kq; q++) panel[q * 32 + c] = 0u;
 }
 
 static inline uint32_t slide_pair_at(const uint16_t *a) {
@@ -214,13 +279,12 @@ static inline void slide_tile_bf16_8x32(int64_t rows, int64_t cols, int64_t kq,
 }
 
 SLIDE_TARGET_AVX512_BF16
-static void slide_gemm_nt_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const float *Af,
-                                          const uint16_t *Ah, int64_t lda, const uint16_t *B,
-                                          int64_t ldb, const int32_t *idx, float *C,
-                                          int64_t ldc) {
+static void slide_gemm_any_bf16_avx512bf16(int64_t M, int64_t N, int64_t K,
+                                           const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                           int64_t ldb, const int32_t *idx, int trans,
+                                           float *C, int64_t ldc) {
     uint32_t panel[SLIDE_KC2 * 32] __attribute__((aligned(64)));
     int64_t n_pairs = (K + 1) / 2;
-    (void)Af;
     if (K == 0) {
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = 0.0f;
@@ -230,12 +294,30 @@ static void slide_gemm_nt_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const
         int64_t cols = N - j < 32 ? N - j : 32;
         for (int64_t q0 = 0; q0 < n_pairs; q0 += SLIDE_KC2) {
             int64_t kq = n_pairs - q0 < SLIDE_KC2 ? n_pairs - q0 : SLIDE_KC2;
-            slide_pack_bf16_pairs(B, ldb, idx, K, q0, kq, j, cols, panel);
+            slide_pack_bf16_pairs(B, ldb, idx, trans, K, q0, kq, j, cols, panel);
             for (int64_t i = 0; i < M; i += 8)
                 slide_tile_bf16_8x32(M - i < 8 ? M - i : 8, cols, kq, Ah + i * lda + 2 * q0,
                                      lda, panel, C + i * ldc + j, ldc, q0 > 0);
         }
     }
+}
+
+SLIDE_TARGET_AVX512_BF16
+static void slide_gemm_nt_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const float *Af,
+                                          const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                          int64_t ldb, const int32_t *idx, float *C,
+                                          int64_t ldc) {
+    (void)Af;
+    slide_gemm_any_bf16_avx512bf16(M, N, K, Ah, lda, B, ldb, idx, 1, C, ldc);
+}
+
+SLIDE_TARGET_AVX512_BF16
+static void slide_gemm_nn_bf16_avx512bf16(int64_t M, int64_t N, int64_t K, const float *Af,
+                                          const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                          int64_t ldb, const int32_t *idx, float *C,
+                                          int64_t ldc) {
+    (void)Af;
+    slide_gemm_any_bf16_avx512bf16(M, N, K, Ah, lda, B, ldb, idx, 0, C, ldc);
 }
 #endif
 
@@ -269,15 +351,18 @@ static slide_rne_bits_fn slide_rne_bits_for_level(int level) {
     return slide_rne_bits_scalar;
 }
 
-static slide_gemm_nt_bf16_fn slide_gemm_nt_bf16_for_level(int level) {
 #if SLIDE_X86
-    if (level >= SLIDE_LEVEL_AVX512_BF16) return slide_gemm_nt_bf16_avx512bf16;
-    if (level >= SLIDE_LEVEL_AVX512) return slide_gemm_nt_bf16_avx512;
-    if (level >= SLIDE_LEVEL_AVX2) return slide_gemm_nt_bf16_avx2;
+#define SLIDE_GEMM_BF16_PICK(name)                                                     \
+    if (level >= SLIDE_LEVEL_AVX512_BF16) return slide_gemm_##name##_bf16_avx512bf16;   \
+    if (level >= SLIDE_LEVEL_AVX512) return slide_gemm_##name##_bf16_avx512;            \
+    if (level >= SLIDE_LEVEL_AVX2) return slide_gemm_##name##_bf16_avx2;                \
+    return slide_gemm_##name##_bf16_scalar;
+#else
+#define SLIDE_GEMM_BF16_PICK(name) (void)level; return slide_gemm_##name##_bf16_scalar;
 #endif
-    (void)level;
-    return slide_gemm_nt_bf16_scalar;
-}
+
+static slide_gemm_bf16_fn slide_gemm_nt_bf16_for_level(int level) { SLIDE_GEMM_BF16_PICK(nt) }
+static slide_gemm_bf16_fn slide_gemm_nn_bf16_for_level(int level) { SLIDE_GEMM_BF16_PICK(nn) }
 
 /* columns of C per parallel task: the register tile's width at that level */
 static inline int64_t slide_gemm_nt_bf16_width(int level) {

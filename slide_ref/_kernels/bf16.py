@@ -222,3 +222,23 @@ def block_forward_bf16(A, W16, rows, b, n_threads=1):
     for p in range(A.shape[1]):     # exact float32 products, one rounded sum per step
         Z += np.outer(Ab[:, p], Wb[:, p])
     return Z + b[rows]
+
+
+def block_input_delta_bf16(delta, W16, rows, A, relu_input, n_threads=1):
+    """The block's input delta in bf16=3: ``RNE(delta) @ W16[rows]`` [B, d], the exact
+    products summed over the candidates in order in float32 (as
+    :func:`block_forward_bf16`), then zero where ``A <= 0`` when ``relu_input``.
+    ``W16`` is the shadow the forward pass read: the weights before this batch's step."""
+    if len(rows) != delta.shape[1] or A.shape != (delta.shape[0], W16.shape[1]):
+        raise ValueError(f"block_input_delta_bf16: delta is {delta.shape[0]}x{delta.shape[1]}, "
+                         f"rows {len(rows)}, W16 {W16.shape[0]}x{W16.shape[1]}, A "
+                         f"{A.shape[0]}x{A.shape[1]}")
+    _nn._check_block_rows(rows, W16.shape[0], "block_input_delta_bf16")
+    Db = bits_to_f32(rne_bits(delta))
+    Wb = bits_to_f32(W16[rows])
+    dA = np.zeros(A.shape, dtype=np.float32)
+    for p in range(len(rows)):
+        dA += np.outer(Db[:, p], Wb[p])
+    if relu_input:
+        dA[A <= 0] = 0
+    return dA
