@@ -193,33 +193,41 @@ static inline __m512bh slide_as_bh(__m512i v) {
 /* pairs of values per packed panel */
 #define SLIDE_KC2 256
 
+static inline uint32_t slide_pair_at(const uint16_t *a) {
+    uint32_t u;
+    memcpy(&u, a, 4);
+    return u;
+}
+
 /* pairs q0..q0+kq of p (elements 2q and 2q+1; one past K is 0) of B's columns
  * j0..j0+cols as 32-bit words into panel[kq][32], the columns past cols zero */
 static inline void slide_pack_bf16_pairs(const uint16_t *B, int64_t ldb, const int32_t *idx,
                                          int trans, int64_t K, int64_t q0, int64_t kq,
                                          int64_t j0, int64_t cols, uint32_t *panel) {
-    for (int64_t q = 0; q < kq; q++) {
-        int64_t p = 2 * (q0 + q);
-        uint32_t *dst = panel + q * 32;
-        if (trans) {
-            for (int64_t c = 0; c < cols; c++) {
-                const uint16_t *b = B + (int64_t)idx[j0 + c] * ldb + p;
-                dst[c] = (uint32_t)b[0] | ((p + 1 < K ? (uint32_t)b[1] : 0u) << 16);
-            }
-        } else {
-            const uint16_t *b0 = B + (int64_t)idx[p] * ldb + j0;
-            const uint16_t *b1 = p + 1 < K ? B + (int64_t)idx[p + 1] * ldb + j0 : 0;
-            for (int64_t c = 0; c < cols; c++)
-                dst[c] = (uint32_t)b0[c] | ((b1 ? (uint32_t)b1[c] : 0u) << 16);
+    /* the pairs wholly inside K; an odd K leaves a half pair at the end */
+    int64_t whole = 2 * (q0 + kq) <= K ? kq : kq - 1;
+    if (trans) {    /* a row's pairs are adjacent in memory: a transposing 32-bit copy */
+        for (int64_t c = 0; c < cols; c++) {
+            const uint16_t *b = B + (int64_t)idx[j0 + c] * ldb + 2 * q0;
+            for (int64_t q = 0; q < whole; q++) panel[q * 32 + c] = slide_pair_at(b + 2 * q);
+            if (whole < kq) panel[whole * 32 + c] = b[2 * whole];
         }
-        for (int64_t c = cols; c < 32; c++) dst[c] = 0u;
+    } else {        /* two rows interleaved */
+        for (int64_t q = 0; q < kq; q++) {
+            int64_t p = 2 * (q0 + q);
+            const uint16_t *b0 = B + (int64_t)idx[p] * ldb + j0;
+            uint32_t *dst = panel + q * 32;
+            if (q < whole) {
+                const uint16_t *b1 = B + (int64_t)idx[p + 1] * ldb + j0;
+                for (int64_t c = 0; c < cols; c++)
+                    dst[c] = (uint32_t)b0[c] | ((uint32_t)b1[c] << 16);
+            } else {
+                for (int64_t c = 0; c < cols; c++) dst[c] = b0[c];
+            }
+        }
     }
-}
-
-static inline uint32_t slide_pair_at(const uint16_t *a) {
-    uint32_t u;
-    memcpy(&u, a, 4);
-    return u;
+    for (int64_t q = 0; q < kq; q++)
+        for (int64_t c = cols; c < 32; c++) panel[q * 32 + c] = 0u;
 }
 
 #define SLIDE_BROW8(r) __m512 c##r##0, c##r##1;
