@@ -11,6 +11,20 @@
   batch is 128 samples of 1,000 active neurons out of 10,000 with 128 inputs,
   the shape of the output layer above.  ``avx512_bf16`` differs from
   ``avx512`` only in the sampled forward dot product (VDPBF16PS).
+
+``bf16=3``, the bf16 shadow of the batch-shared output block, on the default
+model (uniform + hard negatives shared by the batch, catch-up Adam; the
+``batch-hard`` model of ``slide_bench.configs`` on configuration A):
+
+* ``TrainingBlockBF16.track_samples_per_second``: training throughput, fp32
+  (``bf16=0``) and ``bf16=3``;
+* ``AccuracyBlockBF16.track_p1_after_steps``: P@1 on 2,000 test points after 150
+  steps, same data and seed;
+* ``TimeBlockBF16Kernels``: the block's forward product and its backward (weight
+  gradient, and the input delta from the fp32 weights or from the bf16 shadow),
+  fp32 against ``bf16=3`` (the shadow's row refresh timed on its own), at every
+  SIMD level the CPU has: 128 samples x 1,640 candidate rows of 128 weights, the
+  shape of the default model's block.
 """
 import functools
 import time
@@ -159,3 +173,114 @@ class TimeBF16Kernels(Pinned):
 def _split(W):
     from slide_ref._kernels import bf16 as ref_bf
     return ref_bf.split(W)
+
+
+# ----------------------------------------------------------------------------- bf16=3: the block
+BLOCK_MODES = [0, 3]
+
+
+def make_block_network(mode):
+    """The default model on configuration A's shape: batch-shared uniform + hard negatives,
+    catch-up Adam."""
+    slide = backend("fast")
+    sampler = slide.negative.UniformSampler(1000, shared=True, batch_labels=True,
+                                            hard_negatives=4)
+    return slide.network.SlideNetwork(N_FEATURES, N_LABELS, hidden=(128,),
+                                      optimizer="catchup_adam", output_sampler=sampler,
+                                      lr=1e-3, batch_size=BATCH, bf16=mode,
+                                      n_threads=N_THREADS, random_state=0)
+
+
+class TrainingBlockBF16(OneShot, Pinned):
+    params = [BLOCK_MODES]
+    param_names = ["bf16"]
+    timeout = 300
+
+    def setup(self, mode):
+        self.pin()
+        self.X, self.Y, _, _ = data()
+        self.model = make_block_network(mode)
+        train(self.model, self.X, self.Y, 5)            # warm-up: first-touch, catch-up
+
+    def track_samples_per_second(self, mode):
+        n = 60
+        t0 = time.perf_counter()
+        train(self.model, self.X, self.Y, n, start=5)
+        return n * BATCH / (time.perf_counter() - t0)
+
+    track_samples_per_second.unit = "samples/s"
+
+
+class AccuracyBlockBF16(OneShot, Pinned):
+    params = [BLOCK_MODES]
+    param_names = ["bf16"]
+    timeout = 600
+
+    def setup(self, mode):
+        self.pin()
+        self.X, self.Y, self.Xt, self.Yt = data()
+        self.model = make_block_network(mode)
+
+    def track_p1_after_steps(self, mode):
+        train(self.model, self.X, self.Y, 150)
+        pred = self.model.predict_topk(self.Xt, k=1)[0][:, 0]
+        return float(np.asarray(self.Yt[np.arange(self.Yt.shape[0]), pred]).mean())
+
+    track_p1_after_steps.unit = "P@1"
+
+
+@functools.lru_cache(maxsize=None)
+def block_batch(B=BATCH, d=128, n_out=N_LABELS, n_rows=1640, seed=0):
+    """Activations, weights, candidate rows and output deltas of one block."""
+    rng = np.random.default_rng(seed)
+    A = np.maximum(rng.standard_normal((B, d), dtype=np.float32), 0)
+    W = (0.1 * rng.standard_normal((n_out, d))).astype(np.float32)
+    b = np.zeros(n_out, np.float32)
+    rows = np.sort(rng.choice(n_out, n_rows, replace=False)).astype(np.int32)
+    delta = (1e-3 * rng.standard_normal((B, n_rows))).astype(np.float32)
+    return A, W, b, rows, delta
+
+
+class TimeBlockBF16Kernels(Pinned):
+    params = (BF16_SIMD_LEVELS, ["forward", "backward", "refresh"], ["fp32", "bf16"])
+    param_names = ["simd", "kernel", "format"]
+    timeout = 120
+
+    def setup(self, simd, kernel, fmt):
+        if fmt == "fp32" and simd == "avx512_bf16":
+            raise NotImplementedError("the fp32 kernels have no AVX512-BF16 variant")
+        if kernel == "refresh" and fmt == "fp32":
+            raise NotImplementedError("the shadow refresh is a bf16 kernel only")
+        self.pin()
+        select("fast", simd)
+        from slide_fast._kernels import bf16 as fast_bf
+        from slide_fast._kernels import network as fast_nn
+        self.nn, self.bf = fast_nn, fast_bf
+        self.A, W, self.b, self.rows, self.delta = block_batch()
+        self.W = W.copy()
+        self.W16 = np.zeros(W.shape, np.uint16)
+        fast_bf.refresh_bf16_rows(self.W, None, self.W16, N_THREADS)
+        self.gW, self.gb = np.zeros_like(W), np.zeros_like(self.b)
+        self.call = getattr(self, f"_{kernel}_{fmt}")
+
+    def time_kernel(self, simd, kernel, fmt):
+        self.call()
+
+    def _forward_fp32(self):
+        self.nn.block_forward(self.A, self.W, self.rows, self.b, N_THREADS)
+
+    def _forward_bf16(self):
+        self.bf.block_forward_bf16(self.A, self.W16, self.rows, self.b, N_THREADS)
+
+    def _backward_fp32(self):     # weight gradient and input delta in one kernel
+        self.nn.block_backward(self.A, self.W, self.rows, self.delta, self.gW, self.gb, True,
+                               True, N_THREADS)
+
+    def _backward_bf16(self):     # the fp32 weight gradient, the input delta from the shadow
+        self.nn.block_backward(self.A, self.W, self.rows, self.delta, self.gW, self.gb, True,
+                               False, N_THREADS)
+        self.bf.block_input_delta_bf16(self.delta, self.W16, self.rows, self.A, True,
+                                       N_THREADS)
+
+    def _refresh_bf16(self):
+        self.bf.refresh_bf16_rows(self.W, self.rows, self.W16, N_THREADS)
