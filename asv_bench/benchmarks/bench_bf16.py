@@ -284,3 +284,85 @@ class TimeBlockBF16Kernels(Pinned):
 
     def _refresh_bf16(self):
         self.bf.refresh_bf16_rows(self.W, self.rows, self.W16, N_THREADS)
+
+
+# ----------------------------------------------------------------------------- one-off comparison
+def block_network_for(n_features, n_labels, mode, seed):
+    """:func:`make_block_network` for any data shape and seed."""
+    slide = backend("fast")
+    sampler = slide.negative.UniformSampler(1000, shared=True, batch_labels=True,
+                                            hard_negatives=4)
+    return slide.network.SlideNetwork(n_features, n_labels, hidden=(128,),
+                                      optimizer="catchup_adam", output_sampler=sampler,
+                                      lr=1e-3, batch_size=BATCH, bf16=mode,
+                                      n_threads=N_THREADS, random_state=seed)
+
+
+def _train_epoch(net, X, Y, seed):
+    """One shuffled epoch of ``BATCH``-sized batches; returns the seconds of each batch."""
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    seconds = []
+    for lo in range(0, X.shape[0], BATCH):
+        rows = order[lo:lo + BATCH]
+        Xb, Yb = X[rows], Y[rows]
+        t0 = time.perf_counter()
+        net.train_batch(Xb, Yb)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def _p_at_1(net, X, Y):
+    pred = net.predict_topk(X, k=1)[0][:, 0]
+    return float(np.asarray(Y[np.arange(Y.shape[0]), pred]).mean())
+
+
+def compare_block_modes(data, epochs, repeats, modes=(0, 3)):
+    """``{mode: [(samples/s, samples/s at the median batch time, P@1) per repeat]}``: fresh
+    networks per repeat (seed = repeat), the modes trained epoch by epoch in alternating
+    order, so that a shared machine's load falls on both alike; only ``train_batch`` is
+    timed (slicing the batch and evaluation are not)."""
+    X, Y, Xt, Yt = data
+    results = {m: [] for m in modes}
+    for rep in range(repeats):
+        nets = {m: block_network_for(X.shape[1], Y.shape[1], m, rep) for m in modes}
+        seconds = {m: [] for m in modes}
+        for epoch in range(epochs):
+            order = modes if (rep + epoch) % 2 == 0 else modes[::-1]
+            for m in order:
+                seconds[m] += _train_epoch(nets[m], X, Y, seed=1000 * rep + epoch)
+        for m in modes:
+            results[m].append((epochs * X.shape[0] / sum(seconds[m]),
+                               BATCH / np.median(seconds[m]), _p_at_1(nets[m], Xt, Yt)))
+            print(f"repeat {rep + 1} bf16={m}: {results[m][-1][0]:8.0f} samples/s "
+                  f"({results[m][-1][1]:8.0f} at the median batch)  P@1 "
+                  f"{results[m][-1][2]:.4f}", flush=True)
+    return results
+
+
+def main(argv=None):
+    """``cd asv_bench && python -m benchmarks.bench_bf16 [--data A|debian]``: fp32 against
+    bf16=3 on the default model, interleaved, with the median of the repeats."""
+    import argparse
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--data", choices=["A", "debian"], default="A")
+    parser.add_argument("--n-train", type=int, default=60_000, help="points of A")
+    parser.add_argument("--epochs", type=int, default=None, help="default: A 1, debian 5")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    slide = backend("fast")
+    slide.show_config()
+    if args.data == "A":
+        data = slide.datasets.make_xc(args.n_train, N_FEATURES, N_LABELS, n_test=10_000,
+                                      labels_per_sample=1, random_state=0)
+    else:
+        data = tuple(slide.datasets.load_debian_xc())
+    epochs = args.epochs or (1 if args.data == "A" else 5)
+    results = compare_block_modes(data, epochs, args.repeats)
+    for m, runs in results.items():
+        speed, typical, p1 = np.median(np.array(runs), axis=0)
+        print(f"median of the repeats bf16={m}: {speed:8.0f} samples/s ({typical:8.0f} at the "
+              f"median batch)  P@1 {p1:.4f}")
+
+
+if __name__ == "__main__":
+    main()

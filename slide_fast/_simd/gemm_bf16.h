@@ -183,7 +183,7 @@ static void slide_gemm_nn_bf16_avx512(int64_t M, int64_t N, int64_t K, const flo
 #if SLIDE_EMULATED
 static inline __m512bh slide_as_bh(__m512i v) {
     simde__m512bh_private r;
-    simde_mm512_storeu_si512(r.u16, v);
+    memcpy(&r, &v, sizeof r);
     return simde__m512bh_from_private(r);
 }
 #else
