@@ -339,18 +339,65 @@ def compare_block_modes(data, epochs, repeats, modes=(0, 3)):
     return results
 
 
+def _best_us(call, n=150):
+    """The best of ``n`` timed calls, in microseconds."""
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e6
+
+
+def time_block_kernels(simd, n_threads):
+    """Best-of-150 microseconds of the block's kernels at one level, fp32 and bf16=3:
+    ``{name: us}`` (the fp32 input delta is the backward with it minus without it)."""
+    select("fast", simd)
+    from slide_fast._kernels import bf16 as bf
+    from slide_fast._kernels import network as nn
+    A, W, b, rows, delta = block_batch()
+    W = W.copy()
+    W16 = np.zeros(W.shape, np.uint16)
+    gW, gb = np.zeros_like(W), np.zeros_like(b)
+    times = {
+        "refresh": _best_us(lambda: bf.refresh_bf16_rows(W, rows, W16, n_threads)),
+        "forward fp32": _best_us(lambda: nn.block_forward(A, W, rows, b, n_threads)),
+        "forward bf16": _best_us(lambda: bf.block_forward_bf16(A, W16, rows, b, n_threads)),
+        "backward fp32": _best_us(lambda: nn.block_backward(A, W, rows, delta, gW, gb, True,
+                                                            True, n_threads)),
+        "weight gradient": _best_us(lambda: nn.block_backward(A, W, rows, delta, gW, gb, True,
+                                                              False, n_threads)),
+        "input delta bf16": _best_us(lambda: bf.block_input_delta_bf16(delta, W16, rows, A,
+                                                                       True, n_threads)),
+    }
+    times["input delta fp32"] = times["backward fp32"] - times["weight gradient"]
+    times["block fp32"] = times["forward fp32"] + times["backward fp32"]
+    times["block bf16"] = (times["refresh"] + times["forward bf16"] + times["weight gradient"]
+                           + times["input delta bf16"])
+    return times
+
+
 def main(argv=None):
     """``cd asv_bench && python -m benchmarks.bench_bf16 [--data A|debian]``: fp32 against
-    bf16=3 on the default model, interleaved, with the median of the repeats."""
+    bf16=3 on the default model, interleaved, with the median of the repeats; ``--kernels``
+    times the block's kernels alone."""
     import argparse
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--data", choices=["A", "debian"], default="A")
     parser.add_argument("--n-train", type=int, default=60_000, help="points of A")
     parser.add_argument("--epochs", type=int, default=None, help="default: A 1, debian 5")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--kernels", action="store_true",
+                        help="time the block's kernels at each level the CPU has instead")
+    parser.add_argument("--n-threads", type=int, default=N_THREADS, help="with --kernels")
     args = parser.parse_args(argv)
     slide = backend("fast")
     slide.show_config()
+    if args.kernels:
+        for simd in slide.available_simd_levels():
+            times = time_block_kernels(simd, args.n_threads)
+            print(simd, "  ".join(f"{k}: {v:.0f}" for k, v in times.items()))
+        return
     if args.data == "A":
         data = slide.datasets.make_xc(args.n_train, N_FEATURES, N_LABELS, n_test=10_000,
                                       labels_per_sample=1, random_state=0)
