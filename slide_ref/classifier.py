@@ -125,8 +125,8 @@ class SlideClassifier(BaseEstimator):
         gradient accumulators with fp32 weights; 2 as 1 with each weight stored
         as two 16-bit halves, the high one used in the forward pass and Adam on
         the exact fp32 value (Optimized SLIDE's BF16 modes, notes ``slide.md``
-        section 4); 3 fp32 except the batch-shared output block's forward
-        product, on a bf16 copy of its weights (the uniform presets). See
+        section 4); 3 fp32 except the batch-shared output block's products over
+        its weights, on a bf16 copy of them (the uniform presets). See
         :class:`SlideNetwork` for the rounding points.
     batch_size : int, default 128
     eval_every : int, default 50

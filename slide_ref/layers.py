@@ -452,8 +452,8 @@ class SampledOutputLayer(_OutputLayer):
 
 class BlockOutputLayer(_OutputLayer):
     """The softmax over one candidate set shared by the batch, as dense products over the
-    gathered rows (fp32, or with ``bf16=3`` a forward product over a bf16 shadow of the
-    weights: ``W_bf16``, ``uint16`` bits, never saved)."""
+    gathered rows (fp32; with ``bf16=3`` the logits and the hidden layer's delta read a
+    bf16 shadow of the weights, ``W_bf16`` (``uint16`` bits, never saved))."""
 
     def __init__(self, n_in, n_out, **kw):
         super().__init__(n_in, n_out, **kw)

@@ -109,9 +109,9 @@ class SlideNetwork:
         (``sampler_``), which keeps its own ``lsh`` settings.
     bf16 : {0, 1, 2, 3}, default 0
         Number format (Optimized SLIDE): 0 fp32; 1 bf16 activations, deltas and
-        gradients; 2 also split weights; 3 the batch-shared output block's forward
-        product on a bf16 copy of its weights, fp32 otherwise (needs a
-        ``batch_labels=True`` sampler; see :mod:`slide_ref.numerics`).
+        gradients; 2 also split weights; 3 the batch-shared output block's products
+        over its weights (logits, hidden delta) on a bf16 copy of them, fp32 otherwise
+        (needs a ``batch_labels=True`` sampler; see :mod:`slide_ref.numerics`).
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``); more
         than one accumulates gradients HOGWILD-style, 1 is bitwise reproducible.

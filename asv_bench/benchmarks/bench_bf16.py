@@ -298,16 +298,26 @@ def block_network_for(n_features, n_labels, mode, seed):
                                       n_threads=N_THREADS, random_state=seed)
 
 
-def _train_epoch(net, X, Y, seed):
-    """One shuffled epoch of ``BATCH``-sized batches; returns the seconds of each batch."""
+#: batches each network trains before the other one takes its turn
+CHUNK = 8
+
+
+def _train_epochs_interleaved(nets, X, Y, seed):
+    """One shuffled epoch (the same order) for each of ``nets``, ``CHUNK`` batches at a time
+    and in alternating order, so that a shared machine's load falls on all of them alike;
+    returns ``{key: [seconds of each batch]}``."""
     order = np.random.default_rng(seed).permutation(X.shape[0])
-    seconds = []
-    for lo in range(0, X.shape[0], BATCH):
-        rows = order[lo:lo + BATCH]
-        Xb, Yb = X[rows], Y[rows]
-        t0 = time.perf_counter()
-        net.train_batch(Xb, Yb)
-        seconds.append(time.perf_counter() - t0)
+    starts = list(range(0, X.shape[0], BATCH))
+    seconds = {key: [] for key in nets}
+    for c, first in enumerate(range(0, len(starts), CHUNK)):
+        keys = list(nets) if c % 2 == 0 else list(nets)[::-1]
+        for key in keys:
+            for lo in starts[first:first + CHUNK]:
+                rows = order[lo:lo + BATCH]
+                Xb, Yb = X[rows], Y[rows]
+                t0 = time.perf_counter()
+                nets[key].train_batch(Xb, Yb)
+                seconds[key].append(time.perf_counter() - t0)
     return seconds
 
 
@@ -318,18 +328,17 @@ def _p_at_1(net, X, Y):
 
 def compare_block_modes(data, epochs, repeats, modes=(0, 3)):
     """``{mode: [(samples/s, samples/s at the median batch time, P@1) per repeat]}``: fresh
-    networks per repeat (seed = repeat), the modes trained epoch by epoch in alternating
-    order, so that a shared machine's load falls on both alike; only ``train_batch`` is
-    timed (slicing the batch and evaluation are not)."""
+    networks per repeat (seed = repeat), the modes trained in turns of ``CHUNK`` batches
+    (:func:`_train_epochs_interleaved`); only ``train_batch`` is timed (slicing the batch
+    and evaluation are not)."""
     X, Y, Xt, Yt = data
     results = {m: [] for m in modes}
     for rep in range(repeats):
         nets = {m: block_network_for(X.shape[1], Y.shape[1], m, rep) for m in modes}
         seconds = {m: [] for m in modes}
         for epoch in range(epochs):
-            order = modes if (rep + epoch) % 2 == 0 else modes[::-1]
-            for m in order:
-                seconds[m] += _train_epoch(nets[m], X, Y, seed=1000 * rep + epoch)
+            for m, s in _train_epochs_interleaved(nets, X, Y, 1000 * rep + epoch).items():
+                seconds[m] += s
         for m in modes:
             results[m].append((epochs * X.shape[0] / sum(seconds[m]),
                                BATCH / np.median(seconds[m]), _p_at_1(nets[m], Xt, Yt)))
