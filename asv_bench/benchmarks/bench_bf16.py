@@ -386,6 +386,25 @@ def time_block_kernels(simd, n_threads):
     return times
 
 
+def profile_block_modes(data, n_batches=100, modes=(0, 3), top=8):
+    """``cProfile`` of ``n_batches`` training batches of each mode (after 10 warm-up
+    batches), the functions with the most own time first: where a batch's time goes."""
+    import cProfile
+    import pstats
+    X, Y = data[:2]
+    for m in modes:
+        net = block_network_for(X.shape[1], Y.shape[1], m, 0)
+        _train_epochs_interleaved({m: net}, X[:10 * BATCH], Y[:10 * BATCH], seed=0)
+        profile = cProfile.Profile()
+        profile.enable()
+        for lo in range(0, n_batches * BATCH, BATCH):
+            lo %= X.shape[0] - BATCH
+            net.train_batch(X[lo:lo + BATCH], Y[lo:lo + BATCH])
+        profile.disable()
+        print(f"bf16={m}, {n_batches} batches:")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(top)
+
+
 def main(argv=None):
     """``cd asv_bench && python -m benchmarks.bench_bf16 [--data A|debian]``: fp32 against
     bf16=3 on the default model, interleaved, with the median of the repeats; ``--kernels``
@@ -399,9 +418,16 @@ def main(argv=None):
     parser.add_argument("--kernels", action="store_true",
                         help="time the block's kernels at each level the CPU has instead")
     parser.add_argument("--n-threads", type=int, default=N_THREADS, help="with --kernels")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile 100 batches of each mode on A's shape instead")
     args = parser.parse_args(argv)
     slide = backend("fast")
     slide.show_config()
+    if args.profile:
+        X, Y, _, _ = slide.datasets.make_xc(20_000, N_FEATURES, N_LABELS, n_test=10,
+                                            labels_per_sample=1, random_state=0)
+        profile_block_modes((X, Y))
+        return
     if args.kernels:
         for simd in slide.available_simd_levels():
             times = time_block_kernels(simd, args.n_threads)
