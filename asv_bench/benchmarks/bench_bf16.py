@@ -181,14 +181,8 @@ BLOCK_MODES = [0, 3]
 
 def make_block_network(mode):
     """The default model on configuration A's shape: batch-shared uniform + hard negatives,
-    catch-up Adam."""
-    slide = backend("fast")
-    sampler = slide.negative.UniformSampler(1000, shared=True, batch_labels=True,
-                                            hard_negatives=4)
-    return slide.network.SlideNetwork(N_FEATURES, N_LABELS, hidden=(128,),
-                                      optimizer="catchup_adam", output_sampler=sampler,
-                                      lr=1e-3, batch_size=BATCH, bf16=mode,
-                                      n_threads=N_THREADS, random_state=0)
+    catch-up Adam (:func:`block_network_for`, seed 0)."""
+    return block_network_for(N_FEATURES, N_LABELS, mode, 0)
 
 
 class TrainingBlockBF16(OneShot, Pinned):
@@ -288,7 +282,8 @@ class TimeBlockBF16Kernels(Pinned):
 
 # ----------------------------------------------------------------------------- one-off comparison
 def block_network_for(n_features, n_labels, mode, seed):
-    """:func:`make_block_network` for any data shape and seed."""
+    """The default model (uniform + 4 hard negatives per label shared by the batch, catch-up
+    Adam, 128 hidden) for any data shape and seed, in ``bf16`` mode ``mode``."""
     slide = backend("fast")
     sampler = slide.negative.UniformSampler(1000, shared=True, batch_labels=True,
                                             hard_negatives=4)
@@ -358,7 +353,7 @@ def _best_us(call, n=150):
     return best * 1e6
 
 
-def time_block_kernels(simd, n_threads):
+def block_kernel_times(simd, n_threads):
     """Best-of-150 microseconds of the block's kernels at one level, fp32 and bf16=3:
     ``{name: us}`` (the fp32 input delta is the backward with it minus without it)."""
     select("fast", simd)
@@ -430,7 +425,7 @@ def main(argv=None):
         return
     if args.kernels:
         for simd in slide.available_simd_levels():
-            times = time_block_kernels(simd, args.n_threads)
+            times = block_kernel_times(simd, args.n_threads)
             print(simd, "  ".join(f"{k}: {v:.0f}" for k, v in times.items()))
         return
     if args.data == "A":
