@@ -516,7 +516,7 @@ def build_parser(default_backend="ref"):
     train.add_argument("--bf16", type=int, choices=[0, 1, 2, 3], default=0,
                        help="number format: 0 fp32, 1 bf16 activations and gradients, 2 also "
                             "split weights (Optimized SLIDE's BF16 modes), 3 bf16 weight "
-                            "shadow of the batch-shared output block")
+                            "shadow of the batch-shared output block (--shared --batch-labels)")
     train.add_argument("--eval-every", type=int, default=100, help="batches between evaluations")
     train.add_argument("--n-threads", type=int, default=None)
     train.add_argument("--seed", type=int, default=0)

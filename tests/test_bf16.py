@@ -497,6 +497,10 @@ def test_cli_bf16(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--train", str(d / "train.txt"), "--bf16", "4"])
     assert "--bf16" in capsys.readouterr().err
+    assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "16", "--sampler",
+                     "uniform", "--negatives", "10", "--shared", "--batch-labels", "--no-progress",
+                     "--bf16", "3", "--metrics", str(metrics), "--overwrite"]) == 0
+    assert '"bf16": 3' in metrics.read_text()
 
 
 # ----------------------------------------------------------------------------- learning

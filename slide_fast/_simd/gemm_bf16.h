@@ -63,8 +63,10 @@ static void slide_gemm_any_bf16_scalar(int64_t M, int64_t N, int64_t K, const fl
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             float acc = 0.0f;
-            for (int64_t p = 0; p < K; p++)
-                acc += Af[i * lda + p] * slide_bf16_to_f32(slide_bf16_b_at(B, ldb, idx, trans, p, j));
+            for (int64_t p = 0; p < K; p++) {
+                uint16_t b = slide_bf16_b_at(B, ldb, idx, trans, p, j);
+                acc += Af[i * lda + p] * slide_bf16_to_f32(b);
+            }
             C[i * ldc + j] = acc;
         }
 }
