@@ -191,7 +191,8 @@ def network_nbytes(n_features, hidden, n_outputs, optimizer="adam", bf16=0):
 
     Per layer of ``n_in * n_out`` weights: the float32 weights and gradients
     (8 bytes a weight), Adam's two moments unless ``optimizer="sgd"`` (8 more),
-    the uint16 low halves with ``bf16=2`` (2 more), and the same per bias.  While
+    the uint16 low halves with ``bf16=2`` or the bf16 shadow with ``bf16=3`` (2 more;
+    counted on every layer, an upper bound), and the same per bias.  While
     a layer is initialised its weights exist once more as float64 and float32
     (12 bytes a weight), so the largest layer adds that on top.
 
@@ -202,7 +203,7 @@ def network_nbytes(n_features, hidden, n_outputs, optimizer="adam", bf16=0):
     has the 670k- and 3M-label shapes).
     """
     widths = [int(n_features)] + [int(h) for h in hidden] + [int(n_outputs)]
-    per_value = 8 + (0 if optimizer == "sgd" else 8) + (2 if int(bf16) == 2 else 0)
+    per_value = 8 + (0 if optimizer == "sgd" else 8) + (2 if int(bf16) in (2, 3) else 0)
     sizes = [n_in * n_out + n_out for n_in, n_out in zip(widths[:-1], widths[1:])]
     return sum(sizes) * per_value + max(sizes) * 12
 

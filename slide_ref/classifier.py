@@ -122,12 +122,14 @@ class SlideClassifier(BaseEstimator):
     lr : float, default 1e-3
     init : {"scaled", "slide"}, default "scaled"
         Weight initialization; see :class:`SlideNetwork`.
-    bf16 : {0, 1, 2}, default 0
+    bf16 : {0, 1, 2, 3}, default 0
         Number format of training: 0 fp32; 1 bf16 activations, deltas and
         gradient accumulators with fp32 weights; 2 as 1 with each weight stored
         as two 16-bit halves, the high one used in the forward pass and Adam on
         the exact fp32 value (Optimized SLIDE's BF16 modes, notes ``slide.md``
-        section 4). See :class:`SlideNetwork` for the rounding points.
+        section 4); 3 fp32 except the batch-shared output block's products over
+        its weights, on a bf16 copy of them (the uniform presets). See
+        :class:`SlideNetwork` for the rounding points.
     batch_size : int, default 128
     eval_every : int, default 50
         Batches between evaluations on ``validation_data`` during ``fit``.

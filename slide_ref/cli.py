@@ -530,9 +530,10 @@ def build_parser(default_backend="ref"):
     train.add_argument("--L", type=int, default=None, help="LSH tables (default 50)")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--bf16", type=int, choices=[0, 1, 2], default=0,
+    train.add_argument("--bf16", type=int, choices=[0, 1, 2, 3], default=0,
                        help="number format: 0 fp32, 1 bf16 activations and gradients, 2 also "
-                            "split weights (Optimized SLIDE's BF16 modes)")
+                            "split weights (Optimized SLIDE's BF16 modes), 3 bf16 weight "
+                            "shadow of the batch-shared output block (--shared --batch-labels)")
     train.add_argument("--eval-every", type=int, default=100, help="batches between evaluations")
     train.add_argument("--n-threads", type=int, default=None)
     train.add_argument("--seed", type=int, default=0)

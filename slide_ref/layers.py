@@ -466,7 +466,12 @@ class SampledOutputLayer(_OutputLayer):
 
 class BlockOutputLayer(_OutputLayer):
     """The softmax over one candidate set shared by the batch, as dense products over the
-    gathered rows (fp32 only)."""
+    gathered rows (fp32; with ``bf16=3`` the logits and the hidden layer's delta read a
+    bf16 shadow of the weights, ``W_bf16`` (``uint16`` bits, never saved))."""
+
+    def __init__(self, n_in, n_out, **kw):
+        super().__init__(n_in, n_out, **kw)
+        self.W_bf16 = self.numerics.new_shadow(self.W)
 
     @property
     def fused(self):
@@ -476,8 +481,7 @@ class BlockOutputLayer(_OutputLayer):
         queries = {"H": H, "W": self.W} if getattr(self.sampler, "queries_block", False) else {}
         record = Block(*self.sampler.sample_block(ctx.forced, ctx.step, ctx.training, **queries))
         self._catch_up(record.rows, ctx)
-        z = self._kernels.network.block_forward(H, self.W, record.rows, self.b,
-                                                ctx.n_threads)
+        z = self._block_logits(H, record.rows, ctx.n_threads)
         if record.adjust is not None:    # logQ correction, one value per class
             z -= record.adjust
         return z, record
@@ -491,6 +495,8 @@ class BlockOutputLayer(_OutputLayer):
                                                         n_threads)
 
     def backward(self, A, record, delta, relu_in, ctx):
+        if self.W_bf16 is not None:
+            return self._backward_shadow(A, record, delta, relu_in, ctx)
         k, n = self._kernels.network, ctx.n_threads
         if not self.fused:
             return k.block_backward(A, self.W, record.rows, delta, self.gW, self.gb, relu_in,
@@ -502,3 +508,32 @@ class BlockOutputLayer(_OutputLayer):
 
     def touched_rows(self, record, ctx):
         return record.rows
+
+    def _block_logits(self, H, rows, n_threads):
+        """``H @ W[rows].T + b[rows]``; with the bf16 shadow, its ``rows`` are first refreshed
+        from the fp32 masters (up to date after catch-up; the same rows this batch's Adam
+        step then updates, so each row is converted once per batch that uses it)."""
+        if self.W_bf16 is None:
+            return self._kernels.network.block_forward(H, self.W, rows, self.b, n_threads)
+        bf = self._kernels.bf16
+        bf.refresh_bf16_rows(self.W, rows, self.W_bf16, n_threads)
+        return bf.block_forward_bf16(H, self.W_bf16, rows, self.b, n_threads)
+
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
+        if self.W_bf16 is not None:     # the file holds the fp32 masters only
+            self.W_bf16 = self.numerics.new_shadow(self.W)
+
+    def _backward_shadow(self, A, record, delta, relu_in, ctx):
+        """bf16=3: the fp32 weight gradient (fused with Adam where it may be), then the input
+        delta from the shadow, which still holds the weights the forward read."""
+        k, n = self._kernels, ctx.n_threads
+        if self.fused:
+            record.fused = True
+            k.network.block_backward_adam(A, self.W, record.rows, delta, self.mW, self.vW,
+                                          self.gb, *self.optimizer.adam_args(ctx.t), relu_in,
+                                          False, n)
+        else:
+            k.network.block_backward(A, self.W, record.rows, delta, self.gW, self.gb, relu_in,
+                                     False, n)
+        return k.bf16.block_input_delta_bf16(delta, self.W_bf16, record.rows, A, relu_in, n)

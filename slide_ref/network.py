@@ -109,9 +109,11 @@ class SlideNetwork:
         ``LSHSampler(query="embedding", lsh=lsh)`` (SLIDE). A dense sampler
         makes the default output dense. The network works on a clone
         (``sampler_``), which keeps its own ``lsh`` settings.
-    bf16 : {0, 1, 2}, default 0
+    bf16 : {0, 1, 2, 3}, default 0
         Number format (Optimized SLIDE): 0 fp32; 1 bf16 activations, deltas and
-        gradients; 2 also split weights (see :mod:`slide_ref.numerics`).
+        gradients; 2 also split weights; 3 the batch-shared output block's products
+        over its weights (logits, hidden delta) on a bf16 copy of them, fp32 otherwise
+        (needs a ``batch_labels=True`` sampler; see :mod:`slide_ref.numerics`).
     n_threads : int, optional
         Threads of the fast kernels (``None`` follows ``OMP_NUM_THREADS``); more
         than one accumulates gradients HOGWILD-style, 1 is bitwise reproducible.
@@ -152,9 +154,14 @@ class SlideNetwork:
         self._n_threads = effective_n_threads(n_threads)
         self.numerics = sibling(self, "numerics").Numerics(self.bf16)
         self.sampler_ = self._make_sampler()
-        if self.sampled[-1] and self.sampler_.block and self.bf16:
-            raise ValueError("bf16 modes are not implemented for a batch-shared candidate set "
-                             "(batch_labels=True); use bf16=0 or a per-sample sampler")
+        block = self.sampled[-1] and self.sampler_.block
+        if block and self.bf16 in (1, 2):
+            raise ValueError("bf16 modes 1 and 2 are not implemented for a batch-shared "
+                             "candidate set (batch_labels=True); use bf16=0, bf16=3 or a "
+                             "per-sample sampler")
+        if self.bf16 == 3 and not block:
+            raise ValueError("bf16=3 (the bf16 shadow of the batch-shared output block) needs "
+                             "a batch-shared candidate set (a sampler with batch_labels=True)")
         self._rng = check_random_state(random_state)
         self._seed = seed_from(self._rng)
         self.step_ = 0

@@ -475,7 +475,7 @@ def test_classifier_save_load_across_backends(tmp_path, mode):
 
 
 # ----------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("bad,exc", [(3, ValueError), (-1, ValueError), ("1", TypeError),
+@pytest.mark.parametrize("bad,exc", [(4, ValueError), (-1, ValueError), ("1", TypeError),
                                      (1.0, TypeError), (True, TypeError), (None, TypeError)])
 def test_bad_bf16(backend, bad, exc):
     with pytest.raises(exc, match="bf16"):
@@ -495,8 +495,12 @@ def test_cli_bf16(tmp_path, capsys):
                      str(metrics)]) == 0
     assert '"bf16": 2' in metrics.read_text()
     with pytest.raises(SystemExit):
-        cli.main(["train", "--train", str(d / "train.txt"), "--bf16", "3"])
+        cli.main(["train", "--train", str(d / "train.txt"), "--bf16", "4"])
     assert "--bf16" in capsys.readouterr().err
+    assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "16", "--sampler",
+                     "uniform", "--negatives", "10", "--shared", "--batch-labels", "--no-progress",
+                     "--bf16", "3", "--metrics", str(metrics), "--overwrite"]) == 0
+    assert '"bf16": 3' in metrics.read_text()
 
 
 # ----------------------------------------------------------------------------- learning
@@ -521,3 +525,283 @@ def test_bf16_modes_learn_as_well_as_fp32():
         scores[mode] = clf.fit(X, Y, epochs=2).score(Xt, Yt)
     assert scores[0] > 0.3, scores
     assert abs(scores[1] - scores[0]) <= 0.02 and abs(scores[2] - scores[0]) <= 0.02, scores
+
+
+# ----------------------------------------------------------------------------- bf16=3: the block
+def block_case(rng, B, d, n, C):
+    """Non-negative activations, weights, biases and ``C`` sorted distinct rows."""
+    A = np.maximum(rng.standard_normal((B, d)), 0).astype(np.float32)
+    W = (rng.standard_normal((n, d)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    rows = np.sort(rng.choice(n, C, replace=False)).astype(np.int32)
+    return A, W, b, rows
+
+
+def shadow_of(W):
+    return ref_bf.rne_bits(W)
+
+
+def test_refresh_rows_equal_and_only_the_rows(simd_level, rng):
+    A, W, b, rows = block_case(rng, 4, 37, 90, 25)
+    W[rows[0], :3] = [np.float32(1.00390625), -0.0, np.float32(1e-40)]   # a tie, -0, a subnormal
+    for backend_bf in (ref_bf, fast_bf):
+        W16 = np.full(W.shape, 7, np.uint16)
+        backend_bf.refresh_bf16_rows(W, rows, W16, 2)
+        np.testing.assert_array_equal(W16[rows], shadow_of(W[rows]))
+        others = np.setdiff1d(np.arange(W.shape[0]), rows)
+        assert np.all(W16[others] == 7)
+        backend_bf.refresh_bf16_rows(W, None, W16, 2)
+        np.testing.assert_array_equal(W16, shadow_of(W))
+
+
+def test_block_forward_bf16_hand_computed(simd_level):
+    """Small integers are bf16 values whose products and sums are exact: every level,
+    VDPBF16PS included, gives exactly the integer product."""
+    A = np.array([[1, 2, 3], [0, -1, 4]], np.float32)
+    W = np.array([[1, 0, 2], [3, 1, 1], [-2, 5, 0], [7, 7, 7]], np.float32)
+    b = np.array([0.5, 0, -1, 100], np.float32)
+    rows = np.array([0, 2, 3], np.int32)
+    want = np.array([[7.5, 7, 142], [8.5, -6, 121]], np.float32)
+    for backend_bf in (ref_bf, fast_bf):
+        got = backend_bf.block_forward_bf16(A, shadow_of(W), rows, b, 2)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("B,d,n,C", [(37, 128, 500, 77), (8, 33, 100, 32), (1, 1, 5, 3),
+                                     (5, 600, 60, 40), (19, 64, 300, 300)])
+def test_block_forward_bf16_equal(simd_level, rng, B, d, n, C):
+    """Levels below AVX512-BF16 sum the exact products in the reference's order: equal bits;
+    VDPBF16PS sums two at a time: a float tolerance.  Odd widths, edge tiles, two packed
+    panels (d > 512) and the rounding of the activations are all exercised."""
+    A, W, b, rows = block_case(rng, B, d, n, C)
+    A[0, 0] = np.float32(1.00390625)     # a tie: must round to even, not truncate
+    W16 = shadow_of(W)
+    want = ref_bf.block_forward_bf16(A, W16, rows, b)
+    got = fast_bf.block_forward_bf16(A, W16, rows, b, 2)
+    assert got.dtype == np.float32 and got.shape == (B, C)
+    if simd_level == "avx512_bf16":
+        assert_allclose_f32(got, want, rtol=1e-5, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(bits(got), bits(want))
+    exact = ref_bf.bits_to_f32(ref_bf.rne_bits(A)).astype(np.float64) \
+        @ ref_bf.bits_to_f32(W16[rows]).astype(np.float64).T + b[rows]
+    np.testing.assert_allclose(want, exact, rtol=1e-5, atol=1e-5)
+    fp32 = A @ W[rows].T + b[rows]                   # bf16 operands: about 2**-8 apart
+    assert not np.array_equal(want, fp32)
+    np.testing.assert_allclose(want, fp32, rtol=0.02, atol=0.02)
+
+
+def test_block_kernels_refuse_bad_arguments():
+    A, W, b, rows = np.ones((2, 4), np.float32), np.ones((6, 4), np.float32), \
+        np.zeros(6, np.float32), np.array([1, 5], np.int32)
+    W16 = shadow_of(W)
+    for backend_bf in (ref_bf, fast_bf):
+        with pytest.raises(ValueError, match="outside"):
+            backend_bf.block_forward_bf16(A, W16, np.array([0, 6], np.int32), b)
+        with pytest.raises(ValueError, match="block_forward_bf16"):
+            backend_bf.block_forward_bf16(np.ones((2, 3), np.float32), W16, rows, b)
+        with pytest.raises(ValueError, match="block_forward_bf16"):
+            backend_bf.block_forward_bf16(A, W16, rows, b[:5])
+        with pytest.raises(ValueError, match="outside"):
+            backend_bf.refresh_bf16_rows(W, np.array([-1], np.int32), W16)
+        with pytest.raises(ValueError, match="W16"):
+            backend_bf.refresh_bf16_rows(W, rows, W16[:5])
+
+
+def block_params(**kw):
+    """A small network on a batch-shared candidate set (uniform + hard negatives)."""
+    base = dict(hidden=(24,), optimizer="catchup_adam", random_state=0, n_threads=1, bf16=3)
+    base.update(kw)
+    return base
+
+
+def block_net(backend, n_negatives=20, hard=2, **kw):
+    sampler = backend.negative.UniformSampler(n_negatives, shared=True, batch_labels=True,
+                                              hard_negatives=hard)
+    return backend.network.SlideNetwork(120, 60, output_sampler=sampler, **block_params(**kw))
+
+
+@pytest.mark.parametrize("optimizer", ["catchup_adam", "adam", "lazy_adam", "sgd"])
+def test_block_bf16_training_equal_ref_fast(data, simd_level, optimizer):
+    X, Y = data
+    ref, fast = block_net(slide_ref, optimizer=optimizer), block_net(slide_fast,
+                                                                     optimizer=optimizer)
+    for start in range(0, 256, 64):
+        lr_ = ref.train_batch(X[start:start + 64], Y[start:start + 64])
+        lf = fast.train_batch(X[start:start + 64], Y[start:start + 64])
+        assert abs(lr_ - lf) < 1e-4 * max(1, abs(lr_))
+    for a, b in zip(ref.layers, fast.layers):
+        assert_allclose_f32(b.W, a.W, rtol=1e-3, atol=2e-5)
+        assert_allclose_f32(b.b, a.b, rtol=1e-3, atol=2e-5)
+
+
+def test_block_bf16_changes_only_the_block_product(data):
+    """Mode 3 against fp32 from the same start: the first batch's logits differ by bf16
+    rounding only, every other array of the pass stays fp32, and the fused fp32 kernels
+    still run."""
+    X, Y = data
+    labels = (Y[:32].indptr.astype(np.int64), Y[:32].indices.astype(np.int32))
+    nets = {mode: block_net(slide_fast, bf16=mode) for mode in (0, 3)}
+    acts = {mode: forward_acts(net, X[:32].astype(np.float32), labels)
+            for mode, net in nets.items()}
+    np.testing.assert_array_equal(acts[3][0], acts[0][0])     # hidden: fp32, not rounded
+    assert np.any(bits(acts[3][0]) & 0xFFFF)
+    assert not np.array_equal(acts[3][-1], acts[0][-1])
+    np.testing.assert_allclose(acts[3][-1], acts[0][-1], rtol=0.05, atol=0.05)
+    out, first = nets[3].layers[-1], nets[3].layers[0]
+    assert out.fused and first.fused
+    assert out.W_bf16.dtype == np.uint16 and out.W_bf16.shape == out.W.shape
+    assert nets[0].layers[-1].W_bf16 is None
+
+
+@pytest.mark.parametrize("backend_name", ["ref", "fast"])
+def test_shadow_follows_the_masters(data, backend_name):
+    """After each step the shadow rows the forward read are the RNE of the masters it read
+    (after catch-up); the masters themselves are not rounded."""
+    X, Y = data
+    mod = {"ref": slide_ref, "fast": slide_fast}[backend_name]
+    net = block_net(mod)
+    out = net.layers[-1]
+    seen = []
+    logits = out._block_logits
+
+    def spy(H, rows, n_threads):
+        z = logits(H, rows, n_threads)
+        seen.append((rows.copy(), out.W[rows].copy(), out.W_bf16[rows].copy()))
+        return z
+    out._block_logits = spy
+    for start in range(0, 256, 64):
+        net.train_batch(X[start:start + 64], Y[start:start + 64])
+    assert len(seen) == 4
+    for rows, W_read, shadow in seen:
+        np.testing.assert_array_equal(shadow, shadow_of(W_read))
+    assert np.any(bits(out.W) & 0xFFFF)
+
+
+@pytest.mark.parametrize("src,dst", [(slide_ref, slide_fast), (slide_fast, slide_ref),
+                                     (slide_fast, slide_fast)])
+def test_block_bf16_state_round_trip(data, src, dst):
+    """The state holds the fp32 masters only; loading rebuilds the shadow from them."""
+    X, Y = data
+    a = block_net(src)
+    a.train_batch(X[:64], Y[:64])
+    params, arrays = a.get_state()
+    assert params["bf16"] == 3 and not any("bf16" in name for name in arrays)
+    assert arrays["layer1.W"].dtype == np.float32
+    b = dst.network.SlideNetwork.from_state(params, arrays)
+    assert b.bf16 == 3
+    out = b.layers[-1]
+    np.testing.assert_array_equal(out.W, a.layers[-1].W)
+    np.testing.assert_array_equal(out.W_bf16, shadow_of(out.W))
+    la_, lb_ = a.train_batch(X[64:128], Y[64:128]), b.train_batch(X[64:128], Y[64:128])
+    assert abs(la_ - lb_) < 1e-4
+    for la, lb in zip(a.layers, b.layers):
+        assert_allclose_f32(lb.W, la.W, rtol=1e-3, atol=2e-5)
+
+
+def test_block_bf16_classifier_save_load(tmp_path):
+    """The default preset (batch-shared uniform + hard negatives, catch-up Adam) with
+    bf16=3, saved by one backend and loaded by the other."""
+    X, Y, Xt, _ = slide_ref.datasets.make_xc(600, 200, 80, n_test=50, random_state=0)
+    kw = dict(hidden=16, batch_size=64, random_state=0, show_progress=False, eval_every=0,
+              bf16=3)
+    a = slide_fast.SlideClassifier(**kw).fit(X, Y)
+    assert a.network_.layers[-1].W_bf16 is not None
+    b = slide_ref.SlideClassifier.load(a.save(tmp_path / "m.npz"))
+    assert b.bf16 == 3 and b.network_.bf16 == 3
+    np.testing.assert_array_equal(b.predict(Xt, k=3)[0], a.predict(Xt, k=3)[0])
+    a.partial_fit(X[:128], Y[:128])
+    b.partial_fit(X[:128], Y[:128])
+    assert_allclose_f32(b.network_.layers[-1].W, a.network_.layers[-1].W, rtol=1e-3,
+                        atol=2e-5)
+
+
+def test_bf16_modes_need_their_output_kind(backend):
+    """Mode 3 is the batch-shared block's; modes 1 and 2 are not implemented for it."""
+    with pytest.raises(ValueError, match="bf16=3.*batch_labels=True"):
+        backend.network.SlideNetwork(10, 5, bf16=3)
+    with pytest.raises(ValueError, match="bf16=3"):
+        backend.network.SlideNetwork(10, 5, sampled=(False, False), bf16=3)
+    sampler = backend.negative.UniformSampler(2, shared=True, batch_labels=True)
+    for mode in (1, 2):
+        with pytest.raises(ValueError, match="bf16 modes 1 and 2"):
+            backend.network.SlideNetwork(10, 5, output_sampler=sampler, bf16=mode)
+    X, Y, _, _ = slide_ref.datasets.make_xc(50, 20, 5, n_test=10, random_state=0)
+    with pytest.raises(ValueError, match="bf16=3"):
+        backend.SlideClassifier(bf16=3, preset="slide_paper", show_progress=False).fit(X, Y)
+
+
+def test_block_bf16_learns_like_fp32():
+    """Same data, seed and steps on the default preset: P@1 of bf16=3 close to fp32."""
+    X, Y, Xt, Yt = slide_ref.datasets.make_xc(4000, 500, 200, n_test=1000, random_state=2)
+    scores = {}
+    for mode in (0, 3):
+        clf = slide_fast.SlideClassifier(hidden=32, bf16=mode, lr=1e-2, random_state=0,
+                                         show_progress=False, eval_every=0)
+        scores[mode] = clf.fit(X, Y, epochs=3).score(Xt, Yt)
+    assert scores[0] > 0.8, scores
+    assert abs(scores[3] - scores[0]) <= 0.01, scores
+
+
+@pytest.mark.parametrize("B,C,d", [(37, 77, 128), (8, 33, 40), (1, 1, 1), (5, 601, 19),
+                                   (19, 64, 65)])
+def test_block_input_delta_bf16_equal(simd_level, rng, B, C, d):
+    """``RNE(delta) @ W16[rows]`` masked by ``A > 0``: equal bits below AVX512-BF16 (sums in
+    the reference's order), a float tolerance with VDPBF16PS; odd candidate counts leave a
+    half pair, C > 512 takes two packed panels."""
+    A, W, _, rows = block_case(rng, B, d, C + 50, C)
+    A[:, ::3] = 0
+    delta = (rng.standard_normal((B, C)) * 0.01).astype(np.float32)
+    W16 = shadow_of(W)
+    for relu in (True, False):
+        want = ref_bf.block_input_delta_bf16(delta, W16, rows, A, relu)
+        got = fast_bf.block_input_delta_bf16(delta, W16, rows, A, relu, 2)
+        if simd_level == "avx512_bf16":
+            assert_allclose_f32(got, want, rtol=1e-5, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(bits(got), bits(want))
+        assert np.all(got[:, ::3] == 0) == relu or B * d == 0
+    exact = ref_bf.bits_to_f32(ref_bf.rne_bits(delta)).astype(np.float64) \
+        @ ref_bf.bits_to_f32(W16[rows]).astype(np.float64)
+    np.testing.assert_allclose(want, exact, rtol=1e-5, atol=1e-7)
+
+
+def test_block_input_delta_bf16_hand_computed(simd_level):
+    delta = np.array([[1, -2, 0.5]], np.float32)
+    W = np.array([[1, 2], [0, 0], [3, -1], [4, 4]], np.float32)
+    A = np.array([[1, 0]], np.float32)
+    rows = np.array([0, 2, 3], np.int32)
+    for backend_bf in (ref_bf, fast_bf):
+        got = backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows, A, False, 2)
+        np.testing.assert_array_equal(got, [[-3, 6]])
+        got = backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows, A, True, 2)
+        np.testing.assert_array_equal(got, [[-3, 0]])
+        with pytest.raises(ValueError, match="block_input_delta_bf16"):
+            backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows[:2], A, True)
+        with pytest.raises(ValueError, match="outside"):
+            backend_bf.block_input_delta_bf16(delta, shadow_of(W), rows + 1, A, True)
+
+
+@pytest.mark.parametrize("backend_name", ["ref", "fast"])
+def test_block_input_delta_reads_the_weights_before_the_step(data, backend_name):
+    """The fused step changes the masters first; the delta passed down is still computed
+    from the (rounded) weights the forward multiplied."""
+    X, Y = data
+    mod = {"ref": slide_ref, "fast": slide_fast}[backend_name]
+    net = block_net(mod)
+    out = net.layers[-1]
+    seen = []
+    backward = out.backward
+
+    def spy(A, record, delta, relu_in, ctx):
+        W_before = out.W.copy()
+        dA = backward(A, record, delta, relu_in, ctx)
+        seen.append((A.copy(), record.rows.copy(), delta.copy(), W_before, dA))
+        return dA
+    out.backward = spy
+    net.train_batch(X[:64], Y[:64])
+    net.train_batch(X[64:128], Y[64:128])
+    for A, rows, delta, W_before, dA in seen:
+        assert not np.array_equal(out.W[rows], W_before[rows]) or len(seen) < 2
+        want = ref_bf.block_input_delta_bf16(delta, shadow_of(W_before), rows, A, True)
+        assert_allclose_f32(dA, want, rtol=1e-5, atol=1e-7)

@@ -22,7 +22,8 @@ cnp.import_array()
 
 __all__ = ["rne_bits", "trunc_bits", "bits_to_f32", "split", "join", "round_bf16",
            "sampled_forward_bf16", "sampled_forward_hi", "sampled_backward_bf16", "dense_backward_bf16",
-           "dense_backward_csr_bf16", "adam_step_split", "sgd_step_split"]
+           "dense_backward_csr_bf16", "adam_step_split", "sgd_step_split", "refresh_bf16_rows",
+           "block_forward_bf16", "block_input_delta_bf16"]
 
 cdef extern from "bf16.h" nogil:
     ctypedef void (*slide_round_bf16_fn)(float *x, int64_t n) noexcept nogil
@@ -34,6 +35,17 @@ cdef extern from "bf16.h" nogil:
     uint32_t slide_f32_bits(float x)
     float slide_bits_f32(uint32_t u)
     float slide_rne_bf16(float x)
+
+cdef extern from "gemm_bf16.h" nogil:
+    ctypedef void (*slide_gemm_bf16_fn)(int64_t M, int64_t N, int64_t K, const float *Af,
+                                           const uint16_t *Ah, int64_t lda, const uint16_t *B,
+                                           int64_t ldb, const int32_t *idx, float *C,
+                                           int64_t ldc) noexcept nogil
+    ctypedef void (*slide_rne_bits_fn)(const float *x, uint16_t *out, int64_t n) noexcept nogil
+    slide_gemm_bf16_fn slide_gemm_nt_bf16_for_level(int level)
+    slide_gemm_bf16_fn slide_gemm_nn_bf16_for_level(int level)
+    int64_t slide_gemm_nt_bf16_width(int level)
+    slide_rne_bits_fn slide_rne_bits_for_level(int level)
 
 # elements per parallel task of the in-place rounding
 cdef enum:
@@ -273,3 +285,122 @@ def sgd_step_split(float[:, ::1] W, uint16_t[:, ::1] W_lo, float[:, ::1] gW, row
     for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
         r = sel[t]
         _sgd_split_row(&W[r, 0], &W_lo[r, 0], &gW[r, 0], width, step)
+
+
+# --------------------------------------------------------------------------- bf16=3: the block
+def refresh_bf16_rows(const float[:, ::1] W, rows, uint16_t[:, ::1] W16, int n_threads=1):
+    """``W16[rows] = rne_bits(W[rows])``: the bf16 shadow of the fp32 master weights, for
+    the int32 ``rows`` (None: every row), in place.
+
+    Index arrays, checked here: ``rows`` each in ``[0, W.shape[0])``."""
+    cdef Py_ssize_t n_rows = W.shape[0], width = W.shape[1], r, t
+    cdef const int32_t[::1] sel
+    cdef slide_rne_bits_fn rne = slide_rne_bits_for_level(get_level())
+    if W16.shape[0] != n_rows or W16.shape[1] != width:
+        raise ValueError(f"refresh_bf16_rows: W16 has shape ({W16.shape[0]}, {W16.shape[1]}),"
+                         f" W ({n_rows}, {width})")
+    if n_rows == 0 or width == 0:
+        return
+    if rows is None:
+        for r in prange(n_rows, nogil=True, num_threads=n_threads, schedule="static"):
+            rne(&W[r, 0], &W16[r, 0], width)
+        return
+    sel = rows
+    _check_rows(sel, n_rows, "refresh_bf16_rows")
+    for t in prange(sel.shape[0], nogil=True, num_threads=n_threads, schedule="static"):
+        r = sel[t]
+        rne(&W[r, 0], &W16[r, 0], width)
+
+
+def _bf16_operand(const float[:, ::1] A, int n_threads):
+    """``A`` rounded to bf16 in the two forms the block GEMMs read: ``(Af, Ah)``, float32
+    words and bf16 bits, each [B, d rounded up to even] with the padding column zero."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], lda = d + (d & 1), i, c
+    Ah_a = np.zeros((B, lda), dtype=np.uint16)
+    Af_a = np.zeros((B, lda), dtype=np.float32)
+    cdef uint16_t[:, ::1] Ah = Ah_a
+    cdef float[:, ::1] Af = Af_a
+    cdef slide_rne_bits_fn rne = slide_rne_bits_for_level(get_level())
+    if d:
+        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+            rne(&A[i, 0], &Ah[i, 0], d)
+            for c in range(d):
+                Af[i, c] = slide_bits_f32(<uint32_t>Ah[i, c] << 16)
+    return Af_a, Ah_a
+
+
+def block_forward_bf16(const float[:, ::1] A, const uint16_t[:, ::1] W16,
+                       const int32_t[::1] rows, const float[::1] b, int n_threads=1):
+    """``RNE(A) @ W16[rows].T + b[rows]`` [B, C], the bf16 shadow's rows read in place,
+    fp32 accumulation: VDPBF16PS where the CPU has AVX512-BF16, the fp32 register tiles
+    over the widened values below (see ``gemm_bf16.h`` and the reference). Tiles of
+    candidate rows in parallel, each task owning its columns of the result.
+
+    Index arrays, checked here: ``rows`` (int32) each in ``[0, W16.shape[0])``."""
+    cdef Py_ssize_t B = A.shape[0], d = A.shape[1], C = rows.shape[0], i, j, t, j0, j1
+    if W16.shape[1] != d or b.shape[0] != W16.shape[0]:
+        raise ValueError(f"block_forward_bf16: A is {B}x{d}, W16 {W16.shape[0]}x"
+                         f"{W16.shape[1]}, b {b.shape[0]}")
+    _check_rows(rows, W16.shape[0], "block_forward_bf16")
+    Z_a = np.empty((B, C), dtype=np.float32)
+    cdef float[:, ::1] Z = Z_a
+    if B == 0 or C == 0:
+        return Z_a
+    if d == 0:      # no products: the biases
+        Z_a[...] = np.asarray(b)[np.asarray(rows)]
+        return Z_a
+    Af_a, Ah_a = _bf16_operand(A, n_threads)
+    cdef const float[:, ::1] Af = Af_a
+    cdef const uint16_t[:, ::1] Ah = Ah_a
+    cdef int level = get_level()
+    cdef slide_gemm_bf16_fn gemm = slide_gemm_nt_bf16_for_level(level)
+    cdef Py_ssize_t width = slide_gemm_nt_bf16_width(level), lda = Af.shape[1]
+    for t in prange((C + width - 1) // width, nogil=True, num_threads=n_threads,
+                    schedule="dynamic"):
+        j0 = t * width
+        j1 = j0 + width
+        if j1 > C:
+            j1 = C
+        gemm(B, j1 - j0, d, &Af[0, 0], &Ah[0, 0], lda, &W16[0, 0], d, &rows[j0], &Z[0, j0], C)
+    for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+        for j in range(C):
+            Z[i, j] = Z[i, j] + b[rows[j]]
+    return Z_a
+
+
+def block_input_delta_bf16(const float[:, ::1] delta, const uint16_t[:, ::1] W16,
+                           const int32_t[::1] rows, const float[:, ::1] A, bint relu_input,
+                           int n_threads=1):
+    """The block's input delta from the bf16 shadow: ``RNE(delta) @ W16[rows]`` [B, d],
+    fp32 accumulation over the candidates in order (VDPBF16PS: two at a time), zero
+    where ``A <= 0`` when ``relu_input``.  Column blocks of the result in parallel.
+
+    Index arrays, checked here: ``rows`` (int32) each in ``[0, W16.shape[0])``."""
+    cdef Py_ssize_t B = delta.shape[0], C = delta.shape[1], d = W16.shape[1], i, j, t, j0, j1
+    if rows.shape[0] != C or A.shape[0] != B or A.shape[1] != d:
+        raise ValueError(f"block_input_delta_bf16: delta is {B}x{C}, rows {rows.shape[0]}, "
+                         f"W16 {W16.shape[0]}x{d}, A {A.shape[0]}x{A.shape[1]}")
+    _check_rows(rows, W16.shape[0], "block_input_delta_bf16")
+    dA_a = np.zeros((B, d), dtype=np.float32)
+    cdef float[:, ::1] dA = dA_a
+    if B == 0 or C == 0 or d == 0:
+        return dA_a
+    Df_a, Dh_a = _bf16_operand(delta, n_threads)
+    cdef const float[:, ::1] Df = Df_a
+    cdef const uint16_t[:, ::1] Dh = Dh_a
+    cdef int level = get_level()
+    cdef slide_gemm_bf16_fn gemm = slide_gemm_nn_bf16_for_level(level)
+    cdef Py_ssize_t width = slide_gemm_nt_bf16_width(level), ldd = Df.shape[1]
+    for t in prange((d + width - 1) // width, nogil=True, num_threads=n_threads,
+                    schedule="dynamic"):
+        j0 = t * width
+        j1 = j0 + width
+        if j1 > d:
+            j1 = d
+        gemm(B, j1 - j0, C, &Df[0, 0], &Dh[0, 0], ldd, &W16[0, j0], d, &rows[0], &dA[0, j0], d)
+    if relu_input:
+        for i in prange(B, nogil=True, num_threads=n_threads, schedule="static"):
+            for j in range(d):
+                if A[i, j] <= 0:
+                    dA[i, j] = 0
+    return dA_a

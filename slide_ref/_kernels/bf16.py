@@ -188,3 +188,57 @@ def sgd_step_split(W, W_lo, gW, rows, lr, n_threads=1):
     full = join(W, W_lo)
     _nn.sgd_step(full, gW, rows, lr)
     W[...], W_lo[...] = split(full)
+
+
+# --------------------------------------------------------------------------- bf16=3: the block
+def refresh_bf16_rows(W, rows, W16, n_threads=1):
+    """``W16[rows] = rne_bits(W[rows])`` in place: the bf16 shadow (``uint16`` bits) of the
+    fp32 master weights ``W`` for the int32 ``rows`` (None: every row)."""
+    if W16.shape != W.shape:
+        raise ValueError(f"refresh_bf16_rows: W16 has shape {W16.shape}, W {W.shape}")
+    if rows is None:
+        W16[...] = rne_bits(W)
+        return
+    _nn._check_block_rows(rows, W.shape[0], "refresh_bf16_rows")
+    W16[rows] = rne_bits(W[rows])
+
+
+def block_forward_bf16(A, W16, rows, b, n_threads=1):
+    """Logits of the batch-shared block in bf16=3: ``RNE(A) @ W16[rows].T + b[rows]`` [B, C].
+
+    ``W16`` holds the bf16 bits of the weights (the shadow of :func:`refresh_bf16_rows`),
+    ``A`` the fp32 hidden activations, rounded here (RNE).  The products of two bf16
+    values are exact in float32, so the sum over ``p`` in order, one float32 addition at
+    a time, is what a chain of fp32 FMAs computes: the fast kernel's levels below
+    AVX512-BF16 give these bits; VDPBF16PS adds two products per step (another order).
+    """
+    if W16.shape[1] != A.shape[1] or b.shape[0] != W16.shape[0]:
+        raise ValueError(f"block_forward_bf16: A is {A.shape[0]}x{A.shape[1]}, W16 "
+                         f"{W16.shape[0]}x{W16.shape[1]}, b {b.shape[0]}")
+    _nn._check_block_rows(rows, W16.shape[0], "block_forward_bf16")
+    Ab = bits_to_f32(rne_bits(A))
+    Wb = bits_to_f32(W16[rows])
+    Z = np.zeros((A.shape[0], len(rows)), dtype=np.float32)
+    for p in range(A.shape[1]):     # exact float32 products, one rounded sum per step
+        Z += np.outer(Ab[:, p], Wb[:, p])
+    return Z + b[rows]
+
+
+def block_input_delta_bf16(delta, W16, rows, A, relu_input, n_threads=1):
+    """The block's input delta in bf16=3: ``RNE(delta) @ W16[rows]`` [B, d], the exact
+    products summed over the candidates in order in float32 (as
+    :func:`block_forward_bf16`), then zero where ``A <= 0`` when ``relu_input``.
+    ``W16`` is the shadow the forward pass read: the weights before this batch's step."""
+    if len(rows) != delta.shape[1] or A.shape != (delta.shape[0], W16.shape[1]):
+        raise ValueError(f"block_input_delta_bf16: delta is {delta.shape[0]}x{delta.shape[1]}, "
+                         f"rows {len(rows)}, W16 {W16.shape[0]}x{W16.shape[1]}, A "
+                         f"{A.shape[0]}x{A.shape[1]}")
+    _nn._check_block_rows(rows, W16.shape[0], "block_input_delta_bf16")
+    Db = bits_to_f32(rne_bits(delta))
+    Wb = bits_to_f32(W16[rows])
+    dA = np.zeros(A.shape, dtype=np.float32)
+    for p in range(len(rows)):
+        dA += np.outer(Db[:, p], Wb[p])
+    if relu_input:
+        dA[A <= 0] = 0
+    return dA
