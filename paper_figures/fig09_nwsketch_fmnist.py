@@ -4,7 +4,7 @@ The real set of :func:`slide_fast.datasets.load_fashion_mnist` (60,000 training 
 10,000 test images of 784 pixels, 10 classes; built by ``make data``), pixels
 standardized with the training set's per-pixel mean and deviation, trained by the
 engine as a dense MLP 784-256-10 (every layer dense, full softmax), batch 128,
-Adam 1e-3, the same number of epochs for every sampler.  Two variants:
+Adam 1e-3, 3 epochs for every sampler, 3 seeds.  Two variants:
 
 * ``fashion-mnist``: the labels as given;
 * ``fashion-mnist-noisy``: 20% of the training labels flipped to another class
@@ -21,7 +21,8 @@ excluded.  The four models of a seed train in turns, one evaluation interval eac
 Outputs (``paper_figures/out/``): ``fig09_nwsketch_fmnist.png`` (top row: accuracy
 vs time; bottom row: vs examples trained; mean over seeds), ``.json`` (every
 curve), ``.md`` and ``.csv`` (final accuracy, times, time to reach uniform's
-final accuracy).  ``--smoke`` trains on a small synthetic image set.
+final accuracy), rewritten after every seed.  ``--smoke`` trains on a small
+synthetic image set.
 
     python -m paper_figures.fig09_nwsketch_fmnist            # ~15 min on 2 cores
     python -m paper_figures.fig09_nwsketch_fmnist --smoke    # seconds
@@ -159,16 +160,10 @@ def training_job(data, method, seed, epochs, n_threads):
     return job
 
 
-def run_dataset(data, seeds, epochs, n_threads, label):
-    """``{method: [curve per seed]}``; the models of a seed train in turns."""
-    curves = {m: [] for m in METHODS}
-    for seed in range(seeds):
-        jobs = [training_job(data, m, seed, epochs, n_threads) for m in METHODS]
-        for method, curve in zip(METHODS, train_in_turns(jobs)):
-            curves[method].append(curve)
-            print(f"{label:20s} seed {seed} {method:8s} acc {curve[-1][2]:.3f} "
-                  f"time {curve[-1][0]:.1f}s", flush=True)
-    return curves
+def train_seed(data, seed, epochs, n_threads):
+    """The curves of every sampler (in :data:`METHODS` order) for one seed, the models
+    trained in turns."""
+    return train_in_turns([training_job(data, m, seed, epochs, n_threads) for m in METHODS])
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -177,17 +172,9 @@ def doc_tables(data):
     return {"fig09": markdown(data["summary"])}
 
 
-def main(argv=None):
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--label-noise", type=float, default=0.2,
-                   help="fraction of flipped training labels of the noisy variant (0: none)")
-    args = p.parse_args(argv)
-    seeds, epochs = (2, 2) if args.smoke else (args.seeds, args.epochs)
-    os.makedirs(args.out, exist_ok=True)
-    curves = {name: run_dataset(data, seeds, epochs, args.n_threads, name)
-              for name, data in datasets(args.smoke, args.label_noise).items()}
+def write_outputs(curves, args, epochs, argv):
+    """JSON, tables and plot of the curves so far (rewritten after every seed, so that an
+    interrupted run keeps what it measured)."""
     rows = summarize(curves)
     save_json({"curves": curves, "summary": rows, "hidden": list(HIDDEN), "epochs": epochs,
                "label_noise": args.label_noise,
@@ -195,7 +182,28 @@ def main(argv=None):
                           "extra_forward_examples"]}, args.out, f"{NAME}.json",
               n_threads=args.n_threads, argv=argv)
     write_tables(rows, args.out, name=NAME)
-    print(plot(curves, os.path.join(args.out, f"{NAME}.png")))
+    return plot(curves, os.path.join(args.out, f"{NAME}.png"))
+
+
+def main(argv=None):
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--label-noise", type=float, default=0.2,
+                   help="fraction of flipped training labels of the noisy variant (0: none)")
+    args = p.parse_args(argv)
+    seeds, epochs = (2, 2) if args.smoke else (args.seeds, args.epochs)
+    os.makedirs(args.out, exist_ok=True)
+    curves = {}
+    for name, data in datasets(args.smoke, args.label_noise).items():
+        curves[name] = {m: [] for m in METHODS}
+        for seed in range(seeds):
+            for method, curve in zip(METHODS, train_seed(data, seed, epochs, args.n_threads)):
+                curves[name][method].append(curve)
+                print(f"{name:20s} seed {seed} {method:8s} acc {curve[-1][2]:.3f} "
+                      f"time {curve[-1][0]:.1f}s", flush=True)
+            path = write_outputs(curves, args, epochs, argv)
+    print(path)
 
 
 if __name__ == "__main__":
