@@ -192,6 +192,10 @@ def main(argv=None):
     p.add_argument("--label-noise", type=float, default=0.2,
                    help="fraction of flipped training labels of the noisy variant (0: none)")
     args = p.parse_args(argv)
+    if args.seeds < 1 or args.epochs < 1:
+        p.error("--seeds and --epochs must be at least 1")
+    if not 0.0 <= args.label_noise < 1.0:
+        p.error("--label-noise must lie in [0, 1)")
     seeds, epochs = (2, 2) if args.smoke else (args.seeds, args.epochs)
     os.makedirs(args.out, exist_ok=True)
     curves = {}
