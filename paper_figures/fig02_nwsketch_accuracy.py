@@ -158,12 +158,13 @@ def summarize(curves):
     return rows
 
 
-def write_tables(rows, out_dir):
-    with open(os.path.join(out_dir, f"{NAME}.csv"), "w", newline="") as fh:
+def write_tables(rows, out_dir, name=NAME):
+    """``<name>.csv`` and ``<name>.md`` of the summary rows in ``out_dir``."""
+    with open(os.path.join(out_dir, f"{name}.csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    path = os.path.join(out_dir, f"{NAME}.md")
+    path = os.path.join(out_dir, f"{name}.md")
     with open(path, "w") as fh:
         fh.write(markdown(rows) + "\n")
     return path

@@ -186,3 +186,31 @@ def test_recorded_command_leaves_out_the_output_directory():
     assert (_common.command_line("fig04_lns_samplers", ["--out", "/tmp/x", "--seeds", "0",
                                                         "--out=/y", "--configs", "100k labels"])
             == "python -m paper_figures.fig04_lns_samplers --seeds 0 --configs '100k labels'")
+
+
+# --- fig09: the models of a seed train in turns -----------------------------------------------
+
+def test_training_jobs_take_turns_and_a_finished_job_drops_out():
+    from paper_figures.fig09_nwsketch_fmnist import train_in_turns
+    order = []
+
+    def job(name, intervals):
+        def run(hand_over):
+            for k in range(intervals):
+                order.append((name, k))
+                hand_over()
+            return name
+        return run
+
+    assert train_in_turns([job("a", 3), job("b", 1), job("c", 2)]) == ["a", "b", "c"]
+    assert order == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("c", 1), ("a", 2)]
+
+
+def test_training_in_turns_reraises_a_jobs_error():
+    from paper_figures.fig09_nwsketch_fmnist import train_in_turns
+
+    def failing(hand_over):
+        raise ValueError("broken job")
+
+    with pytest.raises(ValueError, match="broken job"):
+        train_in_turns([lambda hand_over: hand_over(), failing])
