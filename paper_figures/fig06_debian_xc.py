@@ -185,6 +185,43 @@ def results_table(curves, first="epoch 1", last="last epoch"):
     return lines
 
 
+#: short names of the peers in the README's summary
+PEER_SHORT = {"torch-full": "full softmax", "torch-uniform-fused": "sampled, fused Adam",
+              "torch-uniform-sparse": "sampled, SparseAdam",
+              "torch-loguniform-sparse": "log-uniform sampled, SparseAdam"}
+
+
+def summary_text(curves, what, with_target=True):
+    """One sentence for the README: the default against the full softmax and the peers
+    (``with_target``: also the time to 98% of the full softmax's best P@1)."""
+    default, full = curves.get("shared_uniform_hard"), curves.get("full_softmax")
+    goal = dict(targets(curves)).get("full softmax") if with_target else None
+    parts = []
+    if default is not None:
+        reach = None if goal is None else time_to(default, goal)
+        parts.append(f"the default `SlideClassifier()` reaches P@1 {best(default):.3f} at "
+                     f"{speed(default):,.0f} samples/s" +
+                     ("" if reach is None else f", 98% of the full softmax's in {reach:.0f} s"))
+    if full is not None:
+        parts.append(f"full softmax {best(full):.3f}" +
+                     ("" if goal is None else f" (98% in {time_to(full, goal):.0f} s)"))
+    if "slide_paper" in curves:
+        parts.append(f"SLIDE's configuration {best(curves['slide_paper']):.3f}")
+    peer_speed = fastest_peer_speed(curves)
+    if peer_speed is not None and default is not None:
+        peers = ", ".join(f"{PEER_SHORT.get(n, n)} {best(c):.3f} at {speed(c):,.0f}/s"
+                          for n, c in curves.items() if n in PEERS)
+        parts.append(f"PyTorch: {peers}; the default trains {speed(default) / peer_speed:.1f}x "
+                     "the fastest peer's samples/s")
+    return f"{what}: " + "; ".join(parts)
+
+
+def summary(data):
+    """The README's result cell (``make_docs``)."""
+    return {"fig06": summary_text(data["curves"], f"Debian XC ({data['data']['n_labels']:,} "
+                                  f"labels), {data['epochs']} epochs")}
+
+
 def doc_tables(data):
     """The docs table: samples/s (also relative to the fastest PyTorch peer), P@1 after the
     first and the last epoch, best P@1, and the time to reach 98% of the best P@1 of the full

@@ -35,7 +35,7 @@ import numpy as np
 import slide_fast
 from paper_figures import _common
 from paper_figures.fig06_debian_xc import (LABELS, PEERS, make_model, results_table,
-                                           runnable_peers, top1)
+                                           runnable_peers, summary_text, top1)
 from slide_ref._validation import check_int, check_labels
 from slide_ref.training import trainer_for
 
@@ -127,6 +127,15 @@ def run(names, data, budget_s, n_threads):
                   f"{learner.samples / learner.train_s:8.0f} samples/s  "
                   f"{learner.samples:9,d} samples  P@1 {p1:.4f}", flush=True)
     return curves
+
+
+def summary(data):
+    """The README's result cell (``make_docs``)."""
+    stats = data["data"]
+    return {"fig07": summary_text(data["curves"], f"Debian next word ({stats['n_labels']:,} "
+                                  f"words), {data['budget_s']:g} s of training each",
+                                  with_target=False)
+            + f"; predicting the most frequent word: {stats['majority_p1']:.3f}"}
 
 
 def doc_tables(data):

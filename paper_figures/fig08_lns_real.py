@@ -250,6 +250,19 @@ def markdown(title, stats, summary):
     return "\n".join(lines)
 
 
+def summary(data):
+    """The README's result cell (``make_docs``): per set, the best static and the best
+    adaptive sampler by P@1 at equal training time."""
+    parts = []
+    for res in data["results"].values():
+        rows, pick = res["summary"]["rows"], verdict(res["summary"])
+        best = [f"best {kind} {MODELS[pick['best_' + kind]].label} "
+                f"{rows[pick['best_' + kind]]['p1_final']:.4f}"
+                for kind in ("static", "adaptive") if pick["best_" + kind]]
+        parts.append(f"{res['title']}, {res['stats']['budget_s']:.0f} s each: " + "; ".join(best))
+    return {"fig08": "; ".join(parts)}
+
+
 def doc_tables(data):
     """The docs tables of a saved run (its JSON): ``fig08:xc`` and ``fig08:text``."""
     return {f"fig08:{key}": markdown(res["title"], res["stats"], res["summary"])

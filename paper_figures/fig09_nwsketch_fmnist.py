@@ -167,6 +167,18 @@ def train_seed(data, seed, epochs, n_threads):
 
 
 # ----------------------------------------------------------------------------- outputs
+def summary(data):
+    """The README's result cell (``make_docs``): NW sketch against uniform per variant."""
+    parts = []
+    for ds in dict.fromkeys(r["dataset"] for r in data["summary"]):
+        by = {r["method"]: r for r in data["summary"] if r["dataset"] == ds}
+        nw, uni = by["nw"], by["uniform"]
+        parts.append(f"{ds}: NW sketch {nw['final_acc_mean']:.3f} against uniform "
+                     f"{uni['final_acc_mean']:.3f} in {nw['train_time_s'] / uni['train_time_s']:.2f}x "
+                     "its training time")
+    return {"fig09": "; ".join(parts)}
+
+
 def doc_tables(data):
     """The docs table of a saved run (its JSON)."""
     return {"fig09": markdown(data["summary"])}

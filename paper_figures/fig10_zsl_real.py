@@ -36,6 +36,7 @@ import numpy as np
 import slide_fast
 from paper_figures import _common
 from paper_figures.fig03_zsl_table import markdown, permuted_control, plot, summarise
+from paper_figures.fig03_zsl_table import summary as fig03_summary
 from slide_ref._debian_zsl import redraw_debtags_split
 from slide_ref.cli import zsl_methods
 
@@ -165,6 +166,11 @@ def descriptions_markdown(table):
         lines.append(f"| {e['attributes']} | {e['n_attributes']} | {ms('eszsl_zsl')} | "
                      f"{ms('eszsl_H')} | {ms('nearest_zsl')} | {e['chance']:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def summary(data):
+    """The README's result cell (``make_docs``), as fig03's."""
+    return {"fig10": fig03_summary(data)["fig03"]}
 
 
 def doc_tables(data):

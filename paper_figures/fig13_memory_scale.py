@@ -274,6 +274,24 @@ def doc_tables(data):
     return tables
 
 
+def summary(data):
+    """The README's result cell (``make_docs``): peak RSS against the smallest peer's, and
+    the scale runs."""
+    parts = []
+    for name in dict.fromkeys(r["data"] for r in data["peers"]):
+        group = [r for r in data["peers"] if r["data"] == name and "error" not in r]
+        mine = [r for r in group if not r["model"].startswith("torch")]
+        peers = [r["peak_mb"] for r in group if r["model"].startswith("torch")]
+        if mine and peers:
+            parts.append(f"{name}: peak RSS of train + evaluate {mine[0]['peak_mb']:,.0f} MB, "
+                         f"{mine[0]['peak_mb'] / min(peers):.2f}x the smallest PyTorch peer's")
+    for r in data["scale"]:
+        if "error" not in r and not r["model"].startswith("torch"):
+            parts.append(f"{r['n_labels']:,} labels: {r['samples_per_second']:,.0f} samples/s, "
+                         f"{r['peak_mb']:,.0f} MB peak")
+    return {"fig13": "; ".join(parts)}
+
+
 # ------------------------------------------------------------------ plot
 def plot(data, path):
     """Peak RSS (bars: imports and the rest) of every run."""
