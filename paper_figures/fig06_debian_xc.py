@@ -35,7 +35,7 @@ from slide_ref.classifier import PRESETS, preset_components
 LABELS = {"shared_uniform_hard": "batch-shared uniform + catch-up Adam + hard negatives (t=4)",
           "shared_uniform": "batch-shared uniform + catch-up Adam",
           "slide_paper": "SLIDE (DWTA LSH output, dense Adam)",
-          "lns_embedding": "LSH Embedding (SimHash), dense Adam",
+          "lns_embedding": "LSH Embedding (SimHash, centred rows, K=10), dense Adam",
           "full_softmax": "full softmax, dense Adam"}
 
 #: the PyTorch peers: name -> (loss, optimizer, fused) of :class:`slide_bench.peers.TorchXC`
