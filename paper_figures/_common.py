@@ -89,6 +89,12 @@ def plot_curves(panels, path, xlabel="training time (s)", ylabel="P@1"):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path):
+    """Lay out ``fig``, write it to ``path`` as a PNG and close it; returns ``path``."""
+    import matplotlib.pyplot as plt
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -132,10 +132,7 @@ def plot(results, path):
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _common.save_figure(fig, path)
 
 
 def main(argv=None):

@@ -284,10 +284,7 @@ def plot(results, path):
         ax.set(title=res["title"], xlabel="training time (s)", ylabel="test P@1")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _common.save_figure(fig, path)
 
 
 def check_args(p, args):

@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 import slide_fast
 from paper_figures import _common
+from paper_figures.fig06_debian_xc import load_data, top1
 from slide_ref.classifier import preset_components
 from slide_ref.lsh_index import _resolve_range_pow
 
@@ -54,21 +55,6 @@ SMOKE_GRID_L = (5, 20)
 
 
 # ----------------------------------------------------------------------------- data, layer
-def load_data(smoke):
-    """``(X, Y, Xt, Yt, name)``: the real set, or a small synthetic one for ``--smoke``."""
-    if smoke:
-        X, Y, Xt, Yt = slide_fast.datasets.make_xc(n_samples=3000, n_features=500,
-                                                   n_labels=2500, n_test=500,
-                                                   labels_per_sample=2, random_state=0)
-        return X, Y, Xt, Yt, "synthetic XC (smoke)"
-    X, Y, Xt, Yt = slide_fast.datasets.load_debian_xc()
-    return X, Y, Xt, Yt, "Debian XC"
-
-
-def top1(network, X):
-    return network.predict_topk(X, k=1)[0][:, 0]
-
-
 def trained_layer(data, epochs, n_queries, n_threads):
     """``(W, b, H)``: the output layer of a default-preset network trained ``epochs``
     epochs, and the hidden vectors of the first ``n_queries`` test points."""
@@ -351,10 +337,7 @@ def plot(data, path):
     right.legend(fontsize=7)
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _common.save_figure(fig, path)
 
 
 def main(argv=None):

@@ -81,10 +81,7 @@ def plot(data, path):
         ax.set_ylabel("% of the machine peak")
         ax.set_title(f"{n} thread(s)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _common.save_figure(fig, path)
 
 
 def main(argv=None):

@@ -310,10 +310,7 @@ def plot(data, path):
     ax.tick_params(axis="x", labelsize=7, rotation=45)
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _common.save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ main

@@ -489,7 +489,21 @@ class LogUniformSampler(_CDFSampler):
 
 
 # --------------------------------------------------------------------------- LSH
-class LSHSampler(OutputSampler):
+class _SavesIndex:
+    """Saves and loads a sampler's ``index_`` (its :class:`LSHIndex`) with its own state."""
+
+    def get_state(self):
+        state = super().get_state()
+        if hasattr(self, "index_"):
+            state.update(self.index_.get_state())
+        return state
+
+    def load_state(self, arrays, source="<state>", prefix="", step=0):
+        super().load_state(arrays, source, prefix, step)
+        self.index_.load_state(arrays, source, prefix, step)
+
+
+class LSHSampler(_SavesIndex, OutputSampler):
     """LSH negative sampling (LNS): the classes whose label vectors collide with a query.
 
     Every class ``c`` is stored in ``L`` hash tables under the codes of its
@@ -580,15 +594,6 @@ class LSHSampler(OutputSampler):
         """New hash functions, then rehash."""
         self.index_.rebuild(W)
 
-    def get_state(self):
-        state = super().get_state()
-        if hasattr(self, "index_"):
-            state.update(self.index_.get_state())
-        return state
-
-    def load_state(self, arrays, source="<state>", prefix="", step=0):
-        super().load_state(arrays, source, prefix, step)
-        self.index_.load_state(arrays, source, prefix, step)
 
     # ---------------------------------------------------------------- diagnostics
     def retrieval_stats(self, H, W, b, labels=None, top=50):
@@ -637,7 +642,7 @@ BLOCK_LSH = {"hash_family": "simhash", "hash_params": {"ratio": 1}, "K": 10, "L"
              "center": True}
 
 
-class LSHBlockSampler(UniformSampler):
+class LSHBlockSampler(_SavesIndex, UniformSampler):
     """The batch-shared uniform block plus hard negatives looked up in LSH tables.
 
     The candidate set of :class:`UniformSampler` with ``shared=True,
@@ -719,16 +724,6 @@ class LSHBlockSampler(UniformSampler):
 
     def after_step(self, step, W):
         self.index_.after_step(step, W)
-
-    def get_state(self):
-        state = super().get_state()
-        if hasattr(self, "index_"):
-            state.update(self.index_.get_state())
-        return state
-
-    def load_state(self, arrays, source="<state>", prefix="", step=0):
-        super().load_state(arrays, source, prefix, step)
-        self.index_.load_state(arrays, source, prefix, step)
 
 
 # --------------------------------------------------------------------------- by name

@@ -54,6 +54,20 @@ def make_network(mode):
                                       n_threads=N_THREADS, random_state=0)
 
 
+def samples_per_second(model, X, Y, n_batches, start):
+    """Training throughput over ``n_batches`` batches from batch ``start`` on."""
+    t0 = time.perf_counter()
+    train(model, X, Y, n_batches, start=start)
+    return n_batches * BATCH / (time.perf_counter() - t0)
+
+
+def p1_after_steps(model, X, Y, Xt, Yt, steps=150):
+    """Test P@1 after ``steps`` training batches."""
+    train(model, X, Y, steps)
+    pred = model.predict_topk(Xt, k=1)[0][:, 0]
+    return float(np.asarray(Yt[np.arange(Yt.shape[0]), pred]).mean())
+
+
 def train(model, X, Y, n_batches, start=0):
     """The benchmark's training loop: :func:`~.common.train_window` with ``BATCH``."""
     train_window(model, X, Y, n_batches, start, BATCH)
@@ -71,10 +85,7 @@ class TrainingBF16(OneShot, Pinned):
         train(self.model, self.X, self.Y, 3)            # warm-up: first-touch, tables
 
     def track_samples_per_second(self, mode):
-        n = 30
-        t0 = time.perf_counter()
-        train(self.model, self.X, self.Y, n, start=3)
-        return n * BATCH / (time.perf_counter() - t0)
+        return samples_per_second(self.model, self.X, self.Y, 30, start=3)
 
     track_samples_per_second.unit = "samples/s"
 
@@ -90,9 +101,7 @@ class AccuracyBF16(OneShot, Pinned):
         self.model = make_network(mode)
 
     def track_p1_after_steps(self, mode):
-        train(self.model, self.X, self.Y, 150)
-        pred = self.model.predict_topk(self.Xt, k=1)[0][:, 0]
-        return float(np.asarray(self.Yt[np.arange(self.Yt.shape[0]), pred]).mean())
+        return p1_after_steps(self.model, self.X, self.Y, self.Xt, self.Yt)
 
     track_p1_after_steps.unit = "P@1"
 
@@ -197,10 +206,7 @@ class TrainingBlockBF16(OneShot, Pinned):
         train(self.model, self.X, self.Y, 5)            # warm-up: first-touch, catch-up
 
     def track_samples_per_second(self, mode):
-        n = 60
-        t0 = time.perf_counter()
-        train(self.model, self.X, self.Y, n, start=5)
-        return n * BATCH / (time.perf_counter() - t0)
+        return samples_per_second(self.model, self.X, self.Y, 60, start=5)
 
     track_samples_per_second.unit = "samples/s"
 
@@ -216,9 +222,7 @@ class AccuracyBlockBF16(OneShot, Pinned):
         self.model = make_block_network(mode)
 
     def track_p1_after_steps(self, mode):
-        train(self.model, self.X, self.Y, 150)
-        pred = self.model.predict_topk(self.Xt, k=1)[0][:, 0]
-        return float(np.asarray(self.Yt[np.arange(self.Yt.shape[0]), pred]).mean())
+        return p1_after_steps(self.model, self.X, self.Y, self.Xt, self.Yt)
 
     track_p1_after_steps.unit = "P@1"
 
