@@ -501,6 +501,16 @@ def test_cli_bf16(tmp_path, capsys):
                      "uniform", "--negatives", "10", "--shared", "--batch-labels", "--no-progress",
                      "--bf16", "3", "--metrics", str(metrics), "--overwrite"]) == 0
     assert '"bf16": 3' in metrics.read_text()
+    # the default preset is the batch-shared block; SLIDE's LSH output and the full softmax
+    # are not, and the refusal names the option
+    assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "16",
+                     "--no-progress", "--bf16", "3", "--metrics", str(metrics),
+                     "--overwrite"]) == 0
+    for other in (["--K", "3"], ["--full-softmax"], ["--preset", "lns_embedding"],
+                  ["--sampler", "uniform", "--shared"]):
+        assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "16",
+                         "--no-progress", "--bf16", "3", *other]) == 2
+        assert "--bf16 3" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- learning
