@@ -61,28 +61,32 @@ def permuted_control(model, data, seed):
     return slide_fast.metrics.per_class_accuracy(yu, ctrl.predict(Xu, mode="zsl"))
 
 
+def evaluate_methods(dname, data, seed, hidden, epochs, n_threads):
+    """One row per method: the GBU protocol's test scores and the permuted control."""
+    rows = []
+    for mname, (est, grid) in zsl_methods(slide_fast, hidden, epochs, n_threads, seed).items():
+        t0 = time.perf_counter()
+        out = slide_fast.zsl.gbu_protocol(est, data, grid, random_state=seed)
+        row = {"dataset": dname, "method": mname, "seed": seed,
+               **{k: 100 * out["test"][k] for k in METRICS},
+               "H_uncalibrated": 100 * out["test_uncalibrated"]["H"],
+               "control_zsl": 100 * permuted_control(out["model"], data, seed),
+               "chance": 100.0 / data.unseen.size, "params": out["params"],
+               "calibration": out["calibration"], "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        print(f"seed {seed} {dname:<16} {mname:<20} ZSL {row['zsl']:5.1f}  U {row['U']:5.1f}  "
+              f"S {row['S']:5.1f}  H {row['H']:5.1f}  control {row['control_zsl']:5.1f}  "
+              f"({row['seconds']:.0f} s)", flush=True)
+    return rows
+
+
 def run(args):
     n_seeds = 1 if args.smoke else args.seeds
     hidden, epochs = ((16,), 2) if args.smoke else ((256,), 30)
     raw = []
     for seed in range(n_seeds):
         for dname, data in datasets(seed, args.smoke).items():
-            methods = zsl_methods(slide_fast, hidden, epochs, args.n_threads, seed)
-            for mname, (est, grid) in methods.items():
-                t0 = time.perf_counter()
-                out = slide_fast.zsl.gbu_protocol(est, data, grid, random_state=seed)
-                row = {"dataset": dname, "method": mname, "seed": seed,
-                       **{k: 100 * out["test"][k] for k in METRICS},
-                       "H_uncalibrated": 100 * out["test_uncalibrated"]["H"],
-                       "control_zsl": 100 * permuted_control(out["model"], data, seed),
-                       "chance": 100.0 / data.unseen.size, "params": out["params"],
-                       "calibration": out["calibration"],
-                       "seconds": time.perf_counter() - t0}
-                raw.append(row)
-                print(f"seed {seed} {dname:<10} {mname:<20} ZSL {row['zsl']:5.1f}  "
-                      f"U {row['U']:5.1f}  S {row['S']:5.1f}  H {row['H']:5.1f}  "
-                      f"control {row['control_zsl']:5.1f}  ({row['seconds']:.0f} s)",
-                      flush=True)
+            raw += evaluate_methods(dname, data, seed, hidden, epochs, args.n_threads)
     return raw
 
 

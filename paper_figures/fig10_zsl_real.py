@@ -35,7 +35,7 @@ import numpy as np
 
 import slide_fast
 from paper_figures import _common
-from paper_figures.fig03_zsl_table import markdown, permuted_control, plot, summarise
+from paper_figures.fig03_zsl_table import evaluate_methods, markdown, plot, summarise
 from paper_figures.fig03_zsl_table import summary as fig03_summary
 from slide_ref._debian_zsl import redraw_debtags_split
 from slide_ref.cli import zsl_methods
@@ -90,25 +90,6 @@ def smoke_sets(seed):
                                           n_features=24, n_per_class=20, random_state=seed),
             "fashion (smoke)": D.make_zsl(n_classes=10, n_unseen=3, n_attributes=8,
                                           n_features=16, n_per_class=20, random_state=seed)}
-
-
-def evaluate_methods(dname, data, seed, hidden, epochs, n_threads):
-    """One row per method: the GBU protocol's test scores and the permuted control."""
-    rows = []
-    for mname, (est, grid) in zsl_methods(slide_fast, hidden, epochs, n_threads, seed).items():
-        t0 = time.perf_counter()
-        out = slide_fast.zsl.gbu_protocol(est, data, grid, random_state=seed)
-        row = {"dataset": dname, "method": mname, "seed": seed,
-               **{k: 100 * out["test"][k] for k in METRICS},
-               "H_uncalibrated": 100 * out["test_uncalibrated"]["H"],
-               "control_zsl": 100 * permuted_control(out["model"], data, seed),
-               "chance": 100.0 / data.unseen.size, "params": out["params"],
-               "calibration": out["calibration"], "seconds": time.perf_counter() - t0}
-        rows.append(row)
-        print(f"seed {seed} {dname:<16} {mname:<20} ZSL {row['zsl']:5.1f}  U {row['U']:5.1f}  "
-              f"S {row['S']:5.1f}  H {row['H']:5.1f}  control {row['control_zsl']:5.1f}  "
-              f"({row['seconds']:.0f} s)", flush=True)
-    return rows
 
 
 def nearest_description_zsl(data):

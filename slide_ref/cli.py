@@ -116,7 +116,6 @@ def cmd_train(args):
         optimizer=args.optimizer,
         lr=args.lr, batch_size=args.batch_size, eval_every=args.eval_every, bf16=args.bf16,
         n_threads=args.n_threads, random_state=args.seed, show_progress=not args.no_progress)
-    check_block_bf16(args, clf)
     t0 = time.perf_counter()
     clf.fit(X, Y, epochs=args.epochs, validation_data=test)
     wall = time.perf_counter() - t0
@@ -136,25 +135,6 @@ def cmd_train(args):
         _write_json(args.metrics, result, args.overwrite)
         print(f"metrics written to {args.metrics}")
     return 0
-
-
-#: the presets whose output is the batch-shared block (the one ``--bf16 3`` applies to)
-BLOCK_PRESETS = ("shared_uniform_hard", "shared_uniform")
-
-
-def check_block_bf16(args, clf):
-    """``--bf16 3`` is the batch-shared block's mode: refuse it, naming the option, when the
-    command line configures another output layer."""
-    if args.bf16 != 3:
-        return
-    if clf.sampler is not None:
-        block = bool(getattr(clf.sampler, "batch_labels", False))
-    else:
-        block = not args.full_softmax and clf.resolved_preset() in BLOCK_PRESETS
-    if not block:
-        raise ValueError("--bf16 3 is the mode of the batch-shared output block: use it with "
-                         "the default preset, --preset shared_uniform(_hard), or --sampler "
-                         "uniform|unigram|loguniform --shared --batch-labels")
 
 
 def lsh_from_args(slide, args):

@@ -502,7 +502,7 @@ def test_cli_bf16(tmp_path, capsys):
                      "--bf16", "3", "--metrics", str(metrics), "--overwrite"]) == 0
     assert '"bf16": 3' in metrics.read_text()
     # the default preset is the batch-shared block; SLIDE's LSH output and the full softmax
-    # are not, and the refusal names the option
+    # are not, and the refusal names the mode
     assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "16",
                      "--no-progress", "--bf16", "3", "--metrics", str(metrics),
                      "--overwrite"]) == 0
@@ -510,7 +510,7 @@ def test_cli_bf16(tmp_path, capsys):
                   ["--sampler", "uniform", "--shared"]):
         assert cli.main(["train", "--train", str(d / "train.txt"), "--hidden", "16",
                          "--no-progress", "--bf16", "3", *other]) == 2
-        assert "--bf16 3" in capsys.readouterr().err
+        assert "bf16=3" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- learning

@@ -142,8 +142,8 @@ def cli_cases(tmp):
          ["max_active", "max-active"]),
         (train + ["--n-threads", "0"], ["n_threads", "n-threads"]),
         (train + ["--bf16", "4"], ["--bf16"]),
-        (train + ["--bf16", "3"], ["--bf16"]),            # SLIDE's LSH output (--K/--L)
-        (train[:5] + ["--no-progress", "--full-softmax", "--bf16", "3"], ["--bf16"]),
+        (train + ["--bf16", "3"], ["--bf16", "bf16"]),    # SLIDE's LSH output (--K/--L)
+        (train[:5] + ["--no-progress", "--full-softmax", "--bf16", "3"], ["--bf16", "bf16"]),
         (["evaluate", "--model", model, "--data", good], ["cli-model.npz"]),
         (["evaluate", "--model", os.path.join(tmp, "none.npz"), "--data", good], ["none.npz"]),
         (["predict", "--model", model, "--data", good, "--out", os.path.join(tmp, "o.txt")],
